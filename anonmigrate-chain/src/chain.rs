@@ -1,0 +1,222 @@
+//! Finds the migrations in a directory, validates them and orders them the way diesel does.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::ChainError;
+use crate::hash::{normalise_line_endings, sha256_hex};
+
+/// One `<version>_<name>/` directory with its files read into memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Text before the first `_` with every `-` removed; diesel's version, compared as a string.
+    pub version: String,
+    /// Text after the first `_`.
+    pub name: String,
+    /// The directory name as on disk (`2024-01-31-120000_add_users`).
+    pub dir_name: String,
+    pub dir: PathBuf,
+    pub up_sql: String,
+    /// `None` when there is no down.sql; `Some("")` when it exists but is empty.
+    pub down_sql: Option<String>,
+    /// Raw `metadata.toml`, parsed by the engine (this crate stays free of a TOML parser).
+    pub metadata: Option<String>,
+    /// SHA-256 of up.sql with line endings normalised.
+    pub checksum: String,
+}
+
+impl Migration {
+    pub fn up_path(&self) -> PathBuf {
+        self.dir.join("up.sql")
+    }
+
+    pub fn down_path(&self) -> PathBuf {
+        self.dir.join("down.sql")
+    }
+}
+
+/// Every migration of a directory, ordered by version.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    pub dir: PathBuf,
+    pub migrations: Vec<Migration>,
+}
+
+/// Splits `2024-01-31-120000_add users` into (`20240131120000`, `add users`), or `None` when the name
+/// does not have that shape.
+pub fn parse_dir_name(dir_name: &str) -> Option<(String, String)> {
+    let (raw_version, name) = dir_name.split_once('_')?;
+    let version: String = raw_version.chars().filter(|c| *c != '-').collect();
+    let valid = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty();
+    valid.then(|| (version, name.to_owned()))
+}
+
+impl Chain {
+    /// Reads and validates every migration below `dir`. Loose files and entries starting with `.` are skipped,
+    /// as diesel skips them.
+    pub fn load(dir: &Path) -> Result<Chain, ChainError> {
+        let mut migrations = Vec::new();
+        for dir_name in Self::migration_dir_names(dir)? {
+            migrations.push(read_migration(dir, &dir_name)?);
+        }
+        // Diesel compares versions as strings; a stable sort keeps equal versions adjacent for the check below.
+        migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.dir_name.cmp(&b.dir_name)));
+        for pair in migrations.windows(2) {
+            if pair[0].version == pair[1].version {
+                return Err(ChainError::DuplicateVersion {
+                    version: pair[0].version.clone(),
+                    first: pair[0].dir.clone(),
+                    second: pair[1].dir.clone(),
+                });
+            }
+        }
+        Ok(Chain {
+            dir: dir.to_path_buf(),
+            migrations,
+        })
+    }
+
+    /// Names of the subdirectories that are migrations (unvalidated), unsorted.
+    pub fn migration_dir_names(dir: &Path) -> Result<Vec<String>, ChainError> {
+        if !dir.is_dir() {
+            return Err(ChainError::MissingDirectory(dir.to_path_buf()));
+        }
+        let unreadable = |source| ChainError::Unreadable {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str() else {
+                return Err(ChainError::BadName(entry.path()));
+            };
+            if name.starts_with('.') || !entry.path().is_dir() {
+                continue;
+            }
+            names.push(name.to_owned());
+        }
+        Ok(names)
+    }
+
+    pub fn find(&self, version: &str) -> Option<&Migration> {
+        self.migrations.iter().find(|m| m.version == version)
+    }
+
+    pub fn latest(&self) -> Option<&Migration> {
+        self.migrations.last()
+    }
+}
+
+fn read_migration(root: &Path, dir_name: &str) -> Result<Migration, ChainError> {
+    let dir = root.join(dir_name);
+    let (version, name) = parse_dir_name(dir_name).ok_or_else(|| ChainError::BadName(dir.clone()))?;
+    let up_path = dir.join("up.sql");
+    let up_sql = read_text(&up_path)?.ok_or_else(|| ChainError::MissingUpSql(dir.clone()))?;
+    if up_sql.trim().is_empty() {
+        return Err(ChainError::EmptyUpSql(up_path));
+    }
+    let down_sql = read_text(&dir.join("down.sql"))?;
+    let metadata = read_text(&dir.join("metadata.toml"))?;
+    let checksum = sha256_hex(normalise_line_endings(&up_sql).as_bytes());
+    Ok(Migration {
+        version,
+        name,
+        dir_name: dir_name.to_owned(),
+        dir,
+        up_sql,
+        down_sql,
+        metadata,
+        checksum,
+    })
+}
+
+/// Reads a UTF-8 file; `Ok(None)` when it does not exist.
+fn read_text(path: &Path) -> Result<Option<String>, ChainError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ChainError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| ChainError::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_names() {
+        let cases = [
+            ("2024-01-31-120000_add_users", Some(("20240131120000", "add_users"))),
+            ("00000000000000_diesel_initial_setup", Some(("00000000000000", "diesel_initial_setup"))),
+            ("20240131_name with spaces", Some(("20240131", "name with spaces"))),
+            ("2024013112000099999_long", Some(("2024013112000099999", "long"))),
+            ("no_version_here", None),
+            ("20240131", None),
+            ("20240131_", None),
+            ("-_x", None),
+        ];
+        for (input, expected) in cases {
+            let got = parse_dir_name(input);
+            let expected = expected.map(|(v, n)| (v.to_owned(), n.to_owned()));
+            assert_eq!(got, expected, "{input}");
+        }
+    }
+
+    fn write(root: &Path, rel: &str, contents: &[u8]) {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+
+    #[test]
+    fn loads_in_diesel_order_and_skips_loose_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "2024-02-01-000000_b/up.sql", b"select 2");
+        write(root, "2024-01-01-000099_a/up.sql", b"select 1;");
+        write(root, "2024-01-01-000099_a/down.sql", b"");
+        write(root, ".keep", b"");
+        write(root, "README.md", b"hi");
+        write(root, ".hidden_dir/up.sql", b"select 3;");
+        let chain = Chain::load(root).unwrap();
+        let names: Vec<_> = chain.migrations.iter().map(|m| m.dir_name.as_str()).collect();
+        assert_eq!(names, ["2024-01-01-000099_a", "2024-02-01-000000_b"]);
+        assert_eq!(chain.migrations[0].down_sql.as_deref(), Some(""));
+        assert_eq!(chain.migrations[1].down_sql, None);
+    }
+
+    #[test]
+    fn rejects_bad_directories() {
+        type Setup = fn(&Path);
+        let cases: [(Setup, &str); 5] = [
+            (|r| write(r, "20240101000000_a/down.sql", b"x"), "has no up.sql"),
+            (|r| write(r, "20240101000000_a/up.sql", b" \n\t"), "is empty"),
+            (|r| write(r, "20240101000000_a/up.sql", b"select '\xff';"), "not valid UTF-8"),
+            (|r| write(r, "not-a-migration/up.sql", b"x"), "is not named"),
+            (
+                |r| {
+                    write(r, "2024-01-01-000000_a/up.sql", b"x");
+                    write(r, "20240101000000_b/up.sql", b"x");
+                },
+                "share version 20240101000000",
+            ),
+        ];
+        for (setup, expected) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            setup(tmp.path());
+            let err = Chain::load(tmp.path()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+}

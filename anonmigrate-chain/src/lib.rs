@@ -1,0 +1,12 @@
+//! The migration chain as it lies on disk: discovery, diesel-compatible ordering, content hashes and the
+//! `anonmigrate.lock` file. Deliberately tiny (std + sha2) so a `build.rs` can use it without a database.
+
+mod chain;
+mod error;
+mod hash;
+mod lockfile;
+
+pub use chain::{Chain, Migration, parse_dir_name};
+pub use error::ChainError;
+pub use hash::{normalise_line_endings, sha256_hex};
+pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch};

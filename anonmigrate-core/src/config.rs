@@ -1,0 +1,221 @@
+//! Where things are and how to connect: workspace discovery (cargo metadata), `[workspace.metadata.anonmigrate]`,
+//! `diesel.toml`, and the database URL (flag, environment, `.env`, or the managed local server).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::database_url::{DatabaseUrl, UrlSource};
+use crate::error::{Error, Result};
+
+/// What the command line (or a caller) says explicitly; everything else comes from files.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub manifest_path: Option<PathBuf>,
+    pub migrations_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// `[workspace.metadata.anonmigrate]`, all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MetadataSettings {
+    /// Migrations directory, relative to the workspace root.
+    pub migrations_dir: Option<PathBuf>,
+    /// Extensions `setup` installs; default: those the chain creates with `CREATE EXTENSION`.
+    pub extensions: Option<Vec<String>>,
+    /// `lock_timeout` applied to migration statements, e.g. "10s"; "0" disables.
+    pub ddl_lock_timeout: Option<String>,
+    /// How long `run` waits for another runner's migration lock, e.g. "5m".
+    pub lock_timeout: Option<String>,
+    /// Database name on the managed local server.
+    pub dev_database: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DieselToml {
+    migrations_directory: Option<DieselMigrationsDirectory>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DieselMigrationsDirectory {
+    dir: Option<PathBuf>,
+}
+
+/// A resolved workspace: paths and settings, nothing connected yet.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+    pub migrations_dir: PathBuf,
+    pub settings: MetadataSettings,
+    pub overrides: Overrides,
+}
+
+const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_RUN_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Workspace {
+    /// Finds the workspace through `cargo metadata` (honouring `--manifest-path`). Outside any Cargo project the
+    /// current directory serves as the root, so the tool also works for a bare migrations folder.
+    pub fn discover(overrides: Overrides) -> Result<Workspace> {
+        let cwd = std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
+        let in_cargo_project = overrides.manifest_path.is_some() || cwd.ancestors().any(|d| d.join("Cargo.toml").is_file());
+        let (root, target_dir, metadata_value) = if in_cargo_project {
+            let mut cmd = cargo_metadata::MetadataCommand::new();
+            cmd.no_deps().other_options(vec!["--offline".to_owned()]);
+            if let Some(path) = &overrides.manifest_path {
+                cmd.manifest_path(path);
+            }
+            let metadata = cmd.exec().map_err(|e| {
+                Error::Config(format!(
+                    "cannot read the Cargo workspace ({}); fix Cargo.toml or pass --manifest-path",
+                    e.to_string().lines().next().unwrap_or_default()
+                ))
+            })?;
+            (
+                metadata.workspace_root.into_std_path_buf(),
+                metadata.target_directory.into_std_path_buf(),
+                metadata.workspace_metadata,
+            )
+        } else {
+            (cwd.clone(), cwd.join("target"), serde_json::Value::Null)
+        };
+
+        let settings: MetadataSettings = match metadata_value.get("anonmigrate") {
+            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+                Error::Config(format!(
+                    "invalid [workspace.metadata.anonmigrate] in {}: {e}; see the configuration reference in README.md",
+                    root.join("Cargo.toml").display()
+                ))
+            })?,
+            None => MetadataSettings::default(),
+        };
+
+        let migrations_dir = match (&overrides.migrations_dir, &settings.migrations_dir) {
+            (Some(dir), _) => cwd.join(dir),
+            (None, Some(dir)) => root.join(dir),
+            (None, None) => diesel_migrations_dir(&root)?.unwrap_or_else(|| root.join("migrations")),
+        };
+        Ok(Workspace {
+            root,
+            target_dir,
+            migrations_dir,
+            settings,
+            overrides,
+        })
+    }
+
+    /// The database URL in force and where it came from; `None` means "use the managed local server".
+    pub fn configured_url(&self) -> Result<Option<DatabaseUrl>> {
+        if let Some(raw) = &self.overrides.database_url {
+            return DatabaseUrl::parse(raw, UrlSource::Flag).map(Some);
+        }
+        if let Ok(raw) = std::env::var("DATABASE_URL")
+            && !raw.trim().is_empty()
+        {
+            return DatabaseUrl::parse(&raw, UrlSource::Environment).map(Some);
+        }
+        let dotenv = self.root.join(".env");
+        if dotenv.is_file() {
+            // Read without exporting: the file configures this tool, it must not leak into child processes.
+            let entries = dotenvy::from_path_iter(&dotenv).map_err(|e| {
+                Error::Config(format!("cannot read `{}`: {e}; fix the line it names", dotenv.display()))
+            })?;
+            for entry in entries {
+                let (key, value) = entry.map_err(|e| {
+                    Error::Config(format!("cannot parse `{}`: {e}; fix the line it names", dotenv.display()))
+                })?;
+                if key == "DATABASE_URL" && !value.trim().is_empty() {
+                    return DatabaseUrl::parse(&value, UrlSource::DotEnv(dotenv)).map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn ddl_lock_timeout(&self) -> Result<Option<Duration>> {
+        match &self.settings.ddl_lock_timeout {
+            None => Ok(Some(DEFAULT_DDL_LOCK_TIMEOUT)),
+            Some(text) => {
+                let d = parse_duration(text).map_err(|e| Error::Config(format!("ddl-lock-timeout: {e}")))?;
+                Ok((!d.is_zero()).then_some(d))
+            }
+        }
+    }
+
+    pub fn run_lock_timeout(&self) -> Result<Duration> {
+        match &self.settings.lock_timeout {
+            None => Ok(DEFAULT_RUN_LOCK_TIMEOUT),
+            Some(text) => parse_duration(text).map_err(|e| Error::Config(format!("lock-timeout: {e}"))),
+        }
+    }
+
+    /// Database name on the managed local server: configured, or derived from the workspace directory name.
+    pub fn dev_database(&self) -> String {
+        if let Some(name) = &self.settings.dev_database {
+            return name.clone();
+        }
+        let base = self.root.file_name().and_then(|n| n.to_str()).unwrap_or("app");
+        let cleaned: String = base
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        if cleaned.is_empty() { "app".into() } else { cleaned }
+    }
+
+    /// Where the managed development server keeps its data.
+    pub fn dev_server_dir(&self) -> PathBuf {
+        match std::env::var_os("ANONMIGRATE_SERVER_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => self.target_dir.join("anonmigrate").join("dev-server"),
+        }
+    }
+}
+
+fn diesel_migrations_dir(root: &Path) -> Result<Option<PathBuf>> {
+    let path = root.join("diesel.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let parsed: DieselToml = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("cannot parse `{}`: {e}; fix the TOML syntax", path.display())))?;
+    Ok(parsed
+        .migrations_directory
+        .and_then(|m| m.dir)
+        .map(|dir| root.join(dir)))
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. `500ms`, `10s`, `5m` or `0` to disable"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit `{other}` in `{text}`; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+}

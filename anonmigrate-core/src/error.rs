@@ -1,0 +1,172 @@
+//! The engine's error type. Messages are lowercase fragments that name what is involved and end with the fix;
+//! none of them ever contains a password (URLs are redacted before they get here).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A PostgreSQL error with the fields libpq reports, for messages that point at the statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgError {
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based character position in the statement that was sent.
+    pub position: Option<i32>,
+}
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message.trim_end())?;
+        if let Some(detail) = &self.detail {
+            write!(f, "\n  detail: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Chain(#[from] anonmigrate_chain::ChainError),
+
+    #[error("{0}")]
+    Config(String),
+
+    #[error("invalid database URL `{url}` (from {source_name}): {reason}")]
+    BadUrl {
+        url: String,
+        source_name: String,
+        reason: String,
+    },
+
+    #[error("cannot connect to {target} (URL from {source_name}): {reason}; {fix}")]
+    Connect {
+        target: String,
+        source_name: String,
+        reason: String,
+        fix: String,
+    },
+
+    #[error("database `{database}` does not exist on {server}; create it with `cargo anonmigrate setup`")]
+    MissingDatabase { database: String, server: String },
+
+    #[error("{context}: {error}")]
+    Postgres { context: String, error: PgError },
+
+    #[error(
+        "migration `{migration}` failed at {location}: {error}\nmigrations before it stay applied; fix `{}` and run `cargo anonmigrate run` again",
+        file.display()
+    )]
+    MigrationFailed {
+        migration: String,
+        file: PathBuf,
+        /// `line N` or `statement N of M, line N`.
+        location: String,
+        error: PgError,
+    },
+
+    #[error(
+        "extension `{extension}` is not available on this server ({server}): {message}; install it on the server (for pgvector: the server's `postgresql-NN-pgvector` package, or unset DATABASE_URL to use the managed local server, which ships it), then a superuser runs `CREATE EXTENSION {extension};`"
+    )]
+    ExtensionUnavailable {
+        extension: String,
+        server: String,
+        message: String,
+    },
+
+    #[error("insufficient privilege: {message}; a superuser must run:\n  {sql}")]
+    InsufficientPrivilege { message: String, sql: String },
+
+    #[error(
+        "another migration run holds the lock on {database} (pid {pid}, application `{application}`, {since}) and it was not released within {waited_secs}s; wait for it to finish, or raise --lock-timeout"
+    )]
+    LockTimeout {
+        database: String,
+        pid: String,
+        application: String,
+        since: String,
+        waited_secs: u64,
+    },
+
+    #[error("{0}")]
+    Integrity(String),
+
+    #[error("{0}")]
+    OutOfOrder(String),
+
+    #[error("{0}")]
+    NothingToDo(String),
+
+    #[error("{0}")]
+    ServerBinaries(String),
+
+    #[error("local PostgreSQL server: {0}")]
+    LocalServer(String),
+
+    #[error(
+        "the `{user}` OS user cannot reach `{}` (a parent directory is not searchable by it); set CARGO_TARGET_DIR or ANONMIGRATE_SERVER_DIR to a directory outside a private home directory",
+        dir.display()
+    )]
+    LocalServerUnreachable { dir: PathBuf, user: String },
+
+    #[error("{0}")]
+    Refused(String),
+
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A stable category, mapped to exit codes by the CLI.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Chain(_) | Error::Config(_) | Error::BadUrl { .. } | Error::Write { .. } => ErrorKind::Config,
+            Error::Connect { .. }
+            | Error::MissingDatabase { .. }
+            | Error::ServerBinaries(_)
+            | Error::LocalServer(_)
+            | Error::LocalServerUnreachable { .. } => ErrorKind::Connection,
+            Error::LockTimeout { .. } => ErrorKind::LockTimeout,
+            Error::Integrity(_) | Error::OutOfOrder(_) => ErrorKind::Integrity,
+            Error::Refused(_) | Error::NothingToDo(_) => ErrorKind::Refused,
+            Error::Postgres { .. }
+            | Error::MigrationFailed { .. }
+            | Error::ExtensionUnavailable { .. }
+            | Error::InsufficientPrivilege { .. } => ErrorKind::Database,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad configuration, migration directory or lock file: found before touching the database.
+    Config,
+    /// The server could not be reached or started.
+    Connection,
+    /// A statement or migration failed on the server.
+    Database,
+    /// Another runner held the migration lock for longer than --lock-timeout.
+    LockTimeout,
+    /// Applied migrations changed or missing on disk, or pending ones out of order.
+    Integrity,
+    /// The command refused to act without explicit confirmation.
+    Refused,
+}
+
+/// Transaction bookkeeping (BEGIN/COMMIT issued by diesel) can fail too, e.g. when the connection drops.
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        Error::Postgres {
+            context: "committing the migration transaction".into(),
+            error: crate::db::pg_error(&error),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The anonmigrate engine: configuration, the migration runner, the managed local PostgreSQL, and the pieces the
+//! `cargo anonmigrate` CLI is a thin shell over. It never prints and never exits; progress goes through
+//! [`events::Observer`].
+
+pub mod bookkeeping;
+pub mod config;
+pub mod database_url;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod generate;
+pub mod local_server;
+pub mod plan;
+pub mod runner;
+pub mod setup;
+pub mod split;
+pub mod status;
+pub mod target;
+
+pub use anonmigrate_chain as chain;
+pub use error::{Error, ErrorKind, Result};

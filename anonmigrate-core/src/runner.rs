@@ -1,0 +1,546 @@
+//! Applies and reverts migrations: the migration lock, safety checks, transactions, per-statement progress for
+//! non-transactional migrations, and the bookkeeping that goes with each step.
+
+use std::time::{Duration, Instant};
+
+use anonmigrate_chain::{Chain, LockFile};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use crate::bookkeeping::{self, AppliedRow};
+use crate::database_url::DatabaseUrl;
+use crate::db;
+use crate::error::{Error, PgError, Result};
+use crate::events::{Event, Observer};
+use crate::plan::{Direction, Script};
+use crate::status::{MigrationState, Status};
+
+/// Advisory lock key shared by every anonmigrate process (advisory locks are per database already).
+const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
+const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub to: Option<String>,
+    pub step: Option<usize>,
+    pub ignore_missing: bool,
+    pub allow_out_of_order: bool,
+    pub lock_timeout: Duration,
+    pub ddl_lock_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub applied: Vec<AppliedMigration>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppliedMigration {
+    pub version: String,
+    pub dir_name: String,
+    pub duration_ms: u128,
+    pub statements: usize,
+}
+
+/// A connection that holds the migration lock for as long as it lives.
+pub struct LockedConnection {
+    pub conn: PgConnection,
+}
+
+impl std::fmt::Debug for LockedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockedConnection")
+    }
+}
+
+impl Drop for LockedConnection {
+    fn drop(&mut self) {
+        // Closing the session releases the lock anyway; unlocking explicitly frees it before the socket closes.
+        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+    }
+}
+
+#[derive(QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = Bool)]
+    value: bool,
+}
+
+#[derive(QueryableByName)]
+struct Holder {
+    #[diesel(sql_type = Text)]
+    pid: String,
+    #[diesel(sql_type = Text)]
+    application: String,
+    #[diesel(sql_type = Text)]
+    since: String,
+}
+
+fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
+    diesel::sql_query(
+        "SELECT a.pid::text AS pid, coalesce(nullif(a.application_name, ''), 'unknown') AS application, \
+                coalesce('connected since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), 'since an unknown time') AS since \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 LIMIT 1",
+    )
+    .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+    .get_result(conn)
+    .ok()
+}
+
+/// Takes the migration lock by polling `pg_try_advisory_lock`: a blocking `pg_advisory_lock` would keep a
+/// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock.
+pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -> Result<LockedConnection> {
+    let mut conn = db::connect(url)?;
+    let started = Instant::now();
+    let mut announced = false;
+    loop {
+        let got: Flag = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS value")
+            .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+            .get_result(&mut conn)
+            .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))?;
+        if got.value {
+            return Ok(LockedConnection { conn });
+        }
+        let holder = lock_holder(&mut conn);
+        if started.elapsed() >= timeout {
+            let holder = holder.unwrap_or(Holder {
+                pid: "unknown".into(),
+                application: "unknown".into(),
+                since: "since an unknown time".into(),
+            });
+            return Err(Error::LockTimeout {
+                database: url.describe(),
+                pid: holder.pid,
+                application: holder.application,
+                since: holder.since,
+                waited_secs: timeout.as_secs(),
+            });
+        }
+        if !announced {
+            announced = true;
+            let who = holder
+                .map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since))
+                .unwrap_or_else(|| "another session".into());
+            observer.event(Event::WaitingForLock { holder: who });
+        }
+        // Jitter spreads the retries of many runners started at the same instant.
+        let jitter = Duration::from_millis(u64::from(std::process::id() % 50));
+        std::thread::sleep(LOCK_POLL_INTERVAL + jitter);
+    }
+}
+
+pub fn read_status(conn: &mut PgConnection, chain: &Chain) -> Result<(Status, Vec<AppliedRow>)> {
+    let rows = bookkeeping::read(conn)?;
+    Ok((Status::compute(chain, &rows), rows))
+}
+
+/// Refuses to run when the lock file disagrees with the migrations on disk (a missing lock file only warns).
+pub fn check_lock_file(chain: &Chain, observer: &mut dyn Observer) -> Result<()> {
+    match LockFile::read(&chain.dir)? {
+        None => {
+            observer.event(Event::Warning(format!(
+                "no {} beside the migrations; create it with `cargo anonmigrate lock` and commit it, so concurrent branches conflict in git",
+                anonmigrate_chain::LOCK_FILE_NAME
+            )));
+            Ok(())
+        }
+        Some((lock, header_ok)) => {
+            let mismatch = lock.compare(chain, header_ok);
+            if mismatch.is_empty() {
+                return Ok(());
+            }
+            let mut lines = Vec::new();
+            for name in &mismatch.added {
+                lines.push(format!("  added (not in the lock file): {name}"));
+            }
+            for name in &mismatch.edited {
+                lines.push(format!("  edited since the lock file was written: {name}"));
+            }
+            for name in &mismatch.removed {
+                lines.push(format!("  removed (in the lock file, not on disk): {name}"));
+            }
+            if mismatch.corrupt_header {
+                lines.push("  the chain hash on the first line does not match the entries (edited by hand or merged)".into());
+            }
+            Err(Error::Integrity(format!(
+                "{} does not match the migrations on disk:\n{}\nif these changes are intended (not yet applied anywhere), run `cargo anonmigrate lock` and commit the result; after a git merge run `cargo anonmigrate merge`",
+                LockFile::path_in(&chain.dir).display(),
+                lines.join("\n")
+            )))
+        }
+    }
+}
+
+fn check_safe_to_run(status: &Status, options: &RunOptions) -> Result<()> {
+    let changed: Vec<String> = status
+        .changed()
+        .map(|e| match &e.state {
+            MigrationState::Applied { recorded_checksum, .. } => format!(
+                "  {}: applied with up.sql sha256 {}, file now differs",
+                e.dir_name,
+                recorded_checksum.as_deref().unwrap_or("?")
+            ),
+            _ => unreachable!("changed() only yields applied entries"),
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Err(Error::Integrity(format!(
+            "applied migrations were modified after they ran:\n{}\nrestore the original files (git checkout), or if the edit is deliberate and already reflected in the database run `cargo anonmigrate accept VERSION`",
+            changed.join("\n")
+        )));
+    }
+    if !status.missing.is_empty() && !options.ignore_missing {
+        let names: Vec<String> = status
+            .missing
+            .iter()
+            .map(|m| format!("  {} {}", m.version, m.name.as_deref().unwrap_or("")))
+            .collect();
+        return Err(Error::Integrity(format!(
+            "the database has applied migrations that are not on disk:\n{}\nyou may be on an old branch: check out the branch that has them, or pass --ignore-missing to run anyway",
+            names.join("\n")
+        )));
+    }
+    let late: Vec<String> = status.out_of_order().map(|e| format!("  {}", e.dir_name)).collect();
+    if !late.is_empty() && !options.allow_out_of_order {
+        return Err(Error::OutOfOrder(format!(
+            "pending migrations are older than the newest applied one ({}), typically after a git merge:\n{}\nrun `cargo anonmigrate merge` to move them after the current head, or pass --allow-out-of-order",
+            status.current_version.as_deref().unwrap_or("?"),
+            late.join("\n")
+        )));
+    }
+    Ok(())
+}
+
+/// Applies pending migrations in order under the migration lock.
+pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<RunReport> {
+    check_lock_file(chain, observer)?;
+    if let Some(to) = &options.to
+        && chain.find(to).is_none()
+    {
+        return Err(Error::Refused(format!(
+            "--to {to}: no migration with that version in {}; `cargo anonmigrate history` lists the versions",
+            chain.dir.display()
+        )));
+    }
+    // Parse every script before connecting, so a bad file changes nothing.
+    let scripts: Vec<Script> = chain
+        .migrations
+        .iter()
+        .map(|m| Script::prepare(m, Direction::Up))
+        .collect::<Result<_>>()?;
+
+    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let conn = &mut locked.conn;
+    bookkeeping::ensure_tables(conn)?;
+    let (status, rows) = read_status(conn, chain)?;
+    check_safe_to_run(&status, options)?;
+
+    let mut todo: Vec<&Script> = scripts
+        .iter()
+        .filter(|s| status.pending().any(|e| e.version == s.version))
+        .filter(|s| options.to.as_ref().is_none_or(|to| s.version.as_str() <= to.as_str()))
+        .collect();
+    if let Some(step) = options.step {
+        todo.truncate(step);
+    }
+    let total = todo.len();
+    let mut report = RunReport::default();
+    for (index, script) in todo.into_iter().enumerate() {
+        let row = rows.iter().find(|r| r.version == script.version);
+        observer.event(Event::Applying {
+            index: index + 1,
+            total,
+            dir_name: script.dir_name.clone(),
+        });
+        let started = Instant::now();
+        if script.transactional {
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up)?;
+        } else {
+            apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer)?;
+        }
+        let duration = started.elapsed();
+        observer.event(Event::Applied {
+            index: index + 1,
+            total,
+            dir_name: script.dir_name.clone(),
+            duration,
+            statements: script.statements.len(),
+        });
+        report.applied.push(AppliedMigration {
+            version: script.version.clone(),
+            dir_name: script.dir_name.clone(),
+            duration_ms: duration.as_millis(),
+            statements: script.statements.len(),
+        });
+    }
+    Ok(report)
+}
+
+fn lock_timeout_sql(ddl_lock_timeout: Option<Duration>, local: bool) -> String {
+    let scope = if local { "SET LOCAL" } else { "SET" };
+    match ddl_lock_timeout {
+        Some(d) => format!("{scope} lock_timeout = '{}ms'", d.as_millis()),
+        None => format!("{scope} lock_timeout = 0"),
+    }
+}
+
+/// One transaction: lock_timeout, every statement, bookkeeping. A crash anywhere leaves nothing behind.
+fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>, direction: Direction) -> Result<()> {
+    let started = Instant::now();
+    conn.transaction::<(), Error, _>(|conn| {
+        db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, true)).map_err(db::context("setting lock_timeout"))?;
+        for (index, statement) in script.statements.iter().enumerate() {
+            db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error))?;
+        }
+        let bookkeeping = match direction {
+            Direction::Up => bookkeeping::record_applied_sql(
+                &script.version,
+                &script.name,
+                &script.checksum,
+                script.statements.len(),
+                Some(started.elapsed().as_millis()),
+            ),
+            Direction::Down => bookkeeping::record_reverted_sql(&script.version),
+        };
+        db::execute(conn, &bookkeeping).map_err(db::context("recording the migration"))
+    })
+}
+
+/// Non-transactional: each statement on its own, progress recorded after each, resuming where a previous run
+/// stopped if the statements that already ran are unchanged.
+fn apply_statementwise(
+    conn: &mut PgConnection,
+    script: &Script,
+    row: Option<&AppliedRow>,
+    ddl_lock_timeout: Option<Duration>,
+    observer: &mut dyn Observer,
+) -> Result<()> {
+    let started = Instant::now();
+    let total = script.statements.len();
+    let mut first = 0;
+    if let Some(row) = row {
+        let done = usize::try_from(row.statements_done.unwrap_or(0)).unwrap_or(0);
+        if done > 0 {
+            let unchanged = done <= total && row.done_prefix_hash.as_deref() == Some(script.prefix_hash(done).as_str());
+            if !unchanged {
+                return Err(Error::Integrity(format!(
+                    "migration `{}` stopped after statement {done} of a previous run, and those {done} statements have changed since; the database holds their old effect: undo it by hand, then run `cargo anonmigrate stamp --delete {}` and `cargo anonmigrate run`",
+                    script.dir_name, script.version
+                )));
+            }
+            observer.event(Event::Resuming {
+                dir_name: script.dir_name.clone(),
+                from_statement: done + 1,
+                total,
+            });
+            first = done;
+        }
+    }
+    let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
+    db::execute(conn, &record).map_err(db::context("recording the migration start"))?;
+    db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+    for index in first..total {
+        let statement = &script.statements[index];
+        db::execute(conn, &statement.sql).map_err(|error| {
+            let mut err = statement_failed(conn, script, index, error);
+            if let Some(hint) = invalid_index_hint(conn) {
+                if let Error::MigrationFailed { error, .. } = &mut err {
+                    error.hint = Some(hint);
+                }
+            }
+            err
+        })?;
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        db::execute(conn, &progress).map_err(db::context("recording progress"))?;
+    }
+    db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
+    let done = bookkeeping::record_applied_sql(&script.version, &script.name, &script.checksum, total, Some(started.elapsed().as_millis()));
+    db::execute(conn, &format!("BEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+}
+
+/// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
+fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>) -> Result<()> {
+    db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+    for (index, statement) in script.statements.iter().enumerate() {
+        db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error))?;
+    }
+    db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
+    let forget = bookkeeping::record_reverted_sql(&script.version);
+    db::execute(conn, &format!("BEGIN;\n{forget}\nCOMMIT;")).map_err(db::context("recording the revert"))
+}
+
+#[derive(QueryableByName)]
+struct InvalidIndex {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// A failed `CREATE INDEX CONCURRENTLY` leaves an INVALID index behind; name it with the command to drop it.
+fn invalid_index_hint(conn: &mut PgConnection) -> Option<String> {
+    let invalid: Vec<InvalidIndex> = diesel::sql_query(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .load(conn)
+    .ok()?;
+    if invalid.is_empty() {
+        return None;
+    }
+    let drops: Vec<String> = invalid.iter().map(|i| format!("DROP INDEX CONCURRENTLY {};", i.name)).collect();
+    Some(format!(
+        "an interrupted CREATE INDEX CONCURRENTLY left an INVALID index; drop it before retrying: {}",
+        drops.join(" ")
+    ))
+}
+
+#[derive(QueryableByName)]
+struct Activity {
+    #[diesel(sql_type = Text)]
+    summary: String,
+}
+
+/// Sessions that may be holding the lock a timed-out statement waited for.
+fn likely_blockers(conn: &mut PgConnection) -> String {
+    // After a lock timeout the failed transaction is aborted; a fresh statement needs a clean state.
+    let rows: Vec<Activity> = diesel::sql_query(
+        "SELECT 'pid ' || pid || ' (' || coalesce(nullif(application_name, ''), 'unknown') || ', ' || coalesce(state, '?') || \
+                ', since ' || coalesce(to_char(xact_start, 'HH24:MI:SS'), '?') || '): ' || left(query, 200) AS summary \
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 5",
+    )
+    .load(conn)
+    .unwrap_or_default();
+    rows.into_iter().map(|r| r.summary).collect::<Vec<_>>().join("; ")
+}
+
+fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError) -> Error {
+    if error.message.contains("lock timeout") {
+        let blockers = likely_blockers(conn);
+        error.hint = Some(format!(
+            "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
+            if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
+        ));
+    }
+    let statement = &script.statements[index].sql;
+    if let Some(extension) = missing_extension(&error.message, statement) {
+        return Error::ExtensionUnavailable {
+            extension,
+            server: "the target server".into(),
+            message: error.message,
+        };
+    }
+    Error::MigrationFailed {
+        migration: script.dir_name.clone(),
+        file: script.file.clone(),
+        location: script.location(index, error.position),
+        error,
+    }
+}
+
+fn missing_extension(message: &str, statement: &str) -> Option<String> {
+    let unavailable = message.contains("is not available") || message.contains("could not open extension control file");
+    if !unavailable || !statement.to_ascii_lowercase().contains("extension") {
+        return None;
+    }
+    if let Some(end) = message.find(".control\"") {
+        let start = message[..end].rfind('/').map_or(0, |slash| slash + 1);
+        return Some(message[start..end].to_owned());
+    }
+    let start = message.find("extension \"")? + "extension \"".len();
+    let end = message[start..].find('"')? + start;
+    Some(message[start..end].to_owned())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RevertScope {
+    Steps(usize),
+    To(usize),
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevertOptions {
+    pub lock_timeout: Duration,
+    pub ddl_lock_timeout: Option<Duration>,
+}
+
+/// Reverts applied migrations, newest first. `RevertScope::To(i)` keeps the migration at chain index `i`.
+pub fn revert(
+    url: &DatabaseUrl,
+    chain: &Chain,
+    scope: RevertScope,
+    options: &RevertOptions,
+    observer: &mut dyn Observer,
+) -> Result<Vec<AppliedMigration>> {
+    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let conn = &mut locked.conn;
+    let (status, _) = read_status(conn, chain)?;
+    if let Some(missing) = status.missing.last()
+        && status.applied().last().is_none_or(|a| a.version < missing.version)
+    {
+        return Err(Error::Integrity(format!(
+            "the newest applied migration {} is not on disk, so its down.sql cannot run; check out the branch that has it",
+            missing.version
+        )));
+    }
+    let applied: Vec<&crate::status::Entry> = status.applied().collect();
+    let to_revert: Vec<&crate::status::Entry> = match scope {
+        RevertScope::Steps(n) => applied.iter().rev().take(n).copied().collect(),
+        RevertScope::All => applied.iter().rev().copied().collect(),
+        RevertScope::To(keep_index) => {
+            let keep_version = &chain.migrations[keep_index].version;
+            applied.iter().rev().filter(|e| &e.version > keep_version).copied().collect()
+        }
+    };
+    let scripts: Vec<Script> = to_revert
+        .iter()
+        .map(|e| Script::prepare(chain.find(&e.version).expect("applied entries come from the chain"), Direction::Down))
+        .collect::<Result<_>>()?;
+    let total = scripts.len();
+    let mut reverted = Vec::new();
+    for (index, script) in scripts.iter().enumerate() {
+        observer.event(Event::Reverting {
+            index: index + 1,
+            total,
+            dir_name: script.dir_name.clone(),
+        });
+        let started = Instant::now();
+        if script.transactional {
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down)?;
+        } else {
+            revert_statementwise(conn, script, options.ddl_lock_timeout)?;
+        }
+        let duration = started.elapsed();
+        observer.event(Event::Reverted {
+            index: index + 1,
+            total,
+            dir_name: script.dir_name.clone(),
+            duration,
+        });
+        reverted.push(AppliedMigration {
+            version: script.version.clone(),
+            dir_name: script.dir_name.clone(),
+            duration_ms: duration.as_millis(),
+            statements: script.statements.len(),
+        });
+    }
+    Ok(reverted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_missing_extensions() {
+        let pg16 = "extension \"vector\" is not available";
+        assert_eq!(missing_extension(pg16, "CREATE EXTENSION vector"), Some("vector".into()));
+        let pg15 = "could not open extension control file \"/usr/share/postgresql/15/extension/vector.control\": No such file or directory";
+        assert_eq!(missing_extension(pg15, "create extension if not exists vector"), Some("vector".into()));
+        assert_eq!(missing_extension("syntax error", "CREATE EXTENSION vector"), None);
+    }
+}

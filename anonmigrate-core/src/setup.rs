@@ -1,0 +1,190 @@
+//! Database lifecycle: create the database, install extensions, create bookkeeping; drop. Every identifier is
+//! quoted, so any database name is safe.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use anonmigrate_chain::Chain;
+
+use crate::bookkeeping;
+use crate::database_url::DatabaseUrl;
+use crate::db;
+use crate::error::{Error, PgError, Result};
+use crate::events::{Event, Observer};
+use crate::split::split_statements;
+
+/// Extensions the chain creates (`CREATE EXTENSION [IF NOT EXISTS] name`), in chain order.
+pub fn extensions_in_chain(chain: &Chain) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for migration in &chain.migrations {
+        for statement in split_statements(&migration.up_sql) {
+            if let Some(name) = created_extension(statement.text)
+                && !found.contains(&name)
+            {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+fn created_extension(statement: &str) -> Option<String> {
+    // Comments before the keyword are allowed; the splitter keeps them in the text.
+    let code: String = statement
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut words = code.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("create") || !words.next()?.eq_ignore_ascii_case("extension") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("if") {
+        words.next()?; // not
+        words.next()?; // exists
+        name = words.next()?;
+    }
+    let name = name.trim_end_matches(';');
+    Some(match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => name.to_ascii_lowercase(),
+    })
+}
+
+#[derive(QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = Bool)]
+    value: bool,
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// Connects to a maintenance database on the same server (`postgres`, else `template1`).
+fn maintenance_connection(url: &DatabaseUrl) -> Result<PgConnection> {
+    match db::connect(&url.with_database("postgres")) {
+        Ok(conn) => Ok(conn),
+        Err(Error::MissingDatabase { .. }) => db::connect(&url.with_database("template1")),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn database_exists(url: &DatabaseUrl) -> Result<bool> {
+    let mut conn = maintenance_connection(url)?;
+    let flag: Flag = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS value")
+        .bind::<Text, _>(url.database())
+        .get_result(&mut conn)
+        .map_err(|e| db::context("looking up the database")(db::pg_error(&e)))?;
+    Ok(flag.value)
+}
+
+fn privilege_error(error: PgError, sql: String) -> Error {
+    if error.message.contains("permission denied") || error.message.contains("must be superuser") || error.message.contains("must be owner") {
+        Error::InsufficientPrivilege {
+            message: error.message,
+            sql,
+        }
+    } else {
+        Error::Postgres {
+            context: format!("running `{sql}`"),
+            error,
+        }
+    }
+}
+
+/// Creates the database if missing; returns whether it was created.
+pub fn create_database(url: &DatabaseUrl) -> Result<bool> {
+    if database_exists(url)? {
+        return Ok(false);
+    }
+    let mut conn = maintenance_connection(url)?;
+    let sql = format!("CREATE DATABASE {}", db::quote_ident(&url.database()));
+    match db::execute(&mut conn, &sql) {
+        Ok(()) => Ok(true),
+        // Another process created it between our check and our CREATE: that is the state we wanted.
+        Err(e) if e.message.contains("already exists") => Ok(false),
+        Err(e) => Err(privilege_error(e, format!("{sql}; -- or grant CREATEDB to this role"))),
+    }
+}
+
+/// `setup`: database, extensions, bookkeeping. Idempotent.
+pub fn setup(url: &DatabaseUrl, extensions: &[String], observer: &mut dyn Observer) -> Result<()> {
+    if create_database(url)? {
+        observer.event(Event::Created {
+            what: format!("database `{}`", url.database()),
+        });
+    }
+    let mut conn = db::connect(url)?;
+    for extension in extensions {
+        let installed: Flag = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1) AS value")
+            .bind::<Text, _>(extension)
+            .get_result(&mut conn)
+            .map_err(|e| db::context("looking up extensions")(db::pg_error(&e)))?;
+        if installed.value {
+            continue;
+        }
+        let available: Flag = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1) AS value")
+            .bind::<Text, _>(extension)
+            .get_result(&mut conn)
+            .map_err(|e| db::context("looking up available extensions")(db::pg_error(&e)))?;
+        if !available.value {
+            return Err(Error::ExtensionUnavailable {
+                extension: extension.clone(),
+                server: url.describe(),
+                message: "the server has no control file for it".into(),
+            });
+        }
+        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", db::quote_ident(extension));
+        db::execute(&mut conn, &sql).map_err(|e| privilege_error(e, format!("{sql};  -- connected to database {}", url.database())))?;
+        observer.event(Event::Created {
+            what: format!("extension `{extension}`"),
+        });
+    }
+    // Bookkeeping creation races with concurrent runners; `run` creates it under the migration lock, here we
+    // retry once on the catalog race PostgreSQL reports as a duplicate type.
+    if let Err(first) = bookkeeping::ensure_tables(&mut conn) {
+        bookkeeping::ensure_tables(&mut conn).map_err(|_| first)?;
+    }
+    Ok(())
+}
+
+/// Drops the database (forcing other sessions off). The caller has obtained confirmation.
+pub fn drop_database(url: &DatabaseUrl) -> Result<bool> {
+    if !database_exists(url)? {
+        return Ok(false);
+    }
+    let mut conn = maintenance_connection(url)?;
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_ident(&url.database()));
+    db::execute(&mut conn, &sql).map_err(|e| privilege_error(e, sql.clone()))?;
+    Ok(true)
+}
+
+/// The server's version string, for notices and `doctor`.
+pub fn server_version(conn: &mut PgConnection) -> Result<String> {
+    let name: Name = diesel::sql_query("SELECT current_setting('server_version') AS value")
+        .get_result(conn)
+        .map_err(|e| db::context("reading the server version")(db::pg_error(&e)))?;
+    Ok(name.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_created_extensions() {
+        let cases = [
+            ("CREATE EXTENSION IF NOT EXISTS vector", Some("vector")),
+            ("-- why\ncreate extension pg_trgm", Some("pg_trgm")),
+            ("CREATE EXTENSION \"uuid-ossp\" SCHEMA public", Some("uuid-ossp")),
+            ("CREATE TABLE extension (id int)", None),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(created_extension(sql).as_deref(), expected, "{sql}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Resolves which database a command talks to: the configured URL, or the managed local development server
+//! (started on first use and left running, its data kept under the workspace's target directory).
+
+use anonmigrate_chain::Chain;
+
+use crate::config::Workspace;
+use crate::database_url::{DatabaseUrl, UrlSource};
+use crate::error::Result;
+use crate::events::{Event, Observer};
+use crate::local_server::{self, Cluster};
+
+/// The managed development cluster of a workspace (not started by this call).
+pub fn dev_cluster(workspace: &Workspace, required_extensions: &[String], provision: bool) -> Result<Cluster> {
+    let binaries = local_server::find_binaries(required_extensions, provision)?;
+    Ok(Cluster::new(workspace.dev_server_dir(), binaries))
+}
+
+/// The URL to use. With nothing configured, starts the managed local server if needed, creates its database
+/// (it is ours to manage), and says so through the observer.
+pub fn resolve(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn Observer) -> Result<DatabaseUrl> {
+    if let Some(url) = workspace.configured_url()? {
+        return Ok(url);
+    }
+    let extensions = match (&workspace.settings.extensions, chain) {
+        (Some(configured), _) => configured.clone(),
+        (None, Some(chain)) => crate::setup::extensions_in_chain(chain),
+        (None, None) => Vec::new(),
+    };
+    let cluster = dev_cluster(workspace, &extensions, true)?;
+    let started = cluster.ensure_running(false)?;
+    let url = DatabaseUrl::parse(&cluster.url(&workspace.dev_database()), UrlSource::LocalServer)?;
+    observer.event(Event::UsingLocalServer {
+        description: format!(
+            "{} (PostgreSQL from {}; `cargo anonmigrate server stop` stops it)",
+            url.describe(),
+            cluster.binaries.source
+        ),
+        started,
+    });
+    if crate::setup::create_database(&url)? {
+        observer.event(Event::Created {
+            what: format!("database `{}` on the managed local server", url.database()),
+        });
+    }
+    Ok(url)
+}

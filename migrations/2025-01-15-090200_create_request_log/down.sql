@@ -1,0 +1,2 @@
+DROP TABLE request_log;
+DROP TYPE request_method;
