@@ -1,0 +1,213 @@
+//! The command line as clap types: `cargo anonmigrate <command>` (also `cargo-anonmigrate <command>`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Cargo runs `cargo-anonmigrate anonmigrate ...`; the outer enum absorbs that extra word.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::plain())]
+pub enum CargoCli {
+    Anonmigrate(Cli),
+}
+
+const ABOUT: &str = "Diesel-compatible PostgreSQL (+ pgvector) migrations with locking, checksums and a drift gate";
+
+const LONG_ABOUT: &str = "\
+Diesel-compatible PostgreSQL (+ pgvector) migrations with locking, checksums and a drift gate.
+
+Migrations live in <workspace>/migrations/<version>_<name>/{up.sql,down.sql[,metadata.toml]}, exactly as
+diesel_cli lays them out, and are recorded in diesel's __diesel_schema_migrations table.
+
+Database: --database-url, else DATABASE_URL in the environment, else DATABASE_URL in <workspace>/.env, else a
+managed local PostgreSQL server kept under target/anonmigrate (started on first use).";
+
+#[derive(Debug, Args)]
+#[command(version, about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// PostgreSQL URL (postgres://, postgresql://, postgresql+asyncpg:// ...); overrides DATABASE_URL and .env
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Path to the workspace's Cargo.toml
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// Output format for status, history and run
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if missing, install the extensions the chain needs, create the bookkeeping table
+    #[command(after_help = "Example:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat")]
+    Setup,
+
+    /// Apply pending migrations in order, each in its own transaction unless marked non-transactional
+    #[command(after_help = "Examples:\n  cargo anonmigrate run\n  cargo anonmigrate run --step 1\n  cargo anonmigrate run --to 20250115090300")]
+    Run(RunArgs),
+
+    /// Revert applied migrations, newest first (default: one)
+    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2 --yes\n  cargo anonmigrate revert --all --yes")]
+    Revert(RevertArgs),
+
+    /// Revert and re-apply the newest migrations (default: one), to test a down.sql
+    #[command(after_help = "Example:\n  cargo anonmigrate redo")]
+    Redo(RedoArgs),
+
+    /// Show the current version, pending migrations and anything applied that is no longer on disk
+    #[command(visible_alias = "current", after_help = "Examples:\n  cargo anonmigrate status\n  cargo anonmigrate status --exit-code   # non-zero unless up to date (CI, app start-up)")]
+    Status(StatusArgs),
+
+    /// List every migration, applied or pending, with when it ran
+    #[command(after_help = "Example:\n  cargo anonmigrate history --verbose")]
+    History(HistoryArgs),
+
+    /// Create a new migration directory <version>_<NAME> with up.sql and down.sql
+    #[command(after_help = "Examples:\n  cargo anonmigrate generate add_users\n  cargo anonmigrate generate index_messages --non-transactional")]
+    Generate(GenerateArgs),
+
+    /// Rewrite migrations/anonmigrate.lock from the migrations on disk (after a deliberate change)
+    #[command(after_help = "Example:\n  cargo anonmigrate lock && git add migrations/anonmigrate.lock")]
+    Lock,
+
+    /// Drop or reset (drop, set up, run) the database
+    #[command(subcommand)]
+    Database(DatabaseCommand),
+
+    /// Manage the local development server used when no database URL is configured
+    #[command(subcommand)]
+    Server(ServerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// How long to wait for another runner's migration lock (e.g. 30s, 5m)
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Apply up to and including this version
+    #[arg(long, value_name = "VERSION", conflicts_with = "step")]
+    pub to: Option<String>,
+    /// Apply at most N migrations
+    #[arg(long, value_name = "N")]
+    pub step: Option<usize>,
+    /// Do not regenerate schema.rs afterwards
+    #[arg(long)]
+    pub no_schema: bool,
+    /// Run even though applied migrations are missing on disk
+    #[arg(long)]
+    pub ignore_missing: bool,
+    /// Apply pending migrations older than the newest applied one
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RevertArgs {
+    /// Revert the N newest applied migrations
+    #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
+    pub step: Option<usize>,
+    /// Revert everything applied after this version (it stays applied)
+    #[arg(long, value_name = "VERSION", conflicts_with = "all")]
+    pub to: Option<String>,
+    /// Revert every applied migration
+    #[arg(long)]
+    pub all: bool,
+    /// Confirm reverting more than one migration without a prompt (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RedoArgs {
+    /// Redo the N newest applied migrations
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub step: usize,
+    /// Confirm redoing more than one migration without a prompt
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit with code 3 when the database is not up to date
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Add paths, transaction mode and file sizes
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Migration name: letters, digits, `_` and `-`
+    pub name: String,
+    /// Do not create down.sql
+    #[arg(long)]
+    pub no_down: bool,
+    /// Write metadata.toml with `run_in_transaction = false` (for CREATE INDEX CONCURRENTLY)
+    #[arg(long)]
+    pub non_transactional: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Drop the database, set it up again and apply every migration
+    #[command(after_help = "Example:\n  cargo anonmigrate database reset --yes")]
+    Reset {
+        /// Confirm: everything in the database is lost
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Drop the database
+    #[command(after_help = "Example:\n  cargo anonmigrate database drop --yes")]
+    Drop {
+        /// Confirm: everything in the database is lost
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Say whether the managed server is running, where, and which binaries it uses
+    Status,
+    /// Start the managed server (commands start it on demand anyway)
+    Start,
+    /// Stop the managed server; its data is kept
+    Stop,
+    /// Print the managed server's database URL (for psql or your app)
+    Url,
+    /// Download the pinned PostgreSQL + pgvector build into the cache (idempotent)
+    Install,
+}

@@ -1,0 +1,61 @@
+//! `setup` and `database reset|drop`.
+
+use std::process::ExitCode;
+
+use anonmigrate_core::runner::{self, RunOptions};
+use anonmigrate_core::setup;
+use anyhow::Context as _;
+
+use super::{Context, confirm};
+use crate::cli::DatabaseCommand;
+use crate::output::out;
+
+fn extensions(ctx: &Context, chain: &anonmigrate_core::chain::Chain) -> Vec<String> {
+    ctx.workspace
+        .settings
+        .extensions
+        .clone()
+        .unwrap_or_else(|| setup::extensions_in_chain(chain))
+}
+
+pub fn setup(ctx: &mut Context) -> anyhow::Result<ExitCode> {
+    let chain = ctx.chain()?;
+    let url = ctx.database(Some(&chain))?;
+    let extensions = extensions(ctx, &chain);
+    setup::setup(&url, &extensions, &mut ctx.printer).with_context(|| format!("failed to set up {}", url.describe()))?;
+    out(&format!(
+        "{} is set up (extensions: {})",
+        url.describe(),
+        if extensions.is_empty() { "none".to_owned() } else { extensions.join(", ") }
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn database(ctx: &mut Context, command: &DatabaseCommand) -> anyhow::Result<ExitCode> {
+    let chain = ctx.chain()?;
+    let url = ctx.database(Some(&chain))?;
+    match command {
+        DatabaseCommand::Drop { yes } => {
+            confirm(&format!("drop {} and everything in it", url.describe()), *yes, "--yes")?;
+            let dropped = setup::drop_database(&url)?;
+            out(&if dropped { format!("dropped {}", url.describe()) } else { format!("{} does not exist; nothing dropped", url.describe()) });
+        }
+        DatabaseCommand::Reset { yes } => {
+            confirm(&format!("reset {} (drop it, set it up, apply every migration)", url.describe()), *yes, "--yes")?;
+            setup::drop_database(&url)?;
+            let extensions = extensions(ctx, &chain);
+            setup::setup(&url, &extensions, &mut ctx.printer)?;
+            let options = RunOptions {
+                to: None,
+                step: None,
+                ignore_missing: false,
+                allow_out_of_order: false,
+                lock_timeout: ctx.lock_timeout(None)?,
+                ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+            };
+            let report = runner::run(&url, &chain, &options, &mut ctx.printer)?;
+            out(&format!("reset {}: {} migrations applied", url.describe(), report.applied.len()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

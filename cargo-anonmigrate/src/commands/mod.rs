@@ -1,0 +1,97 @@
+//! One module per command group: each turns parsed arguments into one engine call and renders the result.
+
+mod database;
+mod generate;
+mod history;
+mod run;
+mod server;
+mod status;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anonmigrate_core::chain::Chain;
+use anonmigrate_core::config::{Overrides, Workspace};
+use anonmigrate_core::database_url::DatabaseUrl;
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, Format, GlobalArgs};
+use crate::output::Printer;
+
+/// What every command needs: the workspace, how to print, and (lazily) the database.
+pub struct Context {
+    pub workspace: Workspace,
+    pub format: Format,
+    pub printer: Printer,
+}
+
+impl Context {
+    fn new(global: &GlobalArgs) -> anyhow::Result<Context> {
+        let workspace = Workspace::discover(Overrides {
+            manifest_path: global.manifest_path.clone(),
+            migrations_dir: global.migrations_dir.clone(),
+            database_url: global.database_url.clone(),
+        })?;
+        Ok(Context {
+            workspace,
+            format: global.format,
+            printer: Printer { format: global.format },
+        })
+    }
+
+    pub fn chain(&self) -> anyhow::Result<Chain> {
+        Ok(Chain::load(&self.workspace.migrations_dir)?)
+    }
+
+    pub fn database(&mut self, chain: Option<&Chain>) -> anyhow::Result<DatabaseUrl> {
+        Ok(anonmigrate_core::target::resolve(&self.workspace, chain, &mut self.printer)?)
+    }
+
+    pub fn lock_timeout(&self, flag: Option<&str>) -> anyhow::Result<Duration> {
+        match flag {
+            Some(text) => anonmigrate_core::config::parse_duration(text)
+                .map_err(anyhow::Error::msg)
+                .context("invalid --lock-timeout"),
+            None => Ok(self.workspace.run_lock_timeout()?),
+        }
+    }
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut ctx = Context::new(&cli.global)?;
+    match cli.command {
+        Command::Setup => database::setup(&mut ctx),
+        Command::Run(args) => run::run(&mut ctx, &args),
+        Command::Revert(args) => run::revert(&mut ctx, &args),
+        Command::Redo(args) => run::redo(&mut ctx, &args),
+        Command::Status(args) => status::status(&mut ctx, &args),
+        Command::History(args) => history::history(&mut ctx, &args),
+        Command::Generate(args) => generate::generate(&ctx, &args),
+        Command::Lock => generate::lock(&ctx),
+        Command::Database(command) => database::database(&mut ctx, &command),
+        Command::Server(command) => server::server(&ctx, &command),
+    }
+}
+
+/// Asks on a terminal; without one, `--yes` is the only way to confirm.
+pub fn confirm(question: &str, yes: bool, flag_hint: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(anonmigrate_core::Error::Refused(format!(
+            "{question}: refusing without confirmation because stdin is not a terminal; pass {flag_hint}"
+        ))
+        .into());
+    }
+    eprint!("{question}? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(anonmigrate_core::Error::Refused("not confirmed; nothing was changed".into()).into())
+    }
+}

@@ -1,0 +1,109 @@
+//! `run`, `revert`, `redo`.
+
+use std::process::ExitCode;
+
+use anonmigrate_core::runner::{self, RevertOptions, RevertScope, RunOptions};
+use anyhow::Context as _;
+
+use super::{Context, confirm};
+use crate::cli::{Format, RedoArgs, RevertArgs, RunArgs};
+use crate::output::{json, out};
+
+pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let chain = ctx.chain()?;
+    let url = ctx.database(Some(&chain))?;
+    let options = RunOptions {
+        to: args.to.clone(),
+        step: args.step,
+        ignore_missing: args.ignore_missing,
+        allow_out_of_order: args.allow_out_of_order,
+        lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
+        ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+    };
+    let report = runner::run(&url, &chain, &options, &mut ctx.printer)
+        .with_context(|| format!("failed to migrate {}", url.describe()))?;
+    match ctx.format {
+        Format::Json => json(&serde_json::json!({ "applied": report.applied }))?,
+        Format::Text if report.applied.is_empty() => out("nothing to apply: the database is up to date"),
+        Format::Text => {
+            let total: u128 = report.applied.iter().map(|a| a.duration_ms).sum();
+            let head = &report.applied[report.applied.len() - 1].version;
+            out(&format!(
+                "{} migration{} applied in {total} ms; database at version {head}",
+                report.applied.len(),
+                if report.applied.len() == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> {
+    let chain = ctx.chain()?;
+    let scope = match (&args.to, args.all, args.step) {
+        (Some(version), _, _) => {
+            let index = chain.migrations.iter().position(|m| &m.version == version).ok_or_else(|| {
+                anonmigrate_core::Error::Refused(format!(
+                    "--to {version}: no migration with that version on disk; `cargo anonmigrate history` lists them"
+                ))
+            })?;
+            RevertScope::To(index)
+        }
+        (None, true, _) => RevertScope::All,
+        (None, false, step) => RevertScope::Steps(step.unwrap_or(1)),
+    };
+    let many = !matches!(scope, RevertScope::Steps(1));
+    if many {
+        confirm("revert more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
+    }
+    let url = ctx.database(Some(&chain))?;
+    let options = RevertOptions {
+        lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
+        ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+    };
+    let reverted = runner::revert(&url, &chain, scope, &options, &mut ctx.printer)
+        .with_context(|| format!("failed to revert on {}", url.describe()))?;
+    match ctx.format {
+        Format::Json => json(&serde_json::json!({ "reverted": reverted }))?,
+        Format::Text if reverted.is_empty() => out("nothing to revert: no migration is applied"),
+        Format::Text => out(&format!(
+            "{} migration{} reverted",
+            reverted.len(),
+            if reverted.len() == 1 { "" } else { "s" }
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn redo(ctx: &mut Context, args: &RedoArgs) -> anyhow::Result<ExitCode> {
+    if args.step > 1 {
+        confirm("redo more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
+    }
+    let chain = ctx.chain()?;
+    let url = ctx.database(Some(&chain))?;
+    let lock_timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
+    let ddl_lock_timeout = ctx.workspace.ddl_lock_timeout()?;
+    let reverted = runner::revert(
+        &url,
+        &chain,
+        RevertScope::Steps(args.step),
+        &RevertOptions { lock_timeout, ddl_lock_timeout },
+        &mut ctx.printer,
+    )
+    .with_context(|| format!("failed to revert on {}", url.describe()))?;
+    let options = RunOptions {
+        to: None,
+        step: Some(reverted.len()),
+        ignore_missing: false,
+        allow_out_of_order: false,
+        lock_timeout,
+        ddl_lock_timeout,
+    };
+    let applied = runner::run(&url, &chain, &options, &mut ctx.printer)
+        .with_context(|| format!("failed to re-apply on {}", url.describe()))?;
+    match ctx.format {
+        Format::Json => json(&serde_json::json!({ "reverted": reverted, "applied": applied.applied }))?,
+        Format::Text => out(&format!("{} migration(s) redone", applied.applied.len())),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! `status` (alias `current`).
+
+use std::process::ExitCode;
+
+use anonmigrate_core::status::MigrationState;
+use anonmigrate_core::{db, runner};
+
+use super::Context;
+use crate::cli::{Format, StatusArgs};
+use crate::exit;
+use crate::output::{json, note, out};
+
+pub fn status(ctx: &mut Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let chain = ctx.chain()?;
+    let url = ctx.database(Some(&chain))?;
+    let mut conn = db::connect(&url)?;
+    let (status, _) = runner::read_status(&mut conn, &chain)?;
+    if ctx.format == Format::Json {
+        json(&status)?;
+    } else {
+        out(&format!("database: {}", url.describe()));
+        out(&format!("current version: {}", status.current_version.as_deref().unwrap_or("none (nothing applied)")));
+        let pending: Vec<_> = status.pending().collect();
+        if pending.is_empty() {
+            out("pending: none");
+        } else {
+            out(&format!("pending: {}", pending.len()));
+            for entry in pending {
+                let detail = match &entry.state {
+                    MigrationState::Partial { statements_done, statements_total } => {
+                        format!("  (partially applied: {statements_done} of {statements_total} statements ran)")
+                    }
+                    MigrationState::Pending { out_of_order: true } => "  (out of order: older than the current version)".into(),
+                    _ => String::new(),
+                };
+                out(&format!("  {}{detail}", entry.dir_name));
+            }
+        }
+        for entry in status.changed() {
+            if let MigrationState::Applied { recorded_checksum, .. } = &entry.state {
+                let current = chain.find(&entry.version).map(|m| m.checksum.as_str()).unwrap_or("?");
+                note(&format!(
+                    "warning: {} changed after it was applied (applied sha256 {}, file sha256 {current}); restore it, or run `cargo anonmigrate accept {}`",
+                    entry.dir_name,
+                    recorded_checksum.as_deref().unwrap_or("?"),
+                    entry.version
+                ));
+            }
+        }
+        for missing in &status.missing {
+            note(&format!(
+                "warning: applied migration {} {} is not on disk (old branch?)",
+                missing.version,
+                missing.name.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if args.exit_code && !status.is_up_to_date() {
+        return Ok(ExitCode::from(exit::NOT_UP_TO_DATE));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,44 @@
+//! Exit codes, documented in one place (also shown at the end of `--help`).
+
+use std::process::ExitCode;
+
+use anonmigrate_core::ErrorKind;
+
+pub const FAILURE: u8 = 1;
+pub const NOT_UP_TO_DATE: u8 = 3;
+pub const CONFIG: u8 = 4;
+pub const CONNECTION: u8 = 5;
+pub const LOCK_TIMEOUT: u8 = 6;
+pub const INTEGRITY: u8 = 7;
+pub const REFUSED: u8 = 8;
+
+pub const HELP: &str = "\
+Exit codes:
+  0  success
+  1  a migration or database statement failed (the message names the file, statement and line)
+  2  invalid command-line usage
+  3  `status --exit-code`: the database is not up to date (pending, changed or missing migrations)
+  4  configuration or migration directory problem, found before touching the database
+  5  cannot reach the database server, or the database does not exist
+  6  another runner held the migration lock longer than --lock-timeout
+  7  integrity: applied migrations changed or missing on disk, out-of-order migrations, lock file mismatch
+  8  refused: a destructive action needs --yes, or the request cannot be carried out as asked";
+
+pub fn for_error(error: &anyhow::Error) -> ExitCode {
+    let kind = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<anonmigrate_core::Error>())
+        .map(anonmigrate_core::Error::kind)
+        .or_else(|| {
+            let chain_error = error.chain().any(|c| c.downcast_ref::<anonmigrate_core::chain::ChainError>().is_some());
+            chain_error.then_some(ErrorKind::Config)
+        });
+    ExitCode::from(match kind {
+        Some(ErrorKind::Config) => CONFIG,
+        Some(ErrorKind::Connection) => CONNECTION,
+        Some(ErrorKind::Database) | None => FAILURE,
+        Some(ErrorKind::LockTimeout) => LOCK_TIMEOUT,
+        Some(ErrorKind::Integrity) => INTEGRITY,
+        Some(ErrorKind::Refused) => REFUSED,
+    })
+}

@@ -1,0 +1,31 @@
+//! `--help` of every command, pinned so a change to the CLI surface is reviewed like code.
+
+use crate::support::Env;
+
+#[test]
+fn help_output_is_pinned() {
+    let env = Env::new("help");
+    let commands: &[&[&str]] = &[
+        &[],
+        &["setup"],
+        &["run"],
+        &["revert"],
+        &["redo"],
+        &["status"],
+        &["history"],
+        &["generate"],
+        &["lock"],
+        &["database"],
+        &["database", "reset"],
+        &["database", "drop"],
+        &["server"],
+    ];
+    for command in commands {
+        let mut args: Vec<&str> = command.to_vec();
+        args.push("--help");
+        let outcome = env.raw(&args, &[]);
+        outcome.assert_code(0);
+        let name = if command.is_empty() { "main".to_owned() } else { command.join("_") };
+        insta::assert_snapshot!(format!("help_{name}"), outcome.stdout);
+    }
+}

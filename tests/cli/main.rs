@@ -1,0 +1,9 @@
+//! End-to-end tests of the `cargo-anonmigrate` binary against a real PostgreSQL: each case checks what the user
+//! sees (exit code, stdout, stderr, as insta snapshots) and what the database holds afterwards.
+
+mod chain_errors;
+mod commands;
+mod concurrency;
+mod help;
+mod runner_safety;
+mod support;

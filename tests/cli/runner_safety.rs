@@ -1,0 +1,144 @@
+//! Failures, integrity checks and non-transactional migrations, each checked against the database afterwards.
+
+use crate::snap;
+use crate::support::Env;
+
+#[test]
+fn a_failure_stops_the_run_and_keeps_earlier_migrations() {
+    let env = Env::new("failure");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.ws.write(
+        "migrations/2024-01-02-000000_b/up.sql",
+        "CREATE TABLE b (id int);\n\n-- the next statement is wrong\nINSERT INTO b (id)\n  VALUES ('not a number');\n",
+    );
+    env.ws.write("migrations/2024-01-03-000000_c/up.sql", "CREATE TABLE c (id int);");
+    let outcome = env.cli(&["run"]);
+    outcome.assert_code(1);
+    snap!(env, outcome);
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+    assert_eq!(env.db.tables(), ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations", "a"]);
+}
+
+#[test]
+fn several_concurrent_index_builds_in_one_non_transactional_migration() {
+    let env = Env::new("concurrently");
+    env.ws.write("migrations/2024-01-01-000000_t/up.sql", "CREATE TABLE t (a int, b int, c int);");
+    env.ws.write(
+        "migrations/2024-01-02-000000_idx/up.sql",
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\nCREATE INDEX CONCURRENTLY t_c ON t (c)",
+    );
+    env.ws.write(
+        "migrations/2024-01-02-000000_idx/down.sql",
+        "DROP INDEX CONCURRENTLY t_a;\nDROP INDEX CONCURRENTLY t_b;\nDROP INDEX CONCURRENTLY t_c;",
+    );
+    env.ws.write("migrations/2024-01-02-000000_idx/metadata.toml", "run_in_transaction = false\n");
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't' ORDER BY 1"), ["t_a", "t_b", "t_c"]);
+    env.cli(&["revert"]).assert_code(0);
+    assert!(env.db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't'").is_empty());
+}
+
+#[test]
+fn a_non_transactional_failure_resumes_at_the_failed_statement_after_the_fix() {
+    let env = Env::new("resume");
+    env.ws.write("migrations/2024-01-01-000000_t/up.sql", "CREATE TABLE t (a int, b int);");
+    let dir = "migrations/2024-01-02-000000_steps";
+    env.ws.write(&format!("{dir}/metadata.toml"), "run_in_transaction = false\n");
+    let broken = "CREATE INDEX CONCURRENTLY t_a ON t (a);\nINSERT INTO t VALUES (1, 1);\nCREATE INDEX CONCURRENTLY t_b ON t (no_such_column);\nINSERT INTO t VALUES (2, 2);\nCREATE INDEX CONCURRENTLY t_ab ON t (a, b);\n";
+    env.ws.write(&format!("{dir}/up.sql"), broken);
+    let failed = env.cli(&["run"]);
+    failed.assert_code(1);
+    snap!(env, failed);
+    let status = env.cli(&["status"]);
+    assert!(status.stdout.contains("partially applied: 2 of 5 statements ran"), "{}", status.stdout);
+    assert_eq!(env.db.query("SELECT count(*) FROM t"), ["1"]);
+
+    env.ws.write(&format!("{dir}/up.sql"), broken.replace("no_such_column", "b"));
+    let resumed = env.cli(&["run"]);
+    resumed.assert_code(0);
+    assert!(resumed.stderr.contains("resuming 2024-01-02-000000_steps at statement 3 of 5"), "{}", resumed.stderr);
+    assert_eq!(env.db.query("SELECT count(*) FROM t"), ["2"], "statement 2 ran exactly once");
+    assert_eq!(env.db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't' ORDER BY 1"), ["t_a", "t_ab", "t_b"]);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+}
+
+#[test]
+fn an_edited_applied_migration_is_refused_by_run_and_reported_by_status() {
+    let env = Env::new("changed");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.cli(&["run"]).assert_code(0);
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id bigint);");
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
+    let refused = env.cli(&["run"]);
+    refused.assert_code(7);
+    snap!(env, refused);
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+    let status = env.cli(&["status"]);
+    status.assert_code(0);
+    assert!(status.stderr.contains("changed after it was applied"), "{}", status.stderr);
+    env.cli(&["status", "--exit-code"]).assert_code(3);
+
+    // Line endings alone are not a change.
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);\r\n".trim_end_matches("\r\n"));
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a\r\n(id int);");
+    let lf = anonmigrate_core::chain::sha256_hex(b"CREATE TABLE a\n(id int);");
+    env.db.execute(&format!("UPDATE __anonmigrate_migrations SET checksum = '{lf}'"));
+    env.cli(&["run"]).assert_code(0);
+}
+
+#[test]
+fn applied_migrations_missing_on_disk_block_run_unless_ignored() {
+    let env = Env::new("missing");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
+    env.cli(&["run"]).assert_code(0);
+    std::fs::remove_dir_all(env.ws.migrations().join("2024-01-02-000000_b")).unwrap();
+    env.ws.write("migrations/2024-01-03-000000_c/up.sql", "CREATE TABLE c (id int);");
+    let refused = env.cli(&["run"]);
+    refused.assert_code(7);
+    snap!(env, refused);
+    let status = env.cli(&["status"]);
+    assert!(status.stderr.contains("20240102000000 b is not on disk"), "{}", status.stderr);
+    env.cli(&["run", "--ignore-missing"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+}
+
+#[test]
+fn out_of_order_migrations_are_refused_unless_allowed() {
+    let env = Env::new("outoforder");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.ws.write("migrations/2024-01-03-000000_c/up.sql", "CREATE TABLE c (id int);");
+    env.cli(&["run"]).assert_code(0);
+    env.ws.write("migrations/2024-01-02-000000_b_from_a_merge/up.sql", "CREATE TABLE b (id int);");
+    let refused = env.cli(&["run"]);
+    refused.assert_code(7);
+    snap!(env, refused);
+    env.cli(&["run", "--allow-out-of-order"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+}
+
+#[test]
+fn the_lock_file_must_match_the_chain() {
+    let env = Env::new("lockfile");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.raw(&["lock"], &[]).assert_code(0);
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id bigint);");
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
+    let refused = env.cli(&["run"]);
+    refused.assert_code(7);
+    snap!(env, refused);
+    assert!(env.db.tables().is_empty());
+    env.raw(&["lock"], &[]).assert_code(0);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.applied_versions().len(), 2);
+}
+
+#[test]
+fn a_missing_extension_names_the_fix() {
+    let env = Env::new("noext");
+    env.ws.write("migrations/2024-01-01-000000_ext/up.sql", "CREATE EXTENSION IF NOT EXISTS no_such_extension;");
+    let outcome = env.cli(&["run"]);
+    outcome.assert_code(1);
+    assert!(outcome.stderr.contains("extension `no_such_extension` is not available"), "{}", outcome.stderr);
+    assert!(env.db.applied_versions().is_empty());
+}
