@@ -45,7 +45,7 @@ fn suggest_name(name: &str) -> String {
 
 /// A diesel-style `YYYY-MM-DD-HHMMSS` version from the clock, bumped past the newest existing version if the
 /// clock is behind it (or two migrations are generated within one second).
-fn next_version(chain: &Chain) -> String {
+pub(crate) fn next_version(chain: &Chain) -> String {
     let now = Utc::now().format("%Y-%m-%d-%H%M%S").to_string();
     let digits: String = now.chars().filter(|c| *c != '-').collect();
     let Some(latest) = chain.latest() else {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod generate;
 pub mod local_server;
+pub mod maintenance;
 pub mod plan;
 pub mod runner;
 pub mod setup;

@@ -174,14 +174,15 @@ pub fn check_lock_file(chain: &Chain, observer: &mut dyn Observer) -> Result<()>
     }
 }
 
-fn check_safe_to_run(status: &Status, options: &RunOptions) -> Result<()> {
+fn check_safe_to_run(chain: &Chain, status: &Status, options: &RunOptions) -> Result<()> {
     let changed: Vec<String> = status
         .changed()
         .map(|e| match &e.state {
             MigrationState::Applied { recorded_checksum, .. } => format!(
-                "  {}: applied with up.sql sha256 {}, file now differs",
+                "  {}: applied with up.sql sha256 {}, file now has sha256 {}",
                 e.dir_name,
-                recorded_checksum.as_deref().unwrap_or("?")
+                recorded_checksum.as_deref().unwrap_or("?"),
+                chain.find(&e.version).map_or("?", |m| m.checksum.as_str())
             ),
             _ => unreachable!("changed() only yields applied entries"),
         })
@@ -236,7 +237,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let conn = &mut locked.conn;
     bookkeeping::ensure_tables(conn)?;
     let (status, rows) = read_status(conn, chain)?;
-    check_safe_to_run(&status, options)?;
+    check_safe_to_run(chain, &status, options)?;
 
     let mut todo: Vec<&Script> = scripts
         .iter()

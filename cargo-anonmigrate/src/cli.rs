@@ -16,11 +16,9 @@ const ABOUT: &str = "Diesel-compatible PostgreSQL (+ pgvector) migrations with l
 const LONG_ABOUT: &str = "\
 Diesel-compatible PostgreSQL (+ pgvector) migrations with locking, checksums and a drift gate.
 
-Migrations live in <workspace>/migrations/<version>_<name>/{up.sql,down.sql[,metadata.toml]}, exactly as
-diesel_cli lays them out, and are recorded in diesel's __diesel_schema_migrations table.
+Migrations live in <workspace>/migrations/<version>_<name>/{up.sql,down.sql[,metadata.toml]}, exactly as diesel_cli lays them out, and are recorded in diesel's __diesel_schema_migrations table.
 
-Database: --database-url, else DATABASE_URL in the environment, else DATABASE_URL in <workspace>/.env, else a
-managed local PostgreSQL server kept under target/anonmigrate (started on first use).";
+Database: --database-url, else DATABASE_URL in the environment, else DATABASE_URL in <workspace>/.env, else a managed local PostgreSQL server kept under target/anonmigrate (started on first use).";
 
 #[derive(Debug, Args)]
 #[command(version, about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
@@ -86,6 +84,22 @@ pub enum Command {
     /// Rewrite migrations/anonmigrate.lock from the migrations on disk (after a deliberate change)
     #[command(after_help = "Example:\n  cargo anonmigrate lock && git add migrations/anonmigrate.lock")]
     Lock,
+
+    /// Record the current up.sql hash of an applied migration that was edited on purpose (old hash kept for audit)
+    #[command(after_help = "Example:\n  cargo anonmigrate accept 20250115090100")]
+    Accept(AcceptArgs),
+
+    /// Mark migrations up to VERSION as applied without running them (baseline an existing database)
+    #[command(after_help = "Examples:\n  cargo anonmigrate stamp 20250115090400         # the schema already exists\n  cargo anonmigrate stamp --delete 20250115090400  # forget one record, no SQL run")]
+    Stamp(StampArgs),
+
+    /// List migrations on disk that migrations/anonmigrate.lock does not know yet
+    #[command(after_help = "Example:\n  cargo anonmigrate heads")]
+    Heads,
+
+    /// After a git merge: move migrations that arrived out of order after the current head and rewrite the lock file
+    #[command(after_help = "Example (the lock file conflicted; keep your branch's side first):\n  git checkout --ours migrations/anonmigrate.lock && cargo anonmigrate merge")]
+    Merge,
 
     /// Drop or reset (drop, set up, run) the database
     #[command(subcommand)]
@@ -178,6 +192,25 @@ pub struct GenerateArgs {
     /// Write metadata.toml with `run_in_transaction = false` (for CREATE INDEX CONCURRENTLY)
     #[arg(long)]
     pub non_transactional: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// Version of the applied migration whose file changed
+    pub version: String,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StampArgs {
+    /// Version to stamp up to (inclusive), or the one record to delete with --delete
+    pub version: String,
+    /// Remove this version's record instead (its down.sql is not run)
+    #[arg(long)]
+    pub delete: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -142,3 +142,60 @@ fn a_missing_extension_names_the_fix() {
     assert!(outcome.stderr.contains("extension `no_such_extension` is not available"), "{}", outcome.stderr);
     assert!(env.db.applied_versions().is_empty());
 }
+
+#[test]
+fn accept_records_a_deliberate_edit_and_keeps_the_old_hash() {
+    let env = Env::new("accept");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.cli(&["run"]).assert_code(0);
+    let old = env.db.query("SELECT checksum FROM __anonmigrate_migrations");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "-- documented later\nCREATE TABLE a (id int);");
+    env.cli(&["run"]).assert_code(7);
+    let accepted = env.cli(&["accept", "20240101000000"]);
+    accepted.assert_code(0);
+    assert!(accepted.stdout.contains(&old[0]), "{}", accepted.stdout);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.query("SELECT old_checksum FROM __anonmigrate_audit WHERE action = 'accept'"), old);
+    env.cli(&["accept", "20990101000000"]).assert_code(8);
+}
+
+#[test]
+fn stamp_baselines_without_running_sql_and_delete_forgets_one_record() {
+    let env = Env::new("stamp");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
+    env.ws.write("migrations/2024-01-03-000000_c/up.sql", "CREATE TABLE c (id int);");
+    env.db.execute("CREATE TABLE a (id int); CREATE TABLE b (id int);");
+    let stamped = env.cli(&["stamp", "20240102000000"]);
+    stamped.assert_code(0);
+    snap!(env, stamped);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.tables().iter().filter(|t| t.len() == 1).count(), 3);
+    env.cli(&["stamp", "--delete", "20240103000000"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+    assert_eq!(env.db.query("SELECT count(*) FROM c"), ["0"], "no down.sql ran");
+}
+
+#[test]
+fn merge_moves_migrations_from_a_merged_branch_after_the_head() {
+    let env = Env::new("merge");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.ws.write("migrations/2024-01-03-000000_main_branch/up.sql", "CREATE TABLE c (id int);");
+    env.raw(&["lock"], &[]).assert_code(0);
+    env.cli(&["run"]).assert_code(0);
+    // The other branch's migration arrives with an older version and without a lock entry.
+    env.ws.write("migrations/2024-01-02-000000_feature_branch/up.sql", "CREATE TABLE b (id int);");
+    let heads = env.raw(&["heads"], &[]);
+    assert_eq!(heads.stdout, "2024-01-02-000000_feature_branch\n");
+    env.cli(&["run"]).assert_code(7);
+    let merged = env.raw(&["merge"], &[]);
+    merged.assert_code(0);
+    assert!(merged.stdout.contains("renamed   2024-01-02-000000_feature_branch -> "), "{}", merged.stdout);
+    env.raw(&["heads"], &[]).assert_code(0);
+    assert_eq!(env.raw(&["heads"], &[]).stdout, "");
+    env.cli(&["run"]).assert_code(0);
+    let versions = env.db.applied_versions();
+    assert_eq!(versions.len(), 3);
+    assert!(versions[2].as_str() > "20240103000000", "{versions:?}");
+}

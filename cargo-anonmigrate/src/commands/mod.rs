@@ -3,6 +3,7 @@
 mod database;
 mod generate;
 mod history;
+mod maintenance;
 mod run;
 mod server;
 mod status;
@@ -68,6 +69,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::history(&mut ctx, &args),
         Command::Generate(args) => generate::generate(&ctx, &args),
         Command::Lock => generate::lock(&ctx),
+        Command::Accept(args) => maintenance::accept(&mut ctx, &args),
+        Command::Stamp(args) => maintenance::stamp(&mut ctx, &args),
+        Command::Heads => maintenance::heads(&ctx),
+        Command::Merge => maintenance::merge(&ctx),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
     }
