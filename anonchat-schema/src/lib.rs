@@ -20,6 +20,8 @@
 //! `request_method` enum.
 
 pub mod models;
+// Generated code: diesel does not derive Debug on its SQL type markers.
+#[allow(missing_debug_implementations)]
 pub mod schema;
 
 pub use models::{
