@@ -2,6 +2,7 @@
 //! `anonmigrate.lock` file. Deliberately tiny (std + sha2) so a `build.rs` can use it without a database.
 
 mod chain;
+pub mod drift;
 mod error;
 mod hash;
 mod lockfile;
@@ -9,4 +10,4 @@ mod lockfile;
 pub use chain::{Chain, Migration, parse_dir_name};
 pub use error::ChainError;
 pub use hash::{normalise_line_endings, sha256_hex};
-pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch};
+pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, split_blocks};

@@ -8,12 +8,24 @@
 //! ...
 //! ```
 //! Lines are in chain order. Directory names may contain spaces: everything after the first space is the name.
+//!
+//! After the entries, one section per generated schema file, written by `cargo anonmigrate schema` and read by
+//! the build-script drift gate (see `drift`). It records what the file was generated from, so the gate can tell
+//! which migrations changed since, and a hash per top-level item of the file, so it can point at hand edits:
+//! ```text
+//! schema <path of schema.rs relative to the migrations directory>
+//!   sha256 <hash of the file, line endings normalised>
+//!   chain <chain hash of the entries it was generated from>
+//!   block <16 hex digits> <label>          (one per top-level item, in file order)
+//!   from <sha256> <migration directory>    (only when the entries have moved on since generation)
+//! ```
+//! The header hash covers the entries only, so regenerating schema.rs never changes the first line.
 
 use std::path::{Path, PathBuf};
 
 use crate::chain::Chain;
 use crate::error::ChainError;
-use crate::hash::sha256_hex;
+use crate::hash::{normalise_line_endings, sha256_hex};
 
 pub const LOCK_FILE_NAME: &str = "anonmigrate.lock";
 const HEADER_PREFIX: &str = "anonmigrate-lock v1 chain=";
@@ -27,6 +39,117 @@ pub struct LockEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockFile {
     pub entries: Vec<LockEntry>,
+    pub schemas: Vec<SchemaRecord>,
+}
+
+/// What a generated schema file looked like and what it was generated from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaRecord {
+    /// Relative to the migrations directory, `/`-separated.
+    pub path: String,
+    pub checksum: String,
+    pub chain: String,
+    pub blocks: Vec<SchemaBlock>,
+    /// The chain at generation time, kept only once the entries have changed after it.
+    pub generated_from: Option<Vec<LockEntry>>,
+}
+
+/// One top-level item of a schema file (`diesel::table!` block, `sql_types` module, `joinable!` lines...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaBlock {
+    pub hash: String,
+    pub label: String,
+    /// 1-based first and last line in the file (not stored; filled when splitting a file).
+    pub lines: (usize, usize),
+}
+
+impl SchemaRecord {
+    /// Describes `content` (a freshly generated schema file) as generated from `entries`.
+    pub fn new(path: String, content: &str, entries: &[LockEntry]) -> SchemaRecord {
+        let content = normalise_line_endings(content);
+        SchemaRecord {
+            path,
+            checksum: sha256_hex(content.as_bytes()),
+            chain: chain_hash(entries),
+            blocks: split_blocks(&content),
+            generated_from: None,
+        }
+    }
+
+    /// The entries this schema file was generated from.
+    pub fn source_entries<'a>(&'a self, lock: &'a LockFile) -> &'a [LockEntry] {
+        self.generated_from.as_deref().unwrap_or(&lock.entries)
+    }
+}
+
+/// Splits a schema file into top-level items: runs of lines separated by blank lines outside any braces (a
+/// blank line inside a `diesel::table!` block does not end it). Each item gets a readable label.
+pub fn split_blocks(content: &str) -> Vec<SchemaBlock> {
+    let mut blocks = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut first_line = 1;
+    let mut depth: i64 = 0;
+    for (index, line) in content.lines().enumerate() {
+        if line.trim().is_empty() && depth <= 0 {
+            if !current.is_empty() {
+                blocks.push(block_of(&current, first_line));
+                current.clear();
+            }
+            first_line = index + 2;
+            continue;
+        }
+        // Brace counting ignores strings and comments: generated schema files put braces only in code.
+        depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+        current.push(line);
+    }
+    if !current.is_empty() {
+        blocks.push(block_of(&current, first_line));
+    }
+    blocks
+}
+
+fn block_of(lines: &[&str], first_line: usize) -> SchemaBlock {
+    let text = lines.join("\n");
+    SchemaBlock {
+        hash: sha256_hex(text.as_bytes())[..16].to_owned(),
+        label: label_of(lines),
+        lines: (first_line, first_line + lines.len() - 1),
+    }
+}
+
+fn label_of(lines: &[&str]) -> String {
+    let first = lines[0].trim();
+    if first.starts_with("diesel::table!") {
+        // The table line is the first inner line that is not a `use`, attribute or doc comment.
+        let table = lines[1..].iter().map(|l| l.trim()).find(|l| {
+            !l.is_empty() && !l.starts_with("use ") && !l.starts_with("#[") && !l.starts_with("//")
+        });
+        if let Some(table) = table {
+            let name = table.split([' ', '(']).next().unwrap_or(table);
+            return format!("table {name}");
+        }
+    }
+    let mut label: String = first.chars().take(60).collect();
+    if first.chars().count() > 60 {
+        label.push('…');
+    }
+    label
+}
+
+/// Hash of a list of entries, as stored on the first line.
+pub fn chain_hash(entries: &[LockEntry]) -> String {
+    sha256_hex(entries_body(entries).as_bytes())
+}
+
+fn entries_body(entries: &[LockEntry]) -> String {
+    let mut body = String::new();
+    for entry in entries {
+        body.push_str(&entry.checksum);
+        body.push(' ');
+        body.push_str(&entry.dir_name);
+        body.push('\n');
+    }
+    body
 }
 
 /// How the migrations on disk differ from the lock file.
@@ -63,26 +186,55 @@ impl LockFile {
                     dir_name: m.dir_name.clone(),
                 })
                 .collect(),
+            schemas: Vec::new(),
         }
     }
 
-    fn body(&self) -> String {
-        let mut body = String::new();
-        for entry in &self.entries {
-            body.push_str(&entry.checksum);
-            body.push(' ');
-            body.push_str(&entry.dir_name);
-            body.push('\n');
+    /// The lock file for `chain`, keeping the schema records of `previous`. A schema record that described the
+    /// previous entries keeps a copy of them, so the drift gate can still name what changed since generation.
+    pub fn updated_for(chain: &Chain, previous: Option<&LockFile>) -> LockFile {
+        let mut lock = LockFile::from_chain(chain);
+        let Some(previous) = previous else {
+            return lock;
+        };
+        let new_hash = lock.chain_hash();
+        for record in &previous.schemas {
+            let mut record = record.clone();
+            if record.generated_from.is_none() && record.chain == previous.chain_hash() {
+                record.generated_from = Some(previous.entries.clone());
+            }
+            if record.chain == new_hash {
+                record.generated_from = None;
+            }
+            lock.schemas.push(record);
         }
-        body
+        lock
+    }
+
+    /// Records (or replaces) the schema file generated from the current entries.
+    pub fn record_schema(&mut self, path: String, content: &str) {
+        let record = SchemaRecord::new(path, content, &self.entries);
+        self.schemas.retain(|r| r.path != record.path);
+        self.schemas.push(record);
+        self.schemas.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
     pub fn chain_hash(&self) -> String {
-        sha256_hex(self.body().as_bytes())
+        chain_hash(&self.entries)
     }
 
     pub fn render(&self) -> String {
-        format!("{HEADER_PREFIX}{}\n{}", self.chain_hash(), self.body())
+        let mut text = format!("{HEADER_PREFIX}{}\n{}", self.chain_hash(), entries_body(&self.entries));
+        for record in &self.schemas {
+            text.push_str(&format!("schema {}\n  sha256 {}\n  chain {}\n", record.path, record.checksum, record.chain));
+            for block in &record.blocks {
+                text.push_str(&format!("  block {} {}\n", block.hash, block.label));
+            }
+            for entry in record.generated_from.iter().flatten() {
+                text.push_str(&format!("  from {} {}\n", entry.checksum, entry.dir_name));
+            }
+        }
+        text
     }
 
     /// Parses the text of a lock file; returns the entries and whether the header hash matched them.
@@ -105,6 +257,19 @@ impl LockFile {
             .strip_prefix(HEADER_PREFIX)
             .ok_or_else(|| bad(1, "the first line is not `anonmigrate-lock v1 chain=<hash>`"))?;
         let mut entries = Vec::new();
+        let mut schemas: Vec<SchemaRecord> = Vec::new();
+        let entry_of = |line: &str, line_no: usize| -> Result<LockEntry, ChainError> {
+            let (checksum, dir_name) = line
+                .split_once(' ')
+                .ok_or_else(|| bad(line_no, "expected `<sha256> <migration directory>`"))?;
+            if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad(line_no, "the hash is not 64 hex digits"));
+            }
+            Ok(LockEntry {
+                checksum: checksum.to_owned(),
+                dir_name: dir_name.to_owned(),
+            })
+        };
         for (index, line) in lines.enumerate() {
             let line_no = index + 2;
             if line.starts_with("<<<<<<<") || line.starts_with("=======") || line.starts_with(">>>>>>>") {
@@ -113,18 +278,43 @@ impl LockFile {
                     "it holds git conflict markers: two branches added migrations; take either side, then run `cargo anonmigrate merge`",
                 ));
             }
-            let (checksum, dir_name) = line
-                .split_once(' ')
-                .ok_or_else(|| bad(line_no, "expected `<sha256> <migration directory>`"))?;
-            if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad(line_no, "the hash is not 64 hex digits"));
+            if let Some(path) = line.strip_prefix("schema ") {
+                schemas.push(SchemaRecord {
+                    path: path.to_owned(),
+                    checksum: String::new(),
+                    chain: String::new(),
+                    blocks: Vec::new(),
+                    generated_from: None,
+                });
+                continue;
             }
-            entries.push(LockEntry {
-                checksum: checksum.to_owned(),
-                dir_name: dir_name.to_owned(),
-            });
+            if let Some(field) = line.strip_prefix("  ") {
+                let record = schemas
+                    .last_mut()
+                    .ok_or_else(|| bad(line_no, "an indented line outside a `schema` section"))?;
+                let (key, value) = field.split_once(' ').unwrap_or((field, ""));
+                match key {
+                    "sha256" => record.checksum = value.to_owned(),
+                    "chain" => record.chain = value.to_owned(),
+                    "block" => {
+                        let (hash, label) = value.split_once(' ').unwrap_or((value, ""));
+                        record.blocks.push(SchemaBlock {
+                            hash: hash.to_owned(),
+                            label: label.to_owned(),
+                            lines: (0, 0),
+                        });
+                    }
+                    "from" => record.generated_from.get_or_insert_with(Vec::new).push(entry_of(value, line_no)?),
+                    _ => return Err(bad(line_no, &format!("unknown schema field `{key}`"))),
+                }
+                continue;
+            }
+            if !schemas.is_empty() {
+                return Err(bad(line_no, "migration entries must come before the `schema` sections"));
+            }
+            entries.push(entry_of(line, line_no)?);
         }
-        let lock = LockFile { entries };
+        let lock = LockFile { entries, schemas };
         let header_ok = lock.chain_hash() == stored_hash;
         Ok((lock, header_ok))
     }

@@ -91,16 +91,18 @@ pub fn generate(migrations_dir: &Path, name: &str, options: &GenerateOptions) ->
             "# Each statement runs on its own (needed for CREATE INDEX CONCURRENTLY); progress is kept per statement.\nrun_in_transaction = false\n",
         )?);
     }
-    let chain = Chain::load(migrations_dir)?;
-    LockFile::from_chain(&chain).write(migrations_dir)?;
+    relock(migrations_dir)?;
     files.push(LockFile::path_in(migrations_dir));
     Ok(Generated { dir, files })
 }
 
-/// Rewrites the lock file from the migrations on disk (`cargo anonmigrate lock`).
+/// Rewrites the lock file's entries from the migrations on disk (`cargo anonmigrate lock`), keeping the record
+/// of what each schema file was generated from for the drift gate.
 pub fn relock(migrations_dir: &Path) -> Result<LockFile> {
     let chain = Chain::load(migrations_dir)?;
-    let lock = LockFile::from_chain(&chain);
+    // A lock file that does not parse (e.g. git conflict markers) is replaced: its entries are being rebuilt.
+    let previous = LockFile::read(migrations_dir).ok().flatten().map(|(lock, _)| lock);
+    let lock = LockFile::updated_for(&chain, previous.as_ref());
     lock.write(migrations_dir)?;
     Ok(lock)
 }
