@@ -6,6 +6,7 @@ pub mod bookkeeping;
 pub mod config;
 pub mod database_url;
 pub mod db;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod generate;

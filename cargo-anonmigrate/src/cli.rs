@@ -46,6 +46,13 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
@@ -100,6 +107,17 @@ pub enum Command {
     /// After a git merge: move migrations that arrived out of order after the current head and rewrite the lock file
     #[command(after_help = "Example (the lock file conflicted; keep your branch's side first):\n  git checkout --ours migrations/anonmigrate.lock && cargo anonmigrate merge")]
     Merge,
+
+    /// Check the setup step by step (URL, server, database, extensions, privileges, migrations, lock file, drift)
+    #[command(after_help = "Example:\n  cargo anonmigrate doctor\n\nExit code 1 when any check fails.")]
+    Doctor,
+
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  cargo anonmigrate completions bash > ~/.local/share/bash-completion/completions/cargo-anonmigrate")]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 
     /// Drop or reset (drop, set up, run) the database
     #[command(subcommand)]

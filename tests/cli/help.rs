@@ -23,6 +23,8 @@ fn help_output_is_pinned() {
         &["database", "reset"],
         &["database", "drop"],
         &["server"],
+        &["doctor"],
+        &["completions"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();
@@ -32,4 +34,17 @@ fn help_output_is_pinned() {
         let name = if command.is_empty() { "main".to_owned() } else { command.join("_") };
         insta::assert_snapshot!(format!("help_{name}"), outcome.stdout);
     }
+}
+
+#[test]
+fn completion_scripts_cover_the_commands() {
+    let env = Env::new("completions");
+    for shell in ["bash", "zsh", "fish"] {
+        let outcome = env.raw(&["completions", shell], &[]);
+        outcome.assert_code(0);
+        for word in ["anonmigrate", "revert", "database-url"] {
+            assert!(outcome.stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    env.raw(&["completions", "powershell"], &[]).assert_code(2);
 }

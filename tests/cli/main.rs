@@ -4,6 +4,7 @@
 mod chain_errors;
 mod commands;
 mod concurrency;
+mod doctor;
 mod help;
 mod runner_safety;
 mod support;

@@ -1,6 +1,8 @@
 //! One module per command group: each turns parsed arguments into one engine call and renders the result.
 
+mod completions;
 mod database;
+mod doctor;
 mod generate;
 mod history;
 mod maintenance;
@@ -59,6 +61,10 @@ impl Context {
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Completions need no workspace: they work anywhere.
+    if let Command::Completions { shell } = cli.command {
+        return completions::completions(shell);
+    }
     let mut ctx = Context::new(&cli.global)?;
     match cli.command {
         Command::Setup => database::setup(&mut ctx),
@@ -73,6 +79,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stamp(args) => maintenance::stamp(&mut ctx, &args),
         Command::Heads => maintenance::heads(&ctx),
         Command::Merge => maintenance::merge(&ctx),
+        Command::Doctor => doctor::doctor(&ctx),
+        Command::Completions { .. } => unreachable!("handled before the workspace is read"),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
     }
