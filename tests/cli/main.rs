@@ -6,5 +6,7 @@ mod commands;
 mod concurrency;
 mod doctor;
 mod help;
+mod readme;
 mod runner_safety;
+mod server;
 mod support;

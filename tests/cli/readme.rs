@@ -1,0 +1,70 @@
+//! Keeps README.md honest: every `cargo anonmigrate …` command it shows must be accepted by the real binary,
+//! and the CI recipe must work as written against a real database.
+
+use anonmigrate_testkit::{TestDb, repo_root};
+
+use crate::support::Env;
+
+/// Commands from inline code spans and from `sh` blocks, with comments and redirections removed.
+fn readme_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if in_block {
+            if line.trim_start().starts_with("cargo anonmigrate") {
+                commands.push(line.trim().to_owned());
+            }
+            continue;
+        }
+        for (index, span) in line.split('`').enumerate() {
+            if index % 2 == 1 && span.starts_with("cargo anonmigrate") {
+                commands.push(span.to_owned());
+            }
+        }
+    }
+    commands
+        .into_iter()
+        .map(|c| {
+            let cut = c.find(['#', '>', '&', '|']).unwrap_or(c.len());
+            c[..cut].trim().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_readme_command_is_accepted_by_the_binary() {
+    let env = Env::anonchat("readme");
+    let commands = readme_commands();
+    assert!(commands.len() > 30, "found only {} commands in README.md", commands.len());
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().skip(2).map(|w| if w == "VERSION" { "20250115090300" } else { w }).collect();
+        let mut args = words.clone();
+        args.push("--help");
+        let outcome = env.raw(&args, &[]);
+        assert_eq!(outcome.code, 0, "README command `{command}` is rejected:\n{}", outcome.stderr);
+    }
+}
+
+#[test]
+fn the_ci_recipe_works_as_written() {
+    let env = Env::anonchat("readme_ci");
+    let target = TestDb::not_created("readme_ci_target");
+    let with_url = [("DATABASE_URL", target.url.as_str())];
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let recipe = readme.split("## CI recipe").nth(1).expect("README has a CI recipe");
+    let block = recipe.split("```").nth(1).expect("the recipe has a code block");
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.starts_with("cargo anonmigrate")) {
+        let command = line.split('#').next().unwrap().trim();
+        let args: Vec<&str> = command.split_whitespace().skip(2).collect();
+        env.raw(&args, &with_url).assert_code(0);
+        ran += 1;
+    }
+    assert!(ran >= 3, "the CI recipe should set up, run and check");
+    assert_eq!(target.applied_versions().len(), 5);
+}
