@@ -92,7 +92,12 @@ impl Chain {
             let Some(name) = file_name.to_str() else {
                 return Err(ChainError::BadName(entry.path()));
             };
-            if name.starts_with('.') || !entry.path().is_dir() {
+            // The directory listing already knows the entry's type; only a symlink needs a stat to follow it.
+            let is_dir = match entry.file_type() {
+                Ok(kind) if !kind.is_symlink() => kind.is_dir(),
+                _ => entry.path().is_dir(),
+            };
+            if name.starts_with('.') || !is_dir {
                 continue;
             }
             names.push(name.to_owned());

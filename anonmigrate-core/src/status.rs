@@ -1,6 +1,8 @@
 //! Where the database stands relative to the chain on disk: a pure function of the chain and the bookkeeping
 //! rows, shared by `status`, `history`, `run` (its safety checks) and `--dry-run`.
 
+use std::collections::{HashMap, HashSet};
+
 use anonmigrate_chain::{Chain, Migration};
 use serde::Serialize;
 
@@ -48,6 +50,12 @@ pub struct Status {
 impl Status {
     pub fn compute(chain: &Chain, rows: &[AppliedRow]) -> Status {
         let newest_applied = rows.iter().filter(|r| r.is_applied()).map(|r| r.version.as_str()).max();
+        // Lookups by version keep this linear: `status` on a long chain pays for every quadratic scan.
+        let mut row_of: HashMap<&str, &AppliedRow> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            row_of.entry(row.version.as_str()).or_insert(row);
+        }
+        let on_disk: HashSet<&str> = chain.migrations.iter().map(|m| m.version.as_str()).collect();
         let entries = chain
             .migrations
             .iter()
@@ -55,12 +63,12 @@ impl Status {
                 version: m.version.clone(),
                 name: m.name.clone(),
                 dir_name: m.dir_name.clone(),
-                state: state_of(m, rows.iter().find(|r| r.version == m.version), newest_applied),
+                state: state_of(m, row_of.get(m.version.as_str()).copied(), newest_applied),
             })
             .collect();
         let missing = rows
             .iter()
-            .filter(|r| r.is_applied() && chain.find(&r.version).is_none())
+            .filter(|r| r.is_applied() && !on_disk.contains(r.version.as_str()))
             .map(|r| MissingMigration {
                 version: r.version.clone(),
                 name: r.name.clone(),
