@@ -1,0 +1,54 @@
+//! `benches/run --smoke`: the benchmark harness (BENCHMARKS.md) run end to end on tiny sizes with the binary
+//! under test, so a change to the CLI or the harness that breaks the benchmark fails here instead of on the day
+//! someone wants the figures. Peers (diesel_cli, sqlx-cli) are used when installed and skipped otherwise.
+
+use std::process::{Command, Stdio};
+
+use anonmigrate_testkit::repo_root;
+
+use crate::support::bin;
+
+/// The lines of one workload's section: from its `workload N:` heading to the next blank line.
+fn section<'a>(stdout: &'a str, workload: u32) -> Vec<&'a str> {
+    let heading = format!("workload {workload}:");
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(&heading))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn smoke_mode_measures_every_workload() {
+    let output = Command::new("bash")
+        .arg(repo_root().join("benches/run"))
+        .arg("--smoke")
+        .env("ANONMIGRATE_BIN", bin())
+        .env_remove("ANONMIGRATE_DRIFT_BENCH")
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "benches/run --smoke failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+
+    // Workloads 1 and 2 always measure anonmigrate (and the psql floor); the figure ends in a unit.
+    for workload in [1, 2] {
+        let lines = section(&stdout, workload);
+        let anon = lines.iter().find(|l| l.starts_with("  anonmigrate ")).unwrap_or_else(|| {
+            panic!("no anonmigrate line in workload {workload}\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        });
+        assert!(anon.contains(" ms") || anon.contains(" s "), "{anon}");
+    }
+    assert!(section(&stdout, 1).iter().any(|l| l.starts_with("  psql ")), "no psql floor\n{stdout}");
+    // Workload 3 measures `schema` once it exists and says so otherwise; workload 4 without a prebuilt drift
+    // bench says why it skipped. Either way each section names anonmigrate.
+    for workload in [3, 4] {
+        assert!(
+            section(&stdout, workload).iter().any(|l| l.starts_with("  anonmigrate ")),
+            "workload {workload} says nothing about anonmigrate\nstdout:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("| workload | target | result | figure |"), "no targets table\n{stdout}");
+}
