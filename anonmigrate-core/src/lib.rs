@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod plan;
 pub mod runner;
 pub mod setup;
+pub mod schema;
 pub mod split;
 pub mod status;
 pub mod target;

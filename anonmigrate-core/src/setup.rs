@@ -65,7 +65,7 @@ struct Name {
 }
 
 /// Connects to a maintenance database on the same server (`postgres`, else `template1`).
-fn maintenance_connection(url: &DatabaseUrl) -> Result<PgConnection> {
+pub(crate) fn maintenance_connection(url: &DatabaseUrl) -> Result<PgConnection> {
     match db::connect(&url.with_database("postgres")) {
         Ok(conn) => Ok(conn),
         Err(Error::MissingDatabase { .. }) => db::connect(&url.with_database("template1")),

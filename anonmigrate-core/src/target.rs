@@ -21,6 +21,25 @@ pub fn resolve(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn 
     if let Some(url) = workspace.configured_url()? {
         return Ok(url);
     }
+    let url = local_server_url(workspace, chain, observer)?;
+    if crate::setup::create_database(&url)? {
+        observer.event(Event::Created {
+            what: format!("database `{}` on the managed local server", url.database()),
+        });
+    }
+    Ok(url)
+}
+
+/// The configured URL, or the managed local server's (started if needed) without creating its database: for
+/// work that uses a database of its own on that server, like the scratch database of `schema`.
+pub fn server(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn Observer) -> Result<DatabaseUrl> {
+    match workspace.configured_url()? {
+        Some(url) => Ok(url),
+        None => local_server_url(workspace, chain, observer),
+    }
+}
+
+fn local_server_url(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn Observer) -> Result<DatabaseUrl> {
     let extensions = match (&workspace.settings.extensions, chain) {
         (Some(configured), _) => configured.clone(),
         (None, Some(chain)) => crate::setup::extensions_in_chain(chain),
@@ -37,10 +56,5 @@ pub fn resolve(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn 
         ),
         started,
     });
-    if crate::setup::create_database(&url)? {
-        observer.event(Event::Created {
-            what: format!("database `{}` on the managed local server", url.database()),
-        });
-    }
     Ok(url)
 }

@@ -1,0 +1,189 @@
+//! `cargo anonmigrate schema`: schema.rs as a function of the migration chain alone.
+//!
+//! The chain is replayed into a scratch database ([`scratch`], always dropped), its catalogs are read in a fixed
+//! number of queries ([`introspect`] → [`model::Catalog`]), and each configured file is rendered by a pure
+//! function ([`render`]) that writes what `diesel print-schema` (diesel_cli 2.3) writes for the same
+//! `[print_schema]` settings ([`config`]). Files are rewritten only when their content changes, and the lock file
+//! records what each was generated from, for the build-script drift gate.
+//!
+//! API for other commands (`check`, the drift gate): [`replay`] gives the chain's catalog, [`render_sections`] the
+//! expected files, [`introspect::read`] the catalog of any live database.
+
+pub mod config;
+pub mod introspect;
+pub mod model;
+mod names;
+pub mod render;
+pub mod scratch;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anonmigrate_chain::{Chain, LockFile};
+
+use crate::config::Workspace;
+use crate::error::{Error, Result};
+use crate::events::{Event, Observer};
+use crate::runner::{self, RunOptions};
+use config::SchemaConfig;
+use model::{Catalog, QualifiedName};
+
+/// Where the time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Creating the scratch database and applying every migration to it.
+    pub replay: Duration,
+    /// Reading the catalogs.
+    pub catalog: Duration,
+    /// Rendering every section.
+    pub render: Duration,
+}
+
+/// One rendered section.
+#[derive(Debug, Clone)]
+pub struct SchemaFile {
+    /// `default`, or the `<key>` of `[print_schema.<key>]`.
+    pub key: String,
+    /// Where it belongs; `None` for a section that names no file.
+    pub path: Option<PathBuf>,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub files: Vec<SchemaFile>,
+    pub catalog: Catalog,
+    pub timings: Timings,
+}
+
+impl Generated {
+    /// Every section one after the other, as `diesel print-schema` prints them.
+    pub fn printed(&self) -> String {
+        self.files.iter().map(|f| f.content.as_str()).collect()
+    }
+}
+
+/// Forwards what a user should see from the replay (warnings, the local server) and drops per-migration progress.
+struct ReplayObserver<'a>(&'a mut dyn Observer);
+
+impl Observer for ReplayObserver<'_> {
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Applying { .. } | Event::Applied { .. } | Event::Resuming { .. } => {}
+            other => self.0.event(other),
+        }
+    }
+}
+
+/// Replays the whole chain into a scratch database on the workspace's server (the configured one, else the
+/// managed local server) and reads the catalogs of `schemas`. The scratch database is dropped before this
+/// returns, whether it succeeds or not.
+pub fn replay(workspace: &Workspace, chain: &Chain, schemas: &[String], observer: &mut dyn Observer) -> Result<(Catalog, Timings)> {
+    let mut observer = ReplayObserver(observer);
+    let server = crate::target::server(workspace, Some(chain), &mut observer)?;
+    let started = Instant::now();
+    let scratch = scratch::ScratchDatabase::create(&server)?;
+    let options = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: false,
+        lock_timeout: workspace.run_lock_timeout()?,
+        ddl_lock_timeout: workspace.ddl_lock_timeout()?,
+    };
+    runner::run(&scratch.url, chain, &options, &mut observer)?;
+    let replayed = Instant::now();
+    let catalog = {
+        let mut conn = crate::db::connect(&scratch.url)?;
+        introspect::read(&mut conn, schemas)?
+    };
+    let timings = Timings {
+        replay: replayed - started,
+        catalog: replayed.elapsed(),
+        render: Duration::ZERO,
+    };
+    drop(scratch);
+    Ok((catalog, timings))
+}
+
+/// Renders every section of `config`, and reports (once each) the tables left out for lack of a primary key.
+pub fn render_sections(catalog: &Catalog, config: &SchemaConfig, observer: &mut dyn Observer) -> Result<Vec<SchemaFile>> {
+    let mut files = Vec::new();
+    let mut reported: Vec<QualifiedName> = Vec::new();
+    for section in &config.sections {
+        let rendered = render::render(catalog, &section.settings)?;
+        for table in rendered.tables_without_primary_key {
+            if !reported.contains(&table) {
+                observer.event(Event::Warning(no_primary_key_warning(&table)));
+                reported.push(table);
+            }
+        }
+        files.push(SchemaFile {
+            key: section.key.clone(),
+            path: section.file.clone(),
+            content: rendered.text,
+        });
+    }
+    Ok(files)
+}
+
+fn no_primary_key_warning(table: &QualifiedName) -> String {
+    let name = &table.name;
+    format!(
+        "table `{table}` has no primary key, so diesel cannot use it: it is left out of schema.rs (diesel print-schema would fail on it); \
+         add one in a new migration (`ALTER TABLE {name} ADD PRIMARY KEY (...)`, or an `id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` column), \
+         or leave it out on purpose with `filter = {{ except_tables = [\"^{name}$\"] }}` under [print_schema] in diesel.toml"
+    )
+}
+
+/// Replays the chain and renders every configured section.
+pub fn generate(workspace: &Workspace, chain: &Chain, config: &SchemaConfig, observer: &mut dyn Observer) -> Result<Generated> {
+    let (catalog, mut timings) = replay(workspace, chain, &config.pg_schemas(), observer)?;
+    let started = Instant::now();
+    let files = render_sections(&catalog, config, observer)?;
+    timings.render = started.elapsed();
+    Ok(Generated { files, catalog, timings })
+}
+
+/// What [`write`] did with one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    /// False when the file already had this content (it is not touched then).
+    pub changed: bool,
+}
+
+/// Writes each file that names a path (only when its content changed) and records it in the chain's lock file,
+/// which the build-script drift gate reads.
+pub fn write(files: &[SchemaFile], chain: &Chain) -> Result<Vec<Written>> {
+    let previous = LockFile::read(&chain.dir)?.map(|(lock, _)| lock);
+    let mut lock = LockFile::updated_for(chain, previous.as_ref());
+    let mut written = Vec::new();
+    for file in files {
+        let Some(path) = &file.path else { continue };
+        let changed = std::fs::read(path).ok().as_deref() != Some(file.content.as_bytes());
+        if changed {
+            write_file(path, &file.content)?;
+        }
+        lock.record_schema(anonmigrate_chain::drift::relative_path(&chain.dir, path), &file.content);
+        written.push(Written {
+            path: path.clone(),
+            changed,
+        });
+    }
+    if previous.as_ref().map(LockFile::render) != Some(lock.render()) {
+        lock.write(&chain.dir)?;
+    }
+    Ok(written)
+}
+
+fn write_file(path: &Path, content: &str) -> Result<()> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_error)?;
+    }
+    std::fs::write(path, content).map_err(write_error)
+}
