@@ -88,6 +88,12 @@ pub enum Command {
     #[command(after_help = "Examples:\n  cargo anonmigrate generate add_users\n  cargo anonmigrate generate index_messages --non-transactional")]
     Generate(GenerateArgs),
 
+    /// Regenerate schema.rs from the migrations (replayed into a temporary database), as diesel print-schema writes it
+    #[command(
+        after_help = "Examples:\n  cargo anonmigrate schema\n  cargo anonmigrate schema --stdout\n\nThe file is diesel.toml's [print_schema] `file` (each [print_schema.<key>] section writes its own), or `schema-file` in [workspace.metadata.anonmigrate]; without either the schema is printed. The temporary database is always dropped."
+    )]
+    Schema(SchemaArgs),
+
     /// Rewrite migrations/anonmigrate.lock from the migrations on disk (after a deliberate change)
     #[command(after_help = "Example:\n  cargo anonmigrate lock && git add migrations/anonmigrate.lock")]
     Lock,
@@ -210,6 +216,16 @@ pub struct GenerateArgs {
     /// Write metadata.toml with `run_in_transaction = false` (for CREATE INDEX CONCURRENTLY)
     #[arg(long)]
     pub non_transactional: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print every configured section instead of writing the files
+    #[arg(long)]
+    pub stdout: bool,
+    /// Print how long the replay, the catalog read and the rendering took (stderr)
+    #[arg(long, hide = true)]
+    pub timings: bool,
 }
 
 #[derive(Debug, Args)]

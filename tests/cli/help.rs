@@ -14,6 +14,7 @@ fn help_output_is_pinned() {
         &["status"],
         &["history"],
         &["generate"],
+        &["schema"],
         &["lock"],
         &["accept"],
         &["stamp"],

@@ -9,5 +9,6 @@ mod doctor;
 mod help;
 mod readme;
 mod runner_safety;
+mod schema;
 mod server;
 mod support;

@@ -7,6 +7,7 @@ mod generate;
 mod history;
 mod maintenance;
 mod run;
+mod schema;
 mod server;
 mod status;
 
@@ -74,6 +75,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::status(&mut ctx, &args),
         Command::History(args) => history::history(&mut ctx, &args),
         Command::Generate(args) => generate::generate(&ctx, &args),
+        Command::Schema(args) => schema::schema(&mut ctx, &args),
         Command::Lock => generate::lock(&ctx),
         Command::Accept(args) => maintenance::accept(&mut ctx, &args),
         Command::Stamp(args) => maintenance::stamp(&mut ctx, &args),

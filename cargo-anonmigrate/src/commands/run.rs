@@ -35,6 +35,10 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
+    // Like diesel, refresh schema.rs after applying (only when a schema file is configured).
+    if !args.no_schema && !report.applied.is_empty() {
+        super::schema::regenerate_after_run(ctx, &chain);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

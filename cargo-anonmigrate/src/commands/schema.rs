@@ -1,0 +1,99 @@
+//! `schema`: regenerate schema.rs from the migration chain (replayed into a scratch database), and the same
+//! step at the end of `run`.
+
+use std::process::ExitCode;
+use std::sync::Once;
+
+use anonmigrate_core::chain::Chain;
+use anonmigrate_core::events::{Event, Observer};
+use anonmigrate_core::schema::{self, Generated, config::SchemaConfig};
+use anyhow::Context as _;
+
+use super::Context;
+use crate::cli::{Format, SchemaArgs};
+use crate::output::{json, note, out};
+
+/// Set to `1` to print where the time went, like `--timings` (for benchmarks of `run`).
+const TIMINGS_VARIABLE: &str = "ANONMIGRATE_TIMINGS";
+
+pub fn schema(ctx: &mut Context, args: &SchemaArgs) -> anyhow::Result<ExitCode> {
+    let chain = ctx.chain()?;
+    let config = SchemaConfig::load(&ctx.workspace)?;
+    let generated = generate(ctx, &chain, &config, args.timings)?;
+    if args.stdout || config.files().next().is_none() {
+        if !args.stdout {
+            note(
+                "no schema file is configured, so it is printed: set `file` under [print_schema] in diesel.toml, or `schema-file` under [workspace.metadata.anonmigrate] in Cargo.toml",
+            );
+        }
+        let printed = generated.printed();
+        out(printed.strip_suffix('\n').unwrap_or(&printed));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let written = schema::write(&generated.files, &chain)?;
+    match ctx.format {
+        Format::Json => json(&serde_json::json!({
+            "files": written.iter().map(|w| serde_json::json!({ "path": w.path, "changed": w.changed })).collect::<Vec<_>>(),
+        }))?,
+        Format::Text => {
+            for file in &written {
+                let shown = file.path.strip_prefix(&ctx.workspace.root).unwrap_or(&file.path).display();
+                out(&if file.changed { format!("wrote {shown}") } else { format!("unchanged {shown}") });
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(ctx: &mut Context, chain: &Chain, config: &SchemaConfig, timings: bool) -> anyhow::Result<Generated> {
+    drop_scratch_databases_on_interrupt();
+    let generated = schema::generate(&ctx.workspace, chain, config, &mut ctx.printer)
+        .context("failed to generate the schema from the migrations")?;
+    if timings || std::env::var(TIMINGS_VARIABLE).is_ok_and(|v| v == "1") {
+        let t = generated.timings;
+        note(&format!(
+            "timings: replay {} ms, catalog read {} ms, render {} ms ({} tables)",
+            t.replay.as_millis(),
+            t.catalog.as_millis(),
+            t.render.as_millis(),
+            generated.catalog.tables.len()
+        ));
+    }
+    Ok(generated)
+}
+
+/// After `run` applied migrations: regenerate the configured schema file(s), as diesel does. Nothing happens
+/// when no file is configured; a failure here is a warning, since the migrations did apply.
+pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
+    let result = SchemaConfig::load(&ctx.workspace).map_err(anyhow::Error::from).and_then(|config| {
+        if config.files().next().is_none() {
+            return Ok(Vec::new());
+        }
+        let generated = generate(ctx, chain, &config, false)?;
+        Ok(schema::write(&generated.files, chain)?)
+    });
+    match result {
+        Ok(written) => {
+            for file in written.iter().filter(|f| f.changed) {
+                let shown = file.path.strip_prefix(&ctx.workspace.root).unwrap_or(&file.path).display().to_string();
+                ctx.printer.event(Event::Notice(format!("regenerated {shown}")));
+            }
+        }
+        Err(error) => ctx.printer.event(Event::Warning(format!(
+            "the migrations were applied, but schema.rs was not regenerated: {error:#}; run `cargo anonmigrate schema` (or pass --no-schema)"
+        ))),
+    }
+}
+
+/// Ctrl-C while the chain is replayed: drop the scratch database before exiting, so none is left behind.
+fn drop_scratch_databases_on_interrupt() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            for name in schema::scratch::drop_all_active() {
+                note(&format!("interrupted: dropped the scratch database {name}"));
+            }
+            std::process::exit(130);
+        });
+    });
+}
