@@ -2,6 +2,7 @@
 //! sees (exit code, stdout, stderr, as insta snapshots) and what the database holds afterwards.
 
 mod bench_smoke;
+mod build_gate;
 mod chain_errors;
 mod commands;
 mod concurrency;
