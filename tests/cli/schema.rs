@@ -202,3 +202,15 @@ fn run_regenerates_the_configured_schema_unless_told_not_to() {
     assert!(!skipped.stderr.contains("regenerated"), "{}", skipped.stderr);
     assert!(!std::fs::read_to_string(env.ws.path().join("src/schema.rs")).unwrap().contains("posts"));
 }
+
+#[test]
+fn from_database_prints_what_a_live_database_gives_and_writes_nothing() {
+    let env = Env::anonchat("schema_from_db");
+    env.ws.write("diesel.toml", repo_diesel_toml());
+    schema_cli(&env, &["run", "--no-schema"]).assert_code(0);
+    let outcome = schema_cli(&env, &["schema", "--from-database"]);
+    outcome.assert_code(0);
+    let committed = std::fs::read_to_string(repo_root().join("anonchat-schema/src/schema.rs")).unwrap();
+    assert_eq!(outcome.stdout, committed, "a database migrated with the chain gives the committed schema.rs");
+    assert!(!env.ws.path().join("anonchat-schema/src/schema.rs").exists(), "--from-database writes nothing");
+}

@@ -145,6 +145,28 @@ pub fn generate(workspace: &Workspace, chain: &Chain, config: &SchemaConfig, obs
     Ok(Generated { files, catalog, timings })
 }
 
+/// Renders every section from a live database instead of the chain (what `diesel print-schema` does): for a
+/// look at a database, not for writing schema.rs, which must follow from the chain alone.
+pub fn from_database(url: &crate::database_url::DatabaseUrl, config: &SchemaConfig, observer: &mut dyn Observer) -> Result<Generated> {
+    let started = Instant::now();
+    let catalog = {
+        let mut conn = crate::db::connect(url)?;
+        introspect::read(&mut conn, &config.pg_schemas())?
+    };
+    let catalog_time = started.elapsed();
+    let started = Instant::now();
+    let files = render_sections(&catalog, config, observer)?;
+    Ok(Generated {
+        files,
+        catalog,
+        timings: Timings {
+            replay: Duration::ZERO,
+            catalog: catalog_time,
+            render: started.elapsed(),
+        },
+    })
+}
+
 /// What [`write`] did with one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {

@@ -1,6 +1,6 @@
 //! The throwaway database `schema` replays the chain into: created on the configured (or managed local) server
 //! under a name no one else uses, and always dropped: when the guard goes out of scope (also on an error or a
-//! panic), or by [`drop_all_active`] from a Ctrl-C handler.
+//! panic), or by [`drop_all_active_then`] from a Ctrl-C handler.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,12 +79,15 @@ fn drop_database(url: &DatabaseUrl) -> Result<()> {
     db::execute(&mut conn, &sql).map_err(db::context("dropping the scratch database"))
 }
 
-/// Drops every scratch database this process has open (for a Ctrl-C handler: the replay's own connection is
-/// forced off). Returns the names dropped.
-pub fn drop_all_active() -> Vec<String> {
-    let urls: Vec<DatabaseUrl> = std::mem::take(&mut *lock_active());
-    urls.iter()
+/// For a Ctrl-C handler: drops every scratch database this process has open (the replay's own connection is
+/// forced off), then calls `finish` with their names, typically to exit. The registry stays locked until `finish`
+/// returns, so a replay that fails because its database vanished cannot finish its own error path first.
+pub fn drop_all_active_then(finish: impl FnOnce(&[String])) {
+    let mut active = lock_active();
+    let dropped: Vec<String> = active
+        .drain(..)
         .filter(|url| drop_database(url).is_ok())
-        .map(DatabaseUrl::database)
-        .collect()
+        .map(|url| url.database())
+        .collect();
+    finish(&dropped);
 }

@@ -17,8 +17,16 @@ use crate::output::{json, note, out};
 const TIMINGS_VARIABLE: &str = "ANONMIGRATE_TIMINGS";
 
 pub fn schema(ctx: &mut Context, args: &SchemaArgs) -> anyhow::Result<ExitCode> {
-    let chain = ctx.chain()?;
     let config = SchemaConfig::load(&ctx.workspace)?;
+    if args.from_database {
+        let url = ctx.database(None)?;
+        let generated = schema::from_database(&url, &config, &mut ctx.printer)
+            .with_context(|| format!("failed to read the schema of {}", url.describe()))?;
+        report_timings(&generated, args.timings);
+        print(&generated);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chain = ctx.chain()?;
     let generated = generate(ctx, &chain, &config, args.timings)?;
     if args.stdout || config.files().next().is_none() {
         if !args.stdout {
@@ -26,8 +34,7 @@ pub fn schema(ctx: &mut Context, args: &SchemaArgs) -> anyhow::Result<ExitCode> 
                 "no schema file is configured, so it is printed: set `file` under [print_schema] in diesel.toml, or `schema-file` under [workspace.metadata.anonmigrate] in Cargo.toml",
             );
         }
-        let printed = generated.printed();
-        out(printed.strip_suffix('\n').unwrap_or(&printed));
+        print(&generated);
         return Ok(ExitCode::SUCCESS);
     }
     let written = schema::write(&generated.files, &chain)?;
@@ -49,7 +56,12 @@ fn generate(ctx: &mut Context, chain: &Chain, config: &SchemaConfig, timings: bo
     drop_scratch_databases_on_interrupt();
     let generated = schema::generate(&ctx.workspace, chain, config, &mut ctx.printer)
         .context("failed to generate the schema from the migrations")?;
-    if timings || std::env::var(TIMINGS_VARIABLE).is_ok_and(|v| v == "1") {
+    report_timings(&generated, timings);
+    Ok(generated)
+}
+
+fn report_timings(generated: &Generated, asked: bool) {
+    if asked || std::env::var(TIMINGS_VARIABLE).is_ok_and(|v| v == "1") {
         let t = generated.timings;
         note(&format!(
             "timings: replay {} ms, catalog read {} ms, render {} ms ({} tables)",
@@ -59,7 +71,12 @@ fn generate(ctx: &mut Context, chain: &Chain, config: &SchemaConfig, timings: bo
             generated.catalog.tables.len()
         ));
     }
-    Ok(generated)
+}
+
+/// Every section, as diesel print-schema prints them.
+fn print(generated: &Generated) {
+    let printed = generated.printed();
+    out(printed.strip_suffix('\n').unwrap_or(&printed));
 }
 
 /// After `run` applied migrations: regenerate the configured schema file(s), as diesel does. Nothing happens
@@ -90,10 +107,12 @@ fn drop_scratch_databases_on_interrupt() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let _ = ctrlc::set_handler(|| {
-            for name in schema::scratch::drop_all_active() {
-                note(&format!("interrupted: dropped the scratch database {name}"));
-            }
-            std::process::exit(130);
+            schema::scratch::drop_all_active_then(|dropped| {
+                for name in dropped {
+                    note(&format!("interrupted: dropped the scratch database {name}"));
+                }
+                std::process::exit(130);
+            });
         });
     });
 }
