@@ -214,3 +214,23 @@ fn from_database_prints_what_a_live_database_gives_and_writes_nothing() {
     assert_eq!(outcome.stdout, committed, "a database migrated with the chain gives the committed schema.rs");
     assert!(!env.ws.path().join("anonchat-schema/src/schema.rs").exists(), "--from-database writes nothing");
 }
+
+#[test]
+fn schema_file_from_cargo_metadata_gets_the_pgvector_defaults_and_conflicts_with_diesel_toml() {
+    let env = Env::anonchat("schema_metadata");
+    env.ws.write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\n\n[workspace.metadata.anonmigrate]\nschema-file = \"db/schema.rs\"\n",
+    );
+    let outcome = schema_cli(&env, &["schema"]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, "wrote db/schema.rs\n");
+    let schema = std::fs::read_to_string(env.ws.path().join("db/schema.rs")).unwrap();
+    assert!(schema.contains("    use pgvector::sql_types::Vector;\n"), "{schema}");
+    assert!(schema.contains("pub struct RequestMethod;") && !schema.contains("pub struct Vector;"), "{schema}");
+
+    env.ws.write("diesel.toml", "[print_schema]\nfile = \"src/schema.rs\"\n");
+    let both = schema_cli(&env, &["schema"]);
+    both.assert_code(4);
+    assert!(both.stderr.contains("keep one"), "{}", both.stderr);
+}
