@@ -29,7 +29,7 @@ fn classify_connect_error(url: &DatabaseUrl, raw: &str) -> Error {
         format!("check the user and password in {}", url.source)
     } else if reason.contains("timeout expired") {
         format!(
-            "the server did not answer within {CONNECT_TIMEOUT_SECS}s; check the host and port in {} and that a firewall lets you through",
+            "the server did not answer within the connect timeout (`connect_timeout` in the URL, default {CONNECT_TIMEOUT_SECS}s); check the host and port in {} and that a firewall lets you through",
             url.source
         )
     } else if reason.contains("Connection refused") || reason.contains("No such file or directory") {

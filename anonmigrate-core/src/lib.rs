@@ -12,6 +12,7 @@ pub mod events;
 pub mod generate;
 pub mod local_server;
 pub mod maintenance;
+pub mod offline;
 pub mod plan;
 pub mod runner;
 pub mod schema;

@@ -16,8 +16,9 @@ use crate::events::{Event, Observer};
 use crate::plan::{Direction, Script};
 use crate::status::{MigrationState, Status};
 
-/// Advisory lock key shared by every anonmigrate process (advisory locks are per database already).
-const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
+/// Advisory lock key shared by every anonmigrate process (advisory locks are per database already); the offline
+/// `--sql` script takes the same lock.
+pub const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
@@ -94,6 +95,10 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 /// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
+    // If this process dies (kill -9, a lost network), the server notices within a second even in the middle of
+    // a long statement and rolls back, releasing the migration lock and the table locks instead of holding them
+    // until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused and the default kept.
+    let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
     let started = Instant::now();
     let mut announced = false;
     loop {
@@ -215,30 +220,27 @@ fn check_safe_to_run(chain: &Chain, status: &Status, options: &RunOptions) -> Re
     Ok(())
 }
 
-/// Applies pending migrations in order under the migration lock.
-pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<RunReport> {
+/// Everything `run` checks before it connects: the lock file, `--to`, and every up.sql split and checked.
+fn prepare_run(chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<Vec<Script>> {
     check_lock_file(chain, observer)?;
-    if let Some(to) = &options.to
-        && chain.find(to).is_none()
-    {
-        return Err(Error::Refused(format!(
-            "--to {to}: no migration with that version in {}; `cargo anonmigrate history` lists the versions",
-            chain.dir.display()
-        )));
+    if let Some(to) = &options.to {
+        known_version(chain, "--to", to)?;
     }
-    // Parse every script before connecting, so a bad file changes nothing.
-    let scripts: Vec<Script> = chain
-        .migrations
-        .iter()
-        .map(|m| Script::prepare(m, Direction::Up))
-        .collect::<Result<_>>()?;
+    chain.migrations.iter().map(|m| Script::prepare(m, Direction::Up)).collect()
+}
 
-    let mut locked = lock(url, options.lock_timeout, observer)?;
-    let conn = &mut locked.conn;
-    bookkeeping::ensure_tables(conn)?;
-    let (status, rows) = read_status(conn, chain)?;
-    check_safe_to_run(chain, &status, options)?;
+/// Refuses a `--to`/`--from` version that is not in the chain.
+pub(crate) fn known_version(chain: &Chain, flag: &str, version: &str) -> Result<usize> {
+    chain.migrations.iter().position(|m| m.version == version).ok_or_else(|| {
+        Error::Refused(format!(
+            "{flag} {version}: no migration with that version in {}; `cargo anonmigrate history` lists the versions",
+            chain.dir.display()
+        ))
+    })
+}
 
+/// The pending (or partially applied) scripts `run` applies, in order, honouring `--to` and `--step`.
+fn select_pending<'a>(scripts: &'a [Script], status: &Status, options: &RunOptions) -> Vec<&'a Script> {
     let mut todo: Vec<&Script> = scripts
         .iter()
         .filter(|s| status.pending().any(|e| e.version == s.version))
@@ -247,6 +249,21 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     if let Some(step) = options.step {
         todo.truncate(step);
     }
+    todo
+}
+
+/// Applies pending migrations in order under the migration lock.
+pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<RunReport> {
+    // Parse every script before connecting, so a bad file changes nothing.
+    let scripts = prepare_run(chain, options, observer)?;
+
+    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let conn = &mut locked.conn;
+    bookkeeping::ensure_tables(conn)?;
+    let (status, rows) = read_status(conn, chain)?;
+    check_safe_to_run(chain, &status, options)?;
+
+    let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
     let mut report = RunReport::default();
     for (index, script) in todo.into_iter().enumerate() {
@@ -280,7 +297,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     Ok(report)
 }
 
-fn lock_timeout_sql(ddl_lock_timeout: Option<Duration>, local: bool) -> String {
+pub(crate) fn lock_timeout_sql(ddl_lock_timeout: Option<Duration>, local: bool) -> String {
     let scope = if local { "SET LOCAL" } else { "SET" };
     match ddl_lock_timeout {
         Some(d) => format!("{scope} lock_timeout = '{}ms'", d.as_millis()),
@@ -288,26 +305,56 @@ fn lock_timeout_sql(ddl_lock_timeout: Option<Duration>, local: bool) -> String {
     }
 }
 
+/// The bookkeeping that closes one direction of a migration (inside its transaction, or in a transaction of
+/// its own for a non-transactional one); `duration_ms` is `None` in the offline script.
+pub(crate) fn finish_sql(script: &Script, direction: Direction, duration_ms: Option<u128>) -> String {
+    match direction {
+        Direction::Up => {
+            bookkeeping::record_applied_sql(&script.version, &script.name, &script.checksum, script.statements.len(), duration_ms)
+        }
+        Direction::Down => bookkeeping::record_reverted_sql(&script.version),
+    }
+}
+
 /// One transaction: lock_timeout, every statement, bookkeeping. A crash anywhere leaves nothing behind.
 fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>, direction: Direction) -> Result<()> {
     let started = Instant::now();
-    conn.transaction::<(), Error, _>(|conn| {
+    // The failed statement is explained after the rollback: inside the aborted transaction no query (the
+    // blocking sessions, for instance) can run, and a failed rollback (lost connection) must not hide it.
+    let mut failed: Option<(usize, PgError)> = None;
+    let outcome = conn.transaction::<(), Error, _>(|conn| {
         db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, true)).map_err(db::context("setting lock_timeout"))?;
         for (index, statement) in script.statements.iter().enumerate() {
-            db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error))?;
+            if let Err(error) = db::execute(conn, &statement.sql) {
+                failed = Some((index, error.clone()));
+                return Err(db::context("running the migration")(error));
+            }
         }
-        let bookkeeping = match direction {
-            Direction::Up => bookkeeping::record_applied_sql(
-                &script.version,
-                &script.name,
-                &script.checksum,
-                script.statements.len(),
-                Some(started.elapsed().as_millis()),
-            ),
-            Direction::Down => bookkeeping::record_reverted_sql(&script.version),
-        };
+        let bookkeeping = finish_sql(script, direction, Some(started.elapsed().as_millis()));
         db::execute(conn, &bookkeeping).map_err(db::context("recording the migration"))
-    })
+    });
+    match failed {
+        Some((index, error)) => Err(statement_failed(conn, script, index, error, Recovery::RolledBack)),
+        None => outcome,
+    }
+}
+
+/// How many statements of a non-transactional migration already ran in an earlier, interrupted run (0 for a
+/// fresh start); an error when those statements have changed since, because their old effect is in the database.
+fn resume_point(script: &Script, row: Option<&AppliedRow>) -> Result<usize> {
+    let done = row.map_or(0, |r| usize::try_from(r.statements_done.unwrap_or(0)).unwrap_or(0));
+    if done == 0 {
+        return Ok(0);
+    }
+    let unchanged = done <= script.statements.len()
+        && row.and_then(|r| r.done_prefix_hash.as_deref()) == Some(script.prefix_hash(done).as_str());
+    if !unchanged {
+        return Err(Error::Integrity(format!(
+            "migration `{}` stopped after statement {done} of a previous run, and those {done} statements have changed since; the database holds their old effect: undo it by hand, then run `cargo anonmigrate stamp --delete {}` and `cargo anonmigrate run`",
+            script.dir_name, script.version
+        )));
+    }
+    Ok(done)
 }
 
 /// Non-transactional: each statement on its own, progress recorded after each, resuming where a previous run
@@ -321,24 +368,13 @@ fn apply_statementwise(
 ) -> Result<()> {
     let started = Instant::now();
     let total = script.statements.len();
-    let mut first = 0;
-    if let Some(row) = row {
-        let done = usize::try_from(row.statements_done.unwrap_or(0)).unwrap_or(0);
-        if done > 0 {
-            let unchanged = done <= total && row.done_prefix_hash.as_deref() == Some(script.prefix_hash(done).as_str());
-            if !unchanged {
-                return Err(Error::Integrity(format!(
-                    "migration `{}` stopped after statement {done} of a previous run, and those {done} statements have changed since; the database holds their old effect: undo it by hand, then run `cargo anonmigrate stamp --delete {}` and `cargo anonmigrate run`",
-                    script.dir_name, script.version
-                )));
-            }
-            observer.event(Event::Resuming {
-                dir_name: script.dir_name.clone(),
-                from_statement: done + 1,
-                total,
-            });
-            first = done;
-        }
+    let first = resume_point(script, row)?;
+    if first > 0 {
+        observer.event(Event::Resuming {
+            dir_name: script.dir_name.clone(),
+            from_statement: first + 1,
+            total,
+        });
     }
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
     db::execute(conn, &record).map_err(db::context("recording the migration start"))?;
@@ -346,11 +382,11 @@ fn apply_statementwise(
     for index in first..total {
         let statement = &script.statements[index];
         db::execute(conn, &statement.sql).map_err(|error| {
-            let mut err = statement_failed(conn, script, index, error);
-            if let Some(hint) = invalid_index_hint(conn) {
-                if let Error::MigrationFailed { error, .. } = &mut err {
-                    error.hint = Some(hint);
-                }
+            let mut err = statement_failed(conn, script, index, error, Recovery::Resume);
+            if let Error::MigrationFailed { error, .. } = &mut err
+                && let Some(hint) = invalid_index_hint(conn)
+            {
+                error.hint = Some(hint);
             }
             err
         })?;
@@ -358,7 +394,7 @@ fn apply_statementwise(
         db::execute(conn, &progress).map_err(db::context("recording progress"))?;
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
-    let done = bookkeeping::record_applied_sql(&script.version, &script.name, &script.checksum, total, Some(started.elapsed().as_millis()));
+    let done = finish_sql(script, Direction::Up, Some(started.elapsed().as_millis()));
     db::execute(conn, &format!("BEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
@@ -366,10 +402,10 @@ fn apply_statementwise(
 fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>) -> Result<()> {
     db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
     for (index, statement) in script.statements.iter().enumerate() {
-        db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error))?;
+        db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error, Recovery::RerunDown))?;
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
-    let forget = bookkeeping::record_reverted_sql(&script.version);
+    let forget = finish_sql(script, Direction::Down, None);
     db::execute(conn, &format!("BEGIN;\n{forget}\nCOMMIT;")).map_err(db::context("recording the revert"))
 }
 
@@ -418,13 +454,65 @@ fn likely_blockers(conn: &mut PgConnection) -> String {
     rows.into_iter().map(|r| r.summary).collect::<Vec<_>>().join("; ")
 }
 
-fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError) -> Error {
+/// libpq's and the server's words for a session that ended under the runner (restart, pg_terminate_backend,
+/// network failure).
+fn connection_lost(message: &str) -> bool {
+    [
+        "terminating connection",
+        "server closed the connection",
+        "connection to server was lost",
+        "no connection to the server",
+        "could not receive data from server",
+        "could not send data to server",
+        "SSL connection has been closed",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
+}
+
+/// What a failed statement left behind, for the hint after a lost connection.
+#[derive(Debug, Clone, Copy)]
+enum Recovery {
+    /// The migration ran in one transaction, rolled back by now.
+    RolledBack,
+    /// A non-transactional up.sql: progress is recorded per statement.
+    Resume,
+    /// A non-transactional down.sql: no progress is kept, the whole file runs again.
+    RerunDown,
+}
+
+/// Explains a failed migration statement (for a transactional migration after the rollback, so the connection
+/// can still be queried unless it was lost).
+fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError, recovery: Recovery) -> Error {
     if error.message.contains("lock timeout") {
         let blockers = likely_blockers(conn);
         error.hint = Some(format!(
             "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
             if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
         ));
+    } else if connection_lost(&error.message) {
+        let lost = "the connection to the server was lost (server restart, terminated session or network failure)";
+        error.hint = Some(match recovery {
+            Recovery::RolledBack => format!(
+                "{lost}; the migration ran in one transaction, so none of it was committed: run `cargo anonmigrate run` again once the server is reachable"
+            ),
+            Recovery::Resume if index == 0 => format!(
+                "{lost}; no statement of this migration is recorded as done, so `cargo anonmigrate run` starts it again once the server is reachable"
+            ),
+            Recovery::Resume => format!(
+                "{lost}; {} recorded as done, so `cargo anonmigrate run` resumes at statement {} once the server is reachable",
+                if index == 1 { "statement 1 is".to_owned() } else { format!("statements 1 to {index} are") },
+                index + 1
+            ),
+            Recovery::RerunDown => format!(
+                "{lost}; the first {index} statement(s) of this down.sql ran and the migration is still recorded as applied: make the down.sql safe to run again (IF EXISTS) and revert again"
+            ),
+        });
+        // Nothing in the file needs fixing, so not `MigrationFailed` (which says to fix it).
+        return Error::Postgres {
+            context: format!("running migration `{}` ({})", script.dir_name, script.location(index, None)),
+            error,
+        };
     }
     let statement = &script.statements[index].sql;
     if let Some(extension) = missing_extension(&error.message, statement) {
@@ -454,6 +542,81 @@ fn missing_extension(message: &str, statement: &str) -> Option<String> {
     let start = message.find("extension \"")? + "extension \"".len();
     let end = message[start..].find('"')? + start;
     Some(message[start..end].to_owned())
+}
+
+/// What `run --dry-run` found: what `run` would do with the same options, and whether it would refuse.
+#[derive(Debug, serde::Serialize)]
+pub struct DryRun {
+    pub database: String,
+    pub current_version: Option<String>,
+    /// Another session holding the migration lock right now (`run` would wait for it).
+    pub lock_holder: Option<String>,
+    pub actions: Vec<PlannedMigration>,
+    /// Why `run` would stop before applying anything; `None` when it would go ahead.
+    #[serde(serialize_with = "error_text")]
+    pub refusal: Option<Error>,
+}
+
+fn error_text<S: serde::Serializer>(error: &Option<Error>, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.serialize_some(&error.to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// One migration `run` would apply, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlannedMigration {
+    pub version: String,
+    pub dir_name: String,
+    pub transactional: bool,
+    pub statements: usize,
+    /// 1-based statement `run` starts at: 1, or later for a partially applied non-transactional migration.
+    pub from_statement: usize,
+    /// Pending, older than the newest applied one (`run` refuses unless `--allow-out-of-order`).
+    pub out_of_order: bool,
+}
+
+/// Reads the database and reports what `run` with these options would do, without taking the migration lock or
+/// writing anything (not even the bookkeeping tables).
+pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<DryRun> {
+    let scripts = prepare_run(chain, options, observer)?;
+    let mut conn = db::connect(url)?;
+    db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
+    let (status, rows) = read_status(&mut conn, chain)?;
+    let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    let mut refusal = check_safe_to_run(chain, &status, options).err();
+    let mut actions = Vec::new();
+    for script in select_pending(&scripts, &status, options) {
+        let row = rows.iter().find(|r| r.version == script.version);
+        let done = if script.transactional {
+            0
+        } else {
+            match resume_point(script, row) {
+                Ok(done) => done,
+                Err(error) => {
+                    refusal = refusal.or(Some(error));
+                    0
+                }
+            }
+        };
+        let out_of_order = status.out_of_order().any(|e| e.version == script.version);
+        actions.push(PlannedMigration {
+            version: script.version.clone(),
+            dir_name: script.dir_name.clone(),
+            transactional: script.transactional,
+            statements: script.statements.len(),
+            from_statement: done + 1,
+            out_of_order,
+        });
+    }
+    Ok(DryRun {
+        database: url.describe(),
+        current_version: status.current_version,
+        lock_holder,
+        actions,
+        refusal,
+    })
 }
 
 #[derive(Debug, Clone, Copy)]

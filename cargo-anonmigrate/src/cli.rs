@@ -65,11 +65,11 @@ pub enum Command {
     Setup,
 
     /// Apply pending migrations in order, each in its own transaction unless marked non-transactional
-    #[command(after_help = "Examples:\n  cargo anonmigrate run\n  cargo anonmigrate run --step 1\n  cargo anonmigrate run --to 20250115090300")]
+    #[command(after_help = "Examples:\n  cargo anonmigrate run\n  cargo anonmigrate run --step 1\n  cargo anonmigrate run --to 20250115090300\n  cargo anonmigrate run --dry-run\n  cargo anonmigrate run --sql --from 20250115090200 > deploy.sql")]
     Run(RunArgs),
 
     /// Revert applied migrations, newest first (default: one)
-    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2 --yes\n  cargo anonmigrate revert --all --yes")]
+    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2 --yes\n  cargo anonmigrate revert --all --yes\n  cargo anonmigrate revert --sql --step 2 > rollback.sql")]
     Revert(RevertArgs),
 
     /// Revert and re-apply the newest migrations (default: one), to test a down.sql
@@ -158,6 +158,16 @@ pub struct RunArgs {
     /// Apply pending migrations older than the newest applied one
     #[arg(long)]
     pub allow_out_of_order: bool,
+    /// Print the SQL script run would send (for psql -v ON_ERROR_STOP=1 -f) without connecting; covers the whole
+    /// chain unless --from/--to/--step narrow it
+    #[arg(long, conflicts_with = "dry_run")]
+    pub sql: bool,
+    /// With --sql: the database is assumed to be at VERSION already; the script starts after it
+    #[arg(long, value_name = "VERSION", requires = "sql")]
+    pub from: Option<String>,
+    /// Connect, report what run would apply and why (pending, out of order, resume at statement N), change nothing
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub lock: LockArgs,
 }
@@ -176,6 +186,13 @@ pub struct RevertArgs {
     /// Confirm reverting more than one migration without a prompt (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Print the SQL script revert would send without connecting; assumes every migration on disk is applied
+    /// unless --from says otherwise
+    #[arg(long)]
+    pub sql: bool,
+    /// With --sql: the database is assumed to be at VERSION (applied up to it); --step/--to/--all count from there
+    #[arg(long, value_name = "VERSION", requires = "sql")]
+    pub from: Option<String>,
     #[command(flatten)]
     pub lock: LockArgs,
 }

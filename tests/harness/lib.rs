@@ -106,30 +106,53 @@ impl TestDb {
 
     /// Runs a query whose single column is cast to text; returns the values.
     pub fn query(&self, sql: &str) -> Vec<String> {
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-            value: Option<String>,
-        }
-        let mut conn = self.connect();
-        let wrapped = format!("SELECT x::text AS value FROM ({sql}) AS q(x)");
-        diesel::sql_query(&wrapped)
-            .load::<Row>(&mut conn)
-            .unwrap_or_else(|e| panic!("query failed: {sql}: {e}"))
-            .into_iter()
-            .map(|r| r.value.unwrap_or_else(|| "NULL".into()))
-            .collect()
+        query_url(&self.url, sql)
     }
 
     pub fn execute(&self, sql: &str) {
-        self.connect()
-            .batch_execute(sql)
-            .unwrap_or_else(|e| panic!("statement failed: {sql}: {e}"));
+        execute_url(&self.url, sql);
+    }
+
+    /// A connection of the test's own (to hold a lock or an open transaction), named `application_name`.
+    pub fn session(&self, application_name: &str) -> Session {
+        let mut conn = self.connect();
+        conn.batch_execute(&format!("SET application_name = '{application_name}'"))
+            .unwrap_or_else(|e| panic!("cannot name the session: {e}"));
+        let pid = run_query(&mut conn, "SELECT pg_backend_pid()").remove(0);
+        Session { conn, pid }
     }
 
     /// Tables in the public schema, sorted.
     pub fn tables(&self) -> Vec<String> {
         self.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    }
+
+    /// `pg_dump` of this database (schema only, or schema and data), for before/after and side-by-side
+    /// comparisons; pg_dump's per-dump `\restrict` key lines are dropped.
+    pub fn dump(&self, schema_only: bool) -> String {
+        let mut cmd = Command::new(cluster().binaries.tool("pg_dump"));
+        cmd.args(["--no-owner", "--no-privileges", "-d", &self.url]);
+        if schema_only {
+            cmd.arg("--schema-only");
+        }
+        let output = cmd.stdin(Stdio::null()).output().expect("cannot run pg_dump");
+        assert!(output.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs a SQL file with `psql -v ON_ERROR_STOP=1 -f FILE`, as a user would apply an offline script.
+    pub fn psql_file(&self, file: &Path) -> Output {
+        Command::new(cluster().binaries.tool("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(file)
+            .arg(&self.url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run psql")
     }
 
     /// Versions recorded in diesel's bookkeeping table (empty when it does not exist).
@@ -139,6 +162,49 @@ impl TestDb {
         }
         self.query("SELECT version FROM __diesel_schema_migrations ORDER BY 1")
     }
+}
+
+/// A connection held open by a test; `pid` is its backend.
+#[allow(missing_debug_implementations)]
+pub struct Session {
+    conn: PgConnection,
+    pub pid: String,
+}
+
+impl Session {
+    pub fn execute(&mut self, sql: &str) {
+        self.conn
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("statement failed: {sql}: {e}"));
+    }
+}
+
+fn run_query(conn: &mut PgConnection, sql: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        value: Option<String>,
+    }
+    let wrapped = format!("SELECT x::text AS value FROM ({sql}) AS q(x)");
+    diesel::sql_query(&wrapped)
+        .load::<Row>(conn)
+        .unwrap_or_else(|e| panic!("query failed: {sql}: {e}"))
+        .into_iter()
+        .map(|r| r.value.unwrap_or_else(|| "NULL".into()))
+        .collect()
+}
+
+/// Runs a query against any database URL (another cluster, say); its single column is cast to text.
+pub fn query_url(url: &str, sql: &str) -> Vec<String> {
+    let mut conn = PgConnection::establish(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    run_query(&mut conn, sql)
+}
+
+pub fn execute_url(url: &str, sql: &str) {
+    PgConnection::establish(url)
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("statement failed: {sql}: {e}"));
 }
 
 impl Drop for TestDb {

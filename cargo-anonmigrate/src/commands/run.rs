@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use anonmigrate_core::runner::{self, RevertOptions, RevertScope, RunOptions};
+use anonmigrate_core::offline::{self, OfflineOptions};
+use anonmigrate_core::runner::{self, DryRun, RevertOptions, RevertScope, RunOptions};
 use anyhow::Context as _;
 
 use super::{Context, confirm};
@@ -11,6 +12,17 @@ use crate::output::{json, out};
 
 pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
+    if args.sql {
+        // Offline: no database is resolved, so not even the managed server starts.
+        let options = OfflineOptions {
+            from: args.from.clone(),
+            to: args.to.clone(),
+            step: args.step,
+            ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+        };
+        out(offline::run_script(&chain, &options, &mut ctx.printer)?.trim_end());
+        return Ok(ExitCode::SUCCESS);
+    }
     let url = ctx.database(Some(&chain))?;
     let options = RunOptions {
         to: args.to.clone(),
@@ -20,6 +32,11 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
         ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
     };
+    if args.dry_run {
+        let report = runner::dry_run(&url, &chain, &options, &mut ctx.printer)
+            .with_context(|| format!("failed to inspect {}", url.describe()))?;
+        return print_dry_run(ctx.format, report);
+    }
     let report = runner::run(&url, &chain, &options, &mut ctx.printer)
         .with_context(|| format!("failed to migrate {}", url.describe()))?;
     match ctx.format {
@@ -42,6 +59,51 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run --dry-run`: the plan, then `run`'s refusal (same message and exit code) if it would refuse.
+fn print_dry_run(format: Format, report: DryRun) -> anyhow::Result<ExitCode> {
+    if format == Format::Json {
+        json(&report)?;
+    } else {
+        out(&format!("dry run on {}: nothing is changed", report.database));
+        out(&format!("current version: {}", report.current_version.as_deref().unwrap_or("none (nothing applied)")));
+        if let Some(holder) = &report.lock_holder {
+            out(&format!("migration lock: held by {holder}; run would wait for it (--lock-timeout)"));
+        }
+        for action in &report.actions {
+            let statements = format!("{} statement{}", action.statements, if action.statements == 1 { "" } else { "s" });
+            let how = if action.transactional {
+                format!("one transaction, {statements}")
+            } else {
+                format!("statement by statement, {statements}")
+            };
+            let why = if action.from_statement > 1 {
+                format!(
+                    "partially applied: resumes at statement {} of {}, the {} before it ran",
+                    action.from_statement,
+                    action.statements,
+                    action.from_statement - 1
+                )
+            } else if action.out_of_order {
+                "pending, out of order: older than the current version".to_owned()
+            } else {
+                "pending".to_owned()
+            };
+            out(&format!("would apply  {}  ({why}; {how})", action.dir_name));
+        }
+        if report.refusal.is_none() {
+            out(&match report.actions.len() {
+                0 => "run would apply nothing: the database is up to date".to_owned(),
+                1 => "run would apply 1 migration".to_owned(),
+                n => format!("run would apply {n} migrations"),
+            });
+        }
+    }
+    match report.refusal {
+        Some(refusal) => Err(anyhow::Error::new(refusal).context("run would refuse")),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
 pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
     let scope = match (&args.to, args.all, args.step) {
@@ -56,6 +118,15 @@ pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> 
         (None, true, _) => RevertScope::All,
         (None, false, step) => RevertScope::Steps(step.unwrap_or(1)),
     };
+    if args.sql {
+        let options = OfflineOptions {
+            from: args.from.clone(),
+            ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+            ..OfflineOptions::default()
+        };
+        out(offline::revert_script(&chain, scope, &options, &mut ctx.printer)?.trim_end());
+        return Ok(ExitCode::SUCCESS);
+    }
     let many = !matches!(scope, RevertScope::Steps(1));
     if many {
         confirm("revert more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
