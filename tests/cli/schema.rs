@@ -53,6 +53,7 @@ fn repo_diesel_toml() -> String {
 fn schema_writes_exactly_the_committed_anonchat_schema_and_leaves_the_database_alone() {
     let env = Env::anonchat("schema_anonchat");
     env.ws.write("diesel.toml", repo_diesel_toml());
+    std::fs::remove_file(env.ws.path().join("anonchat-schema/src/schema.rs")).unwrap();
     let first = schema_cli(&env, &["schema"]);
     first.assert_code(0);
     assert_eq!(first.stdout, "wrote anonchat-schema/src/schema.rs\n");
@@ -207,6 +208,7 @@ fn run_regenerates_the_configured_schema_unless_told_not_to() {
 fn from_database_prints_what_a_live_database_gives_and_writes_nothing() {
     let env = Env::anonchat("schema_from_db");
     env.ws.write("diesel.toml", repo_diesel_toml());
+    std::fs::remove_file(env.ws.path().join("anonchat-schema/src/schema.rs")).unwrap();
     schema_cli(&env, &["run", "--no-schema"]).assert_code(0);
     let outcome = schema_cli(&env, &["schema", "--from-database"]);
     outcome.assert_code(0);

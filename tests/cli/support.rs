@@ -37,8 +37,12 @@ impl Env {
         Env { ws: Workspace::empty(), db: TestDb::new(label) }
     }
 
+    /// The Anonymous Chat chain, with the schema.rs its lock file records (so the drift check finds it).
     pub fn anonchat(label: &str) -> Env {
-        Env { ws: Workspace::with_migrations(&repo_root().join("migrations")), db: TestDb::new(label) }
+        let ws = Workspace::with_migrations(&repo_root().join("migrations"));
+        let schema = "anonchat-schema/src/schema.rs";
+        ws.write(schema, std::fs::read(repo_root().join(schema)).expect("the committed schema.rs"));
+        Env { ws, db: TestDb::new(label) }
     }
 
     pub fn with_fixture(label: &str, fixture_name: &str) -> Env {
