@@ -127,12 +127,23 @@ pub fn render_sections(catalog: &Catalog, config: &SchemaConfig, observer: &mut 
     Ok(files)
 }
 
+/// `name` as SQL needs it: bare when it is a plain lowercase identifier, else quoted.
+fn sql_identifier(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain { name.to_owned() } else { crate::db::quote_ident(name) }
+}
+
 fn no_primary_key_warning(table: &QualifiedName) -> String {
-    let name = &table.name;
+    let name = match table.schema.as_str() {
+        "public" => sql_identifier(&table.name),
+        schema => format!("{}.{}", sql_identifier(schema), sql_identifier(&table.name)),
+    };
+    let pattern = regex::escape(&table.name).replace('\\', "\\\\").replace('"', "\\\"");
     format!(
         "table `{table}` has no primary key, so diesel cannot use it: it is left out of schema.rs (diesel print-schema would fail on it); \
          add one in a new migration (`ALTER TABLE {name} ADD PRIMARY KEY (...)`, or an `id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` column), \
-         or leave it out on purpose with `filter = {{ except_tables = [\"^{name}$\"] }}` under [print_schema] in diesel.toml"
+         or leave it out on purpose with `filter = {{ except_tables = [\"^{pattern}$\"] }}` under [print_schema] in diesel.toml"
     )
 }
 
@@ -208,4 +219,20 @@ fn write_file(path: &Path, content: &str) -> Result<()> {
         std::fs::create_dir_all(parent).map_err(write_error)?;
     }
     std::fs::write(path, content).map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_no_primary_key_warning_quotes_what_needs_quoting() {
+        let plain = no_primary_key_warning(&QualifiedName::new("public", "raw_events"));
+        assert!(plain.contains("`ALTER TABLE raw_events ADD PRIMARY KEY (...)`"), "{plain}");
+        assert!(plain.contains(r#"except_tables = ["^raw_events$"]"#), "{plain}");
+        let odd = no_primary_key_warning(&QualifiedName::new("app", "odd;Table"));
+        assert!(odd.contains(r#"`ALTER TABLE app."odd;Table" ADD PRIMARY KEY (...)`"#), "{odd}");
+        let dotted = no_primary_key_warning(&QualifiedName::new("public", "a.b"));
+        assert!(dotted.contains(r#"except_tables = ["^a\\.b$"]"#), "{dotted}");
+    }
 }
