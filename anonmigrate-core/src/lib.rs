@@ -3,6 +3,7 @@
 //! [`events::Observer`].
 
 pub mod bookkeeping;
+pub mod check;
 pub mod config;
 pub mod database_url;
 pub mod db;

@@ -9,10 +9,13 @@
 //! API for other commands (`check`, the drift gate): [`replay`] gives the chain's catalog, [`render_sections`] the
 //! expected files, [`introspect::read`] the catalog of any live database.
 
+pub mod compare;
 pub mod config;
+pub mod fingerprint;
 pub mod introspect;
 pub mod model;
 mod names;
+pub mod parse;
 pub mod render;
 pub mod scratch;
 

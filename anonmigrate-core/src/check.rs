@@ -1,0 +1,674 @@
+//! `check`: the CI gate. One pass that answers "is anything off?" and says what:
+//!
+//! 1. the lock file matches the migrations on disk (the runner's own check);
+//! 2. each configured schema.rs (generated or hand-maintained) matches a fresh replay of the chain, compared
+//!    structurally ([`schema::parse`] + [`schema::compare`]), and the build-script drift gate agrees;
+//! 3. every migration's down.sql undoes its up.sql: on one scratch database, for each migration in order,
+//!    snapshot, up, snapshot, down (must give the first snapshot back), up again (must give the second) — the first
+//!    migration that breaks is named with what differs; then reverting everything must leave nothing behind;
+//! 4. optionally, the live database has the schema the chain gives at its version (no drift made by hand).
+//!
+//! Snapshots are [`fingerprint`]s (indexes, constraints, types, functions, triggers, ...). The migrations are
+//! applied and reverted by the runner (`run`/`revert` with one step), so they run exactly as in production.
+//! Returns a [`Report`]; the CLI renders it and picks the exit code.
+
+use std::path::{Path, PathBuf};
+
+use anonmigrate_chain::Chain;
+use serde::Serialize;
+
+use crate::config::Workspace;
+use crate::database_url::DatabaseUrl;
+use crate::error::{Error, Result};
+use crate::events::{Event, Observer};
+use crate::runner::{self, RevertOptions, RevertScope, RunOptions};
+use crate::schema::compare::{self, Difference};
+use crate::schema::config::{SchemaConfig, Settings};
+use crate::schema::fingerprint::{self, Change, Fingerprint};
+use crate::schema::model::Catalog;
+use crate::schema::parse::parse_schema_rs;
+use crate::schema::{render, scratch::ScratchDatabase};
+
+/// What to check besides the lock file.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Compare schema.rs with the migrations.
+    pub schema: bool,
+    /// Compare this file instead of the configured ones (with the first section's settings).
+    pub schema_file: Option<PathBuf>,
+    /// Check every down.sql, and that reverting everything leaves an empty schema.
+    pub down: bool,
+    /// Compare this live database with the chain.
+    pub database: Option<DatabaseUrl>,
+}
+
+/// The checks, in report order (also the order in which a failure picks the CLI's exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SectionKind {
+    LockFile,
+    Schema,
+    Down,
+    RevertAll,
+    Database,
+    Lint,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    /// Passed, with something worth saying (no lock file, a migration without down.sql).
+    Warn,
+    Fail,
+    /// Not run: turned off, or it needs a check that failed first.
+    Skipped,
+}
+
+/// One problem, as a sentence, with the structured difference behind it for `--format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_rs: Option<Difference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_object: Option<Change>,
+}
+
+impl Finding {
+    pub fn text(message: impl Into<String>) -> Finding {
+        Finding {
+            message: message.into(),
+            schema_rs: None,
+            database_object: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub kind: SectionKind,
+    /// `lock file`, `schema.rs (src/schema.rs)`, `down.sql`, ...
+    pub title: String,
+    pub outcome: Outcome,
+    /// One line: what was checked and the verdict.
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// What to run or do about a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Section {
+    pub fn new(kind: SectionKind, title: impl Into<String>, outcome: Outcome, summary: impl Into<String>) -> Section {
+        Section {
+            kind,
+            title: title.into(),
+            outcome,
+            summary: summary.into(),
+            findings: Vec::new(),
+            fix: None,
+        }
+    }
+
+    pub fn skipped(kind: SectionKind, title: impl Into<String>, why: impl Into<String>) -> Section {
+        Section::new(kind, title, Outcome::Skipped, why)
+    }
+
+    pub fn failed(kind: SectionKind, title: impl Into<String>, summary: impl Into<String>, findings: Vec<Finding>, fix: impl Into<String>) -> Section {
+        Section {
+            findings,
+            fix: Some(fix.into()),
+            ..Section::new(kind, title, Outcome::Fail, summary)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub sections: Vec<Section>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.sections.iter().all(|s| s.outcome != Outcome::Fail)
+    }
+
+    /// The first failed section, in report order.
+    pub fn first_failure(&self) -> Option<&Section> {
+        self.sections.iter().find(|s| s.outcome == Outcome::Fail)
+    }
+}
+
+const LOCK_FIX: &str = "`cargo anonmigrate lock` if the change is intended (and commit migrations/anonmigrate.lock); after a git merge, `cargo anonmigrate merge`";
+const SCHEMA_FIX: &str = "`cargo anonmigrate schema` regenerates schema.rs from the migrations, then commit it with migrations/anonmigrate.lock; a hand-maintained schema.rs must be edited to match";
+const REVERT_ALL_FIX: &str =
+    "make each down.sql drop everything its up.sql creates (listed above); `cargo anonmigrate redo` on a development database tries one";
+
+/// Runs every check asked for. Errors are reserved for what stops the checks themselves (no server, a migration
+/// whose up.sql fails); everything the checks find is in the report.
+pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, observer: &mut dyn Observer) -> Result<Report> {
+    let mut report = Report::default();
+    let lock = lock_file_section(chain);
+    let lock_ok = lock.outcome != Outcome::Fail;
+    report.sections.push(lock);
+
+    let schema_files = if options.schema { schema_files(workspace, options)? } else { Vec::new() };
+    let replay_needed = !schema_files.is_empty() || options.down || options.database.is_some();
+    if !lock_ok {
+        let why = "needs the lock file to match the migrations (the runner refuses otherwise); fix that first";
+        if options.schema {
+            report.sections.push(Section::skipped(SectionKind::Schema, "schema.rs", why));
+        }
+        if options.down {
+            report.sections.push(Section::skipped(SectionKind::Down, "down.sql", why));
+            report.sections.push(Section::skipped(SectionKind::RevertAll, "revert all", why));
+        }
+        if options.database.is_some() {
+            report.sections.push(Section::skipped(SectionKind::Database, "live database", why));
+        }
+        return Ok(report);
+    }
+    let no_schema_file = (options.schema && schema_files.is_empty()).then(|| {
+        Section::skipped(
+            SectionKind::Schema,
+            "schema.rs",
+            "no schema file is configured ([print_schema] `file` in diesel.toml, or `schema-file`); pass --schema-file PATH to compare a hand-maintained one",
+        )
+    });
+    if !replay_needed {
+        report.sections.extend(no_schema_file);
+        return Ok(report);
+    }
+
+    let server = crate::target::server(workspace, Some(chain), observer)?;
+    let live = match &options.database {
+        Some(url) => Some(live_state(url, chain)?),
+        None => None,
+    };
+    let replayer = Replayer::new(workspace, chain)?;
+    let mut stops: Vec<usize> = Vec::new();
+    if let Some(Some(Some(index))) = live.as_ref().map(|l| l.compare_at) {
+        stops.push(index);
+    }
+    if options.down
+        && let Some(index) = chain.migrations.iter().rposition(|m| m.down_sql.is_none())
+    {
+        stops.push(index);
+    }
+
+    // One scratch database for the down.sql pass and everything after it, unless a down.sql broke the state.
+    let mut scratch = ScratchDatabase::create(&server)?;
+    let empty = fingerprint::read_url(&scratch.url)?;
+    let down = if options.down {
+        observer.event(Event::Notice(format!(
+            "checking the down.sql of {} migration(s) on scratch database {}",
+            chain.migrations.len(),
+            scratch.name()
+        )));
+        Some(replayer.down_pass(&scratch.url, &empty)?)
+    } else {
+        None
+    };
+    let down_broke = down.as_ref().is_some_and(|(_, section)| section.outcome == Outcome::Fail);
+    let (snapshots, down_section) = match down {
+        Some((snapshots, section)) if !down_broke => (snapshots, Some(section)),
+        down => {
+            if down_broke {
+                // Both scratch databases start from template0, so `empty` describes the new one too.
+                scratch = ScratchDatabase::create(&server)?;
+            }
+            (replayer.replay_with_stops(&scratch.url, &stops)?, down.map(|(_, section)| section))
+        }
+    };
+    let schemas = schema_pg_schemas(&schema_files);
+    let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
+
+    for (path, settings) in &schema_files {
+        report.sections.push(schema_section(workspace, chain, path, settings, &catalog)?);
+    }
+    report.sections.extend(no_schema_file);
+    if let Some(section) = down_section {
+        report.sections.push(section);
+        report.sections.push(replayer.revert_all(&scratch.url, &empty, &snapshots, down_broke)?);
+    }
+    drop(scratch);
+
+    if let Some(live) = live {
+        let reference = match live.compare_at {
+            None => &head,
+            Some(None) => &empty,
+            Some(Some(index)) => snapshot_at(&snapshots, index).unwrap_or(&head),
+        };
+        report.sections.push(database_section(live, reference));
+    }
+    Ok(report)
+}
+
+/// The runner's lock-file check, as a section.
+fn lock_file_section(chain: &Chain) -> Section {
+    let mut warnings = Vec::new();
+    let result = runner::check_lock_file(chain, &mut |event: Event| {
+        if let Event::Warning(message) = event {
+            warnings.push(message);
+        }
+    });
+    let title = "lock file";
+    match result {
+        Err(error) => Section::failed(
+            SectionKind::LockFile,
+            title,
+            "migrations/anonmigrate.lock does not match the migrations on disk",
+            vec![Finding::text(error.to_string())],
+            LOCK_FIX,
+        ),
+        Ok(()) if !warnings.is_empty() => Section {
+            findings: warnings.into_iter().map(Finding::text).collect(),
+            ..Section::new(SectionKind::LockFile, title, Outcome::Warn, "no lock file")
+        },
+        Ok(()) => Section::new(
+            SectionKind::LockFile,
+            title,
+            Outcome::Ok,
+            format!("matches the {} migration(s) on disk", chain.migrations.len()),
+        ),
+    }
+}
+
+/// The schema files to compare, with the settings each is rendered with.
+fn schema_files(workspace: &Workspace, options: &CheckOptions) -> Result<Vec<(PathBuf, Settings)>> {
+    let config = SchemaConfig::load(workspace)?;
+    if let Some(path) = &options.schema_file {
+        let settings = config.sections.first().map(|s| s.settings.clone()).unwrap_or_default();
+        return Ok(vec![(workspace.root.join(path), settings)]);
+    }
+    Ok(config.files().map(|s| (s.file.clone().expect("files() have a file"), s.settings.clone())).collect())
+}
+
+fn schema_pg_schemas(files: &[(PathBuf, Settings)]) -> Vec<String> {
+    let mut schemas: Vec<String> = files.iter().map(|(_, s)| s.pg_schema().to_owned()).collect();
+    if schemas.is_empty() {
+        schemas.push("public".into());
+    }
+    schemas.sort();
+    schemas.dedup();
+    schemas
+}
+
+fn shown_path(workspace: &Workspace, path: &Path) -> String {
+    path.strip_prefix(&workspace.root).unwrap_or(path).display().to_string()
+}
+
+/// One schema file against the replayed chain: the structural diff, then the build-script drift gate (only for a
+/// file the lock file records as generated).
+fn schema_section(workspace: &Workspace, chain: &Chain, path: &Path, settings: &Settings, catalog: &Catalog) -> Result<Section> {
+    let shown = shown_path(workspace, path);
+    let title = format!("schema.rs ({shown})");
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Section::failed(SectionKind::Schema, title, format!("{shown} does not exist"), Vec::new(), SCHEMA_FIX));
+        }
+        Err(e) => return Err(Error::Config(format!("cannot read `{}`: {e}", path.display()))),
+    };
+    let committed = match parse_schema_rs(&text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return Ok(Section::failed(
+                SectionKind::Schema,
+                title,
+                format!("{shown} cannot be read as a diesel schema"),
+                vec![Finding::text(format!("{shown}: {e}"))],
+                SCHEMA_FIX,
+            ));
+        }
+    };
+    let rendered = render::render(catalog, settings)?;
+    let expected = parse_schema_rs(&rendered.text)
+        .map_err(|e| Error::Config(format!("the schema rendered from the migrations does not parse ({e}); please report this")))?;
+    let mut findings: Vec<Finding> = compare::compare(&committed, &expected)
+        .into_iter()
+        .map(|d| Finding {
+            message: d.to_string(),
+            schema_rs: Some(d),
+            database_object: None,
+        })
+        .collect();
+    let structural = findings.len();
+    let gate = anonmigrate_chain::drift::Gate::new(chain.dir.clone(), path.to_path_buf()).check()?;
+    let generated = !gate.findings.iter().any(|f| matches!(f, anonmigrate_chain::drift::Finding::NeverGenerated));
+    if generated {
+        findings.extend(gate.findings.iter().map(|f| Finding::text(format!("build-script drift gate: {f}"))));
+    }
+    if findings.is_empty() {
+        let how = if generated { "same tables, columns, types and keys; the drift gate agrees" } else { "same tables, columns, types and keys" };
+        return Ok(Section::new(SectionKind::Schema, title, Outcome::Ok, format!("matches the migrations ({how})")));
+    }
+    let summary = if structural > 0 {
+        format!("{structural} difference(s) from the migrations")
+    } else {
+        "matches the migrations structurally, but the build-script drift gate would fail".to_owned()
+    };
+    Ok(Section::failed(SectionKind::Schema, title, summary, findings, SCHEMA_FIX))
+}
+
+fn snapshot_at(snapshots: &[(usize, Fingerprint)], index: usize) -> Option<&Fingerprint> {
+    snapshots.iter().find(|(i, _)| *i == index).map(|(_, f)| f)
+}
+
+/// Applies and reverts migrations of one chain on a scratch database, one step at a time, through the runner.
+struct Replayer<'a> {
+    chain: &'a Chain,
+    run: RunOptions,
+    revert: RevertOptions,
+}
+
+/// Where the down.sql pass stopped.
+enum Broken {
+    /// down.sql (or up.sql run again) failed with an error.
+    Failed { migration: String, what: String, error: String },
+    /// The state after a step differs from what it should be.
+    Differs { migration: String, what: String, changes: Vec<Change> },
+}
+
+impl<'a> Replayer<'a> {
+    fn new(workspace: &Workspace, chain: &'a Chain) -> Result<Replayer<'a>> {
+        let lock_timeout = workspace.run_lock_timeout()?;
+        let ddl_lock_timeout = workspace.ddl_lock_timeout()?;
+        Ok(Replayer {
+            chain,
+            run: RunOptions {
+                to: None,
+                step: None,
+                ignore_missing: false,
+                allow_out_of_order: false,
+                lock_timeout,
+                ddl_lock_timeout,
+            },
+            revert: RevertOptions { lock_timeout, ddl_lock_timeout },
+        })
+    }
+
+    fn up(&self, url: &DatabaseUrl, step: Option<usize>, to: Option<&str>) -> Result<()> {
+        let options = RunOptions {
+            step,
+            to: to.map(str::to_owned),
+            ..self.run.clone()
+        };
+        runner::run(url, self.chain, &options, &mut crate::events::Silent).map(drop)
+    }
+
+    fn down(&self, url: &DatabaseUrl, scope: RevertScope) -> Result<()> {
+        runner::revert(url, self.chain, scope, &self.revert, &mut crate::events::Silent).map(drop)
+    }
+
+    /// For each migration: up, down (must restore the previous snapshot), up again (must give the same as the
+    /// first up). Returns the snapshot after each migration (index, fingerprint) and the `down.sql` section.
+    fn down_pass(&self, url: &DatabaseUrl, empty: &Fingerprint) -> Result<(Vec<(usize, Fingerprint)>, Section)> {
+        let mut snapshots: Vec<(usize, Fingerprint)> = Vec::new();
+        let mut without_down = Vec::new();
+        let mut broken = None;
+        for (index, migration) in self.chain.migrations.iter().enumerate() {
+            let before = index.checked_sub(1).and_then(|i| snapshot_at(&snapshots, i)).unwrap_or(empty).clone();
+            self.up(url, Some(1), None)?;
+            let after_up = fingerprint::read_url(url)?;
+            if migration.down_sql.is_none() {
+                without_down.push(migration.dir_name.clone());
+                snapshots.push((index, after_up));
+                continue;
+            }
+            let name = migration.dir_name.clone();
+            if let Err(error) = self.down(url, RevertScope::Steps(1)) {
+                broken = Some(Broken::Failed { migration: name, what: "down.sql".into(), error: error.to_string() });
+                break;
+            }
+            let after_down = fingerprint::read_url(url)?;
+            let changes = fingerprint::diff(&before, &after_down);
+            if !changes.is_empty() {
+                broken = Some(Broken::Differs { migration: name, what: "down".into(), changes });
+                break;
+            }
+            if let Err(error) = self.up(url, Some(1), None) {
+                broken = Some(Broken::Failed { migration: name, what: "up.sql run again after down.sql".into(), error: error.to_string() });
+                break;
+            }
+            let again = fingerprint::read_url(url)?;
+            let changes = fingerprint::diff(&after_up, &again);
+            if !changes.is_empty() {
+                broken = Some(Broken::Differs { migration: name, what: "up again".into(), changes });
+                break;
+            }
+            snapshots.push((index, after_up));
+        }
+        let title = "down.sql";
+        let section = match broken {
+            None if without_down.is_empty() => Section::new(
+                SectionKind::Down,
+                title,
+                Outcome::Ok,
+                format!("each of the {} migration(s): up, down, up leaves the same schema", self.chain.migrations.len()),
+            ),
+            None => Section {
+                findings: without_down.iter().map(|m| Finding::text(format!("{m}: no down.sql, so it cannot be reverted (not checked)"))).collect(),
+                ..Section::new(
+                    SectionKind::Down,
+                    title,
+                    Outcome::Warn,
+                    format!("up, down, up leaves the same schema; {} migration(s) have no down.sql", without_down.len()),
+                )
+            },
+            Some(Broken::Failed { migration, what, error }) => Section::failed(
+                SectionKind::Down,
+                title,
+                format!("first broken: {migration}: {what} failed"),
+                vec![Finding::text(format!("{migration}: {what} failed: {error}"))],
+                format!("fix {migration}/down.sql; `cargo anonmigrate redo` on a development database tries it"),
+            ),
+            Some(Broken::Differs { migration, what, changes }) => {
+                let (summary, findings) = if what == "down" {
+                    (
+                        format!("first broken: {migration}: down.sql does not undo up.sql"),
+                        changes.into_iter().map(|c| change_finding(&migration, c, &DOWN_WORDS)).collect(),
+                    )
+                } else {
+                    (
+                        format!("first broken: {migration}: up.sql after down.sql gives a different schema than the first time"),
+                        changes.into_iter().map(|c| change_finding(&migration, c, &UP_AGAIN_WORDS)).collect(),
+                    )
+                };
+                Section::failed(
+                    SectionKind::Down,
+                    title,
+                    summary,
+                    findings,
+                    format!("make {migration}/down.sql undo exactly what its up.sql does; `cargo anonmigrate redo` on a development database tries it"),
+                )
+            }
+        };
+        Ok((snapshots, section))
+    }
+
+    /// Applies the whole chain, pausing after each migration index in `stops` for a snapshot.
+    fn replay_with_stops(&self, url: &DatabaseUrl, stops: &[usize]) -> Result<Vec<(usize, Fingerprint)>> {
+        let mut stops = stops.to_vec();
+        stops.sort_unstable();
+        stops.dedup();
+        let mut snapshots = Vec::new();
+        for index in stops {
+            self.up(url, None, Some(&self.chain.migrations[index].version))?;
+            snapshots.push((index, fingerprint::read_url(url)?));
+        }
+        self.up(url, None, None)?;
+        Ok(snapshots)
+    }
+
+    /// Reverts everything that can be (back to the newest migration without down.sql, if any) and compares the
+    /// result with the snapshot from before those migrations.
+    fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)], down_broke: bool) -> Result<Section> {
+        let title = "revert all";
+        let keep = self.chain.migrations.iter().rposition(|m| m.down_sql.is_none());
+        let (scope, reference, target) = match keep {
+            None => (RevertScope::All, empty, "an empty schema".to_owned()),
+            Some(index) => match snapshot_at(snapshots, index) {
+                Some(snapshot) => (
+                    RevertScope::To(index),
+                    snapshot,
+                    format!("the schema right after {} (it has no down.sql)", self.chain.migrations[index].dir_name),
+                ),
+                None => return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with")),
+            },
+        };
+        if let Err(error) = self.down(url, scope) {
+            return Ok(Section::failed(
+                SectionKind::RevertAll,
+                title,
+                "reverting every migration fails",
+                vec![Finding::text(error.to_string())],
+                REVERT_ALL_FIX,
+            ));
+        }
+        let changes = fingerprint::diff(reference, &fingerprint::read_url(url)?);
+        if changes.is_empty() {
+            let note = if down_broke { " (on a fresh replay, since a down.sql broke the first one)" } else { "" };
+            return Ok(Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}{note}")));
+        }
+        Ok(Section::failed(
+            SectionKind::RevertAll,
+            title,
+            format!("reverting every migration does not leave {target}"),
+            changes.into_iter().map(|c| change_finding("", c, &REVERT_ALL_WORDS)).collect(),
+            REVERT_ALL_FIX,
+        ))
+    }
+}
+
+/// How a [`Change`] is put into words, depending on which two states were compared ("before" and "after" in
+/// [`fingerprint::diff`]'s sense). `{label}` names the object, `{definition}` is ` (`its definition`)` or empty,
+/// `{before}` and `{after}` are the two definitions of a changed object.
+struct Words {
+    added: &'static str,
+    removed: &'static str,
+    changed: &'static str,
+}
+
+/// Before up.sql vs after up.sql + down.sql.
+const DOWN_WORDS: Words = Words {
+    added: "{label}: still there after down.sql (up.sql created it, down.sql does not drop it)",
+    removed: "{label}: gone after down.sql, but it existed before up.sql",
+    changed: "{label}: before up.sql `{before}`, after down.sql `{after}`",
+};
+
+/// After the first up.sql vs after up.sql, down.sql, up.sql.
+const UP_AGAIN_WORDS: Words = Words {
+    added: "{label}: only there after up.sql ran a second time",
+    removed: "{label}: missing after up.sql ran a second time",
+    changed: "{label}: `{before}` after the first up.sql, `{after}` after the second",
+};
+
+/// The schema before the first migration vs everything reverted.
+const REVERT_ALL_WORDS: Words = Words {
+    added: "{label}: left behind",
+    removed: "{label}: dropped, but it existed before the first migration",
+    changed: "{label}: `{before}` before the first migration, `{after}` after reverting everything",
+};
+
+/// The chain's schema (before) vs the live database (after).
+const LIVE_WORDS: Words = Words {
+    added: "{label}: in the live database{definition}, not created by any migration",
+    removed: "{label}: in the migrations, missing from the live database",
+    changed: "{label}: the live database has `{after}`, the migrations give `{before}`",
+};
+
+fn change_finding(migration: &str, change: Change, words: &Words) -> Finding {
+    let (template, object, before, after) = match &change {
+        Change::Added { object } => (words.added, object, String::new(), object.shown_definition()),
+        Change::Removed { object } => (words.removed, object, object.shown_definition(), String::new()),
+        Change::Changed { before, after } => (words.changed, after, before.shown_definition(), after.shown_definition()),
+    };
+    let definition = if after.is_empty() { String::new() } else { format!(" (`{after}`)") };
+    let message = template
+        .replace("{label}", &object.label())
+        .replace("{definition}", &definition)
+        .replace("{before}", &before)
+        .replace("{after}", &after);
+    Finding {
+        message: if migration.is_empty() { message } else { format!("{migration}: {message}") },
+        schema_rs: None,
+        database_object: Some(change),
+    }
+}
+
+/// What the live database says before its schema is compared.
+#[derive(Debug)]
+struct LiveState {
+    fingerprint: Fingerprint,
+    database: String,
+    /// Findings about where the database stands (pending, changed or missing migrations).
+    position: Vec<String>,
+    /// Which snapshot to compare with: `None` the whole chain, `Some(None)` nothing applied, `Some(Some(i))` the
+    /// chain up to migration `i`.
+    compare_at: Option<Option<usize>>,
+}
+
+/// Reads the live database (read-only, no lock): what `run` would do there, and its fingerprint.
+fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
+    let options = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: false,
+        lock_timeout: std::time::Duration::ZERO,
+        ddl_lock_timeout: None,
+    };
+    // The lock file was checked already; a warning about it is not repeated.
+    let dry = runner::dry_run(url, chain, &options, &mut crate::events::Silent)?;
+    let mut position = Vec::new();
+    if let Some(refusal) = &dry.refusal {
+        position.push(refusal.to_string());
+    }
+    let pending: Vec<&str> = dry.actions.iter().map(|a| a.dir_name.as_str()).collect();
+    let compare_at = if pending.is_empty() {
+        None
+    } else {
+        position.push(format!(
+            "{} migration(s) not applied yet: {} (`cargo anonmigrate run`); compared with the chain as far as it is applied",
+            pending.len(),
+            pending.join(", ")
+        ));
+        let first = chain.migrations.iter().position(|m| m.dir_name == pending[0]).unwrap_or(0);
+        Some(first.checked_sub(1))
+    };
+    Ok(LiveState {
+        fingerprint: fingerprint::read_url(url)?,
+        database: dry.database,
+        position,
+        compare_at,
+    })
+}
+
+fn database_section(live: LiveState, reference: &Fingerprint) -> Section {
+    let title = "live database";
+    let changes = fingerprint::diff(reference, &live.fingerprint);
+    let mut findings: Vec<Finding> = live.position.iter().map(Finding::text).collect();
+    let drifted = changes.len();
+    findings.extend(changes.into_iter().map(|c| change_finding("", c, &LIVE_WORDS)));
+    if findings.is_empty() {
+        return Section::new(
+            SectionKind::Database,
+            title,
+            Outcome::Ok,
+            format!("{} has exactly the schema the migrations give", live.database),
+        );
+    }
+    let summary = if drifted > 0 {
+        format!("{} differs from the migrations in {drifted} place(s) (changed outside the migrations)", live.database)
+    } else {
+        format!("{} is not where the chain is", live.database)
+    };
+    let fix = if drifted > 0 {
+        "turn a deliberate change into a migration (`cargo anonmigrate generate NAME`), or undo it in the database; pending migrations: `cargo anonmigrate run`"
+    } else {
+        "`cargo anonmigrate run` (and `cargo anonmigrate status` for the details)"
+    };
+    Section::failed(SectionKind::Database, title, summary, findings, fix)
+}
