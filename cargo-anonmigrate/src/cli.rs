@@ -118,6 +118,12 @@ pub enum Command {
     #[command(after_help = "Example:\n  cargo anonmigrate doctor\n\nExit code 1 when any check fails.")]
     Doctor,
 
+    /// The CI gate: lock file, schema.rs vs the migrations, every down.sql, lint, and with --database the live database
+    #[command(
+        after_help = "Examples:\n  cargo anonmigrate check\n  cargo anonmigrate check --database        # also compare DATABASE_URL's schema with the migrations\n  cargo anonmigrate check --format json\n  cargo anonmigrate check --schema-file src/schema.rs --no-down-check\n\nThe migrations are replayed into a temporary database (always dropped); each one is applied, reverted and applied again there, and reverting everything must leave an empty schema. The configured database is only read, and only with --database.\nExit codes: 7 lock file, 9 schema.rs, 10 down.sql, 11 live database, 12 lint (the first failing section wins)."
+    )]
+    Check(CheckArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Example:\n  cargo anonmigrate completions bash > ~/.local/share/bash-completion/completions/cargo-anonmigrate")]
     Completions {
@@ -246,6 +252,25 @@ pub struct SchemaArgs {
     /// Print how long the replay, the catalog read and the rendering took (stderr)
     #[arg(long, hide = true)]
     pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also compare the live database (--database-url, DATABASE_URL, .env or the managed server) with the migrations
+    #[arg(long)]
+    pub database: bool,
+    /// Compare this schema.rs (e.g. a hand-maintained one) instead of the configured schema file(s)
+    #[arg(long, value_name = "PATH", conflicts_with = "no_schema_check")]
+    pub schema_file: Option<PathBuf>,
+    /// Do not compare schema.rs with the migrations
+    #[arg(long)]
+    pub no_schema_check: bool,
+    /// Do not check down.sql files (up, down, up for each migration, then revert everything)
+    #[arg(long)]
+    pub no_down_check: bool,
+    /// Do not run the linter
+    #[arg(long)]
+    pub no_lint: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,11 @@ pub const CONNECTION: u8 = 5;
 pub const LOCK_TIMEOUT: u8 = 6;
 pub const INTEGRITY: u8 = 7;
 pub const REFUSED: u8 = 8;
+/// `check`: one code per failing section; with several, the first in this order wins (lock file: INTEGRITY).
+pub const CHECK_SCHEMA: u8 = 9;
+pub const CHECK_DOWN: u8 = 10;
+pub const CHECK_DATABASE: u8 = 11;
+pub const CHECK_LINT: u8 = 12;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -22,7 +27,13 @@ Exit codes:
   5  cannot reach the database server, or the database does not exist
   6  another runner held the migration lock longer than --lock-timeout
   7  integrity: applied migrations changed or missing on disk, out-of-order migrations, lock file mismatch
-  8  refused: a destructive action needs --yes, or the request cannot be carried out as asked";
+  8  refused: a destructive action needs --yes, or the request cannot be carried out as asked
+  9  `check`: schema.rs differs from the migrations (or the build-script drift gate would fail)
+ 10  `check`: a down.sql does not undo its up.sql, or reverting everything leaves objects behind
+ 11  `check --database`: the live database has drifted from the migrations, or is behind them
+ 12  `check`: the linter found a deny-level problem in a migration newer than the lint baseline
+`check` exits with the code of its first failing section, in the order lock file (7), schema.rs (9),
+down.sql and revert all (10), live database (11), lint (12).";
 
 pub fn for_error(error: &anyhow::Error) -> ExitCode {
     let kind = error

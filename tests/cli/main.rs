@@ -4,6 +4,7 @@
 mod bench_smoke;
 mod build_gate;
 mod chain_errors;
+mod check;
 mod commands;
 mod concurrency;
 mod doctor;

@@ -1,5 +1,6 @@
 //! One module per command group: each turns parsed arguments into one engine call and renders the result.
 
+mod check;
 mod completions;
 mod database;
 mod doctor;
@@ -82,6 +83,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Heads => maintenance::heads(&ctx),
         Command::Merge => maintenance::merge(&ctx),
         Command::Doctor => doctor::doctor(&ctx),
+        Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),

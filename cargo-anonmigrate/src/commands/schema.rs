@@ -103,7 +103,7 @@ pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
 }
 
 /// Ctrl-C while the chain is replayed: drop the scratch database before exiting, so none is left behind.
-fn drop_scratch_databases_on_interrupt() {
+pub(super) fn drop_scratch_databases_on_interrupt() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let _ = ctrlc::set_handler(|| {
