@@ -31,6 +31,9 @@ pub struct MetadataSettings {
     pub lock_timeout: Option<String>,
     /// Database name on the managed local server.
     pub dev_database: Option<String>,
+    /// `[workspace.metadata.anonmigrate.lint]`: rule levels and the baseline, parsed and validated by
+    /// `anonmigrate-lint` (kept untyped here so the engine does not depend on the linter).
+    pub lint: Option<serde_json::Value>,
     /// schema.rs that `cargo anonmigrate schema` writes, relative to the workspace root, when diesel.toml has
     /// no `[print_schema]`.
     pub schema_file: Option<PathBuf>,

@@ -118,6 +118,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  cargo anonmigrate doctor\n\nExit code 1 when any check fails.")]
     Doctor,
 
+    /// Find migrations that would lock or break a live database (PostgreSQL's own parser; rules in docs/lint-rules.md)
+    #[command(after_help = "Examples:\n  cargo anonmigrate lint                   # every migration after the configured baseline\n  cargo anonmigrate lint 20250115090400    # one migration, by version or directory name\n  cargo anonmigrate lint --format json\n\nExit code 1 when a deny-level rule fires, 0 with only warnings.\nSilence one statement with a comment above it: -- anonmigrate:allow RULE-ID REASON")]
+    Lint(LintArgs),
+
     /// The CI gate: lock file, schema.rs vs the migrations, every down.sql, lint, and with --database the live database
     #[command(
         after_help = "Examples:\n  cargo anonmigrate check\n  cargo anonmigrate check --database        # also compare DATABASE_URL's schema with the migrations\n  cargo anonmigrate check --format json\n  cargo anonmigrate check --schema-file src/schema.rs --no-down-check\n\nThe migrations are replayed into a temporary database (always dropped); each one is applied, reverted and applied again there, and reverting everything must leave an empty schema. The configured database is only read, and only with --database.\nExit codes: 7 lock file, 9 schema.rs, 10 down.sql, 11 live database, 12 lint (the first failing section wins)."
@@ -271,6 +275,13 @@ pub struct CheckArgs {
     /// Do not run the linter
     #[arg(long)]
     pub no_lint: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Migrations to lint, by version (20250115090400) or directory name [default: all after the baseline]
+    #[arg(value_name = "MIGRATION")]
+    pub migrations: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,8 @@ pub const CHECK_LINT: u8 = 12;
 pub const HELP: &str = "\
 Exit codes:
   0  success
-  1  a migration or database statement failed (the message names the file, statement and line)
+  1  a migration or database statement failed (the message names the file, statement and line);
+     `lint`: a deny-level rule fired; `doctor`: a check failed
   2  invalid command-line usage
   3  `status --exit-code`: the database is not up to date (pending, changed or missing migrations)
   4  configuration or migration directory problem, found before touching the database

@@ -25,6 +25,7 @@ fn help_output_is_pinned() {
         &["database", "drop"],
         &["server"],
         &["doctor"],
+        &["lint"],
         &["check"],
         &["completions"],
     ];

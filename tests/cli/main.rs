@@ -10,6 +10,7 @@ mod concurrency;
 mod doctor;
 mod faults;
 mod help;
+mod lint;
 mod offline;
 mod readme;
 mod runner_safety;

@@ -6,6 +6,7 @@ mod database;
 mod doctor;
 mod generate;
 mod history;
+mod lint;
 mod maintenance;
 mod run;
 mod schema;
@@ -83,6 +84,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Heads => maintenance::heads(&ctx),
         Command::Merge => maintenance::merge(&ctx),
         Command::Doctor => doctor::doctor(&ctx),
+        Command::Lint(args) => lint::lint(&ctx, &args),
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
         Command::Database(command) => database::database(&mut ctx, &command),

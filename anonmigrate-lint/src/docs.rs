@@ -1,0 +1,115 @@
+//! `docs/lint-rules.md`, generated from the rules themselves so the page cannot drift from the code. A test
+//! compares the committed page with [`render`]; `UPDATE_LINT_DOCS=1 cargo test -p anonmigrate-lint docs` rewrites it.
+
+use std::fmt::Write as _;
+
+use crate::config::Level;
+use crate::rules::{Example, RULES, Rule};
+
+const INTRO: &str = "\
+# Lint rules
+
+`cargo anonmigrate lint [MIGRATION...]` parses every up.sql with PostgreSQL's own parser (libpg_query) and reports
+statements that would lock or break a live application. It replays the whole chain, so it knows which tables an
+earlier migration created (live, possibly busy) and which this migration creates (new and empty: most rules do not
+apply to them). With no arguments it lints every migration after the baseline; name migrations by version or
+directory name to lint only those (named migrations are linted even when the baseline covers them).
+
+Output: one `<file>:<line>: <error|warning> [<rule-id>] <message>` line per finding and a `help:` line with the
+safe alternative; `--format json` prints the same as a JSON object. The exit code is 1 when a `deny` rule fired, 0
+when there were only warnings or nothing.
+
+## Configuration
+
+In the workspace `Cargo.toml`:
+
+```toml
+[workspace.metadata.anonmigrate.lint]
+baseline = \"20250115090400\"   # this migration and every older one are not linted (already deployed)
+prefer-text-field = \"allow\"   # per rule: allow (off), warn, deny
+ban-drop-column = \"warn\"
+```
+
+Per statement, a comment directly above it (or at the end of its line) silences one or more rules for it. The
+reason is required: an allow comment without one is ignored and reported (`invalid-allow-comment`).
+
+```sql
+-- anonmigrate:allow ban-drop-column the app stopped reading `nickname` in release 2025.03
+ALTER TABLE users DROP COLUMN nickname;
+```
+
+Findings about the migration as a whole (`missing-down-migration`) are silenced by an allow comment above its
+first statement. `require-lock-timeout` is reported once per migration.
+
+";
+
+pub fn render() -> String {
+    let mut out = String::from(INTRO);
+    out.push_str("## Rules\n\n| rule | default | catches |\n| --- | --- | --- |\n");
+    for rule in RULES {
+        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} |", rule.id, rule.id, rule.default_level.as_str(), rule.summary);
+    }
+    out.push('\n');
+    for rule in RULES {
+        render_rule(&mut out, rule);
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+fn render_rule(out: &mut String, rule: &Rule) {
+    let _ = writeln!(out, "### {}\n", rule.id);
+    let _ = writeln!(out, "Default: `{}`. {}\n", rule.default_level.as_str(), rule.summary);
+    let _ = writeln!(out, "**Why it is dangerous.** {}\n", rule.why);
+    let _ = writeln!(out, "**Instead.** {}\n", rule.help);
+    if !rule.bad.up.is_empty() {
+        out.push_str("Reported:\n\n");
+        render_example(out, &rule.bad);
+    }
+    if !rule.good.up.is_empty() {
+        out.push_str("Not reported:\n\n");
+        render_example(out, &rule.good);
+    }
+    debug_assert_ne!(rule.default_level, Level::Allow);
+}
+
+fn render_example(out: &mut String, example: &Example) {
+    out.push_str("```sql\n");
+    for earlier in example.earlier {
+        let _ = writeln!(out, "-- in an earlier migration:\n{}", earlier.trim_end());
+    }
+    if !example.earlier.is_empty() {
+        out.push_str("-- in the migration being linted:\n");
+    }
+    if !example.run_in_transaction {
+        out.push_str("-- (metadata.toml: run_in_transaction = false)\n");
+    }
+    if !example.has_down {
+        out.push_str("-- (the migration has no down.sql)\n");
+    }
+    if !example.runner_lock_timeout {
+        out.push_str("-- (Cargo.toml: ddl-lock-timeout = \"0\")\n");
+    }
+    let _ = writeln!(out, "{}\n```\n", example.up.trim_end());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docs_page_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/lint-rules.md");
+        let expected = super::render();
+        if std::env::var_os("UPDATE_LINT_DOCS").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "docs/lint-rules.md is out of date: run `UPDATE_LINT_DOCS=1 cargo test -p anonmigrate-lint docs` and commit it"
+        );
+        for rule in crate::RULES {
+            assert!(actual.contains(&format!("### {}\n", rule.id)), "{} is not documented", rule.id);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `lint`: the real binary (and its linter helper) on a fixture chain: text and JSON output, exit codes, the
+//! workspace configuration, and the Anonymous Chat chain linting clean. The linter never needs a database.
+
+use anonmigrate_testkit::{Workspace, repo_root, run_cli};
+
+use crate::support::{Outcome, bin, fixture};
+
+fn lint(ws: &Workspace, args: &[&str]) -> Outcome {
+    let mut full = vec!["lint"];
+    full.extend(args);
+    // Point at the helper cargo built for this test run (the CLI would otherwise look next to itself).
+    let helper = [("ANONMIGRATE_LINT_HELPER", env!("CARGO_BIN_EXE_anonmigrate-lint-helper"))];
+    let output = run_cli(bin(), ws.path(), &full, &helper);
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn render(outcome: &Outcome) -> String {
+    format!("exit: {}\n--- stdout\n{}--- stderr\n{}", outcome.code, outcome.stdout, outcome.stderr)
+}
+
+fn with_config(toml: &str) -> Workspace {
+    let ws = Workspace::with_migrations(&fixture("lint_risky"));
+    ws.write("Cargo.toml", format!("[workspace]\nmembers = []\n\n[workspace.metadata.anonmigrate]\n{toml}"));
+    ws
+}
+
+#[test]
+fn text_output_names_file_line_rule_and_the_safe_alternative() {
+    let ws = Workspace::with_migrations(&fixture("lint_risky"));
+    let outcome = lint(&ws, &[]);
+    outcome.assert_code(1);
+    insta::assert_snapshot!("lint_text", render(&outcome));
+}
+
+#[test]
+fn json_output_has_every_finding() {
+    let ws = Workspace::with_migrations(&fixture("lint_risky"));
+    let outcome = lint(&ws, &["--format", "json"]);
+    outcome.assert_code(1);
+    assert_eq!(outcome.stderr, "", "JSON mode keeps stderr quiet");
+    let report: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["linted"], 4);
+    assert_eq!(report["errors"], 2);
+    assert_eq!(report["warnings"], 5);
+    let rules: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules,
+        [
+            "prefer-bigint-over-int",
+            "prefer-identity",
+            "prefer-text-field",
+            "prefer-timestamptz",
+            "adding-required-field",
+            "require-concurrent-index-creation",
+            "missing-down-migration"
+        ]
+    );
+    let first = &report["findings"][4];
+    assert_eq!(first["file"], "migrations/2025-02-02-000000_add_room_topic/up.sql");
+    assert_eq!(first["line"], 1);
+    assert_eq!(first["level"], "error");
+    assert!(first["help"].as_str().unwrap().contains("constant DEFAULT"));
+    insta::assert_snapshot!("lint_json", outcome.stdout);
+}
+
+#[test]
+fn warnings_alone_exit_zero_and_migrations_can_be_named() {
+    let ws = Workspace::with_migrations(&fixture("lint_risky"));
+    let outcome = lint(&ws, &["2025-02-01-000000_create_rooms", "20250203000000"]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout.matches(": warning [").count(), 4, "{}", outcome.stdout);
+    assert_eq!(outcome.stderr, "linted 2 migrations: 0 errors, 4 warnings\n");
+    let unknown = lint(&ws, &["20990101000000"]);
+    unknown.assert_code(4);
+    assert!(unknown.stderr.contains("no migration `20990101000000` in "), "{}", unknown.stderr);
+}
+
+#[test]
+fn workspace_configuration_sets_levels_and_the_baseline() {
+    let baseline = with_config("[workspace.metadata.anonmigrate.lint]\nbaseline = \"20250202000000\"\n");
+    let outcome = lint(&baseline, &[]);
+    outcome.assert_code(0);
+    assert!(outcome.stdout.starts_with("migrations/2025-02-04-000000_drop_room_legacy/up.sql:2: warning [missing-down-migration]"), "{}", outcome.stdout);
+    assert_eq!(outcome.stderr, "linted 2 migrations (baseline 20250202000000: 2 older not linted): 0 errors, 1 warning\n");
+
+    let levels = with_config(
+        "[workspace.metadata.anonmigrate.lint]\nadding-required-field = \"warn\"\nrequire-concurrent-index-creation = \"allow\"\nprefer-identity = \"allow\"\n",
+    );
+    let outcome = lint(&levels, &[]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stderr, "linted 4 migrations: 0 errors, 5 warnings\n");
+    assert!(outcome.stdout.contains(": warning [adding-required-field]"), "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("[prefer-identity]"), "{}", outcome.stdout);
+
+    let no_timeout = with_config("ddl-lock-timeout = \"0\"\n");
+    let outcome = lint(&no_timeout, &["20250202000000"]);
+    outcome.assert_code(1);
+    assert_eq!(outcome.stdout.matches("[require-lock-timeout]").count(), 1, "reported once per migration:\n{}", outcome.stdout);
+
+    let typo = with_config("[workspace.metadata.anonmigrate.lint]\nban-drop-colum = \"warn\"\n");
+    let outcome = lint(&typo, &[]);
+    outcome.assert_code(4);
+    assert!(outcome.stderr.contains("unknown rule `ban-drop-colum`"), "{}", outcome.stderr);
+}
+
+#[test]
+fn the_anonymous_chat_chain_lints_clean() {
+    let ws = Workspace::with_migrations(&repo_root().join("migrations"));
+    let outcome = lint(&ws, &[]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, "", "findings in the Anonymous Chat chain");
+    assert_eq!(outcome.stderr, "linted 5 migrations: no findings\n");
+}
