@@ -405,13 +405,14 @@ impl<'a> Replayer<'a> {
     /// For each migration: up, down (must restore the previous snapshot), up again (must give the same as the
     /// first up). Returns the snapshot after each migration (index, fingerprint) and the `down.sql` section.
     fn down_pass(&self, url: &DatabaseUrl, empty: &Fingerprint) -> Result<(Vec<(usize, Fingerprint)>, Section)> {
+        let mut reader = fingerprint::Reader::connect(url)?;
         let mut snapshots: Vec<(usize, Fingerprint)> = Vec::new();
         let mut without_down = Vec::new();
         let mut broken = None;
         for (index, migration) in self.chain.migrations.iter().enumerate() {
             let before = index.checked_sub(1).and_then(|i| snapshot_at(&snapshots, i)).unwrap_or(empty).clone();
             self.up(url, Some(1), None)?;
-            let after_up = fingerprint::read_url(url)?;
+            let after_up = reader.read()?;
             if migration.down_sql.is_none() {
                 without_down.push(migration.dir_name.clone());
                 snapshots.push((index, after_up));
@@ -422,7 +423,7 @@ impl<'a> Replayer<'a> {
                 broken = Some(Broken::Failed { migration: name, what: "down.sql".into(), error: error.to_string() });
                 break;
             }
-            let after_down = fingerprint::read_url(url)?;
+            let after_down = reader.read()?;
             let changes = fingerprint::diff(&before, &after_down);
             if !changes.is_empty() {
                 broken = Some(Broken::Differs { migration: name, what: "down".into(), changes });
@@ -432,7 +433,7 @@ impl<'a> Replayer<'a> {
                 broken = Some(Broken::Failed { migration: name, what: "up.sql run again after down.sql".into(), error: error.to_string() });
                 break;
             }
-            let again = fingerprint::read_url(url)?;
+            let again = reader.read()?;
             let changes = fingerprint::diff(&after_up, &again);
             if !changes.is_empty() {
                 broken = Some(Broken::Differs { migration: name, what: "up again".into(), changes });

@@ -177,6 +177,27 @@ pub fn read_url(url: &DatabaseUrl) -> Result<Fingerprint> {
     read(&mut db::connect(url)?)
 }
 
+/// A connection kept open for reading one database's fingerprint again and again (once per migration step).
+pub struct Reader {
+    conn: PgConnection,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fingerprint::Reader")
+    }
+}
+
+impl Reader {
+    pub fn connect(url: &DatabaseUrl) -> Result<Reader> {
+        Ok(Reader { conn: db::connect(url)? })
+    }
+
+    pub fn read(&mut self) -> Result<Fingerprint> {
+        read(&mut self.conn)
+    }
+}
+
 /// Connects to `url` once and reads both its fingerprint and the [`Catalog`] of `schemas` (what schema.rs is
 /// rendered from).
 pub fn read_with_catalog(url: &DatabaseUrl, schemas: &[String]) -> Result<(Catalog, Fingerprint)> {
