@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use anonmigrate_core::check::{self, CheckOptions, Outcome, Report, Section, SectionKind};
+use anonmigrate_core::check::{self, CheckOptions, Finding, Outcome, Report, Section, SectionKind};
 
 use super::Context;
 use crate::cli::{CheckArgs, Format};
@@ -92,12 +92,51 @@ fn print_text(report: &Report) {
     }
 }
 
-/// Hook for the linter: `cargo anonmigrate lint` runs it in a helper process (libpg_query cannot share a binary
-/// with libpq). Until that command is part of this build, the section says it did not run.
-fn lint_section(_ctx: &Context) -> Section {
-    Section::skipped(
-        SectionKind::Lint,
-        "lint",
-        "the linter is not part of this build yet (hook: commands::check::lint_section)",
-    )
+/// The linter (a helper process, see `lint.rs`) on every migration newer than the lint baseline.
+fn lint_section(ctx: &Context) -> Section {
+    const TITLE: &str = "lint";
+    const FIX: &str = "`cargo anonmigrate lint` shows each finding with its safe alternative; a deliberate statement takes `-- anonmigrate:allow RULE-ID reason` above it";
+    let output = match super::lint::lint_captured(ctx) {
+        Ok(output) => output,
+        Err(error) => {
+            return Section::failed(SectionKind::Lint, TITLE, "the linter could not run", vec![Finding::text(format!("{error:#}"))], FIX);
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Option<serde_json::Value> = serde_json::from_slice(&output.stdout).ok();
+    let Some(report) = report.filter(|_| matches!(output.status.code(), Some(0 | 1))) else {
+        return Section::failed(
+            SectionKind::Lint,
+            TITLE,
+            "the linter could not run",
+            vec![Finding::text(stderr.trim().trim_start_matches("error: ").to_owned())],
+            FIX,
+        );
+    };
+    let count = |key: &str| report.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let findings: Vec<Finding> = report
+        .get("findings")
+        .and_then(serde_json::Value::as_array)
+        .map(|all| {
+            all.iter()
+                .map(|f| {
+                    let field = |key: &str| f.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default();
+                    Finding::text(format!("{}:{}: {} [{}] {}", field("file"), field("line"), field("level"), field("rule"), field("message")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let summary = format!("{} migration(s) linted: {} error(s), {} warning(s)", count("linted"), count("errors"), count("warnings"));
+    let outcome = if output.status.code() == Some(1) {
+        Outcome::Fail
+    } else if findings.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Warn
+    };
+    Section {
+        fix: (outcome == Outcome::Fail).then(|| FIX.to_owned()),
+        findings,
+        ..Section::new(SectionKind::Lint, TITLE, outcome, summary)
+    }
 }

@@ -45,6 +45,12 @@ fn helper_command(ctx: &Context, migrations: &[String], json: bool) -> anyhow::R
     Ok((helper, command))
 }
 
+/// For `check`: lints every migration after the baseline and captures the helper's JSON report and exit code.
+pub(super) fn lint_captured(ctx: &Context) -> anyhow::Result<std::process::Output> {
+    let (helper, mut command) = helper_command(ctx, &[], true)?;
+    command.output().with_context(|| format!("cannot run the linter `{}`", helper.display()))
+}
+
 fn helper_path() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os(HELPER_VARIABLE) {
         return Ok(PathBuf::from(path));
