@@ -202,6 +202,7 @@ mod layout_matches_rustfmt {
                             nullable: false,
                             max_length: None,
                             comment: None,
+                            declared_type: String::new(),
                         },
                         Column {
                             name: "e".into(),
@@ -214,6 +215,7 @@ mod layout_matches_rustfmt {
                             nullable: true,
                             max_length: None,
                             comment: None,
+                            declared_type: String::new(),
                         },
                     ],
                     primary_key: vec!["id".into()],

@@ -243,6 +243,18 @@ pub struct GenerateArgs {
     /// Write metadata.toml with `run_in_transaction = false` (for CREATE INDEX CONCURRENTLY)
     #[arg(long)]
     pub non_transactional: bool,
+    /// Write up.sql and down.sql from the difference between schema.rs (edited) and the migrations
+    #[arg(long)]
+    pub autogenerate: bool,
+    /// With --autogenerate: a column was renamed, not dropped and added (repeatable)
+    #[arg(long, value_name = "TABLE.OLD=NEW", requires = "autogenerate")]
+    pub rename: Vec<String>,
+    /// With --autogenerate: the dimension of a new pgvector column (repeatable)
+    #[arg(long, value_name = "TABLE.COLUMN=N", requires = "autogenerate")]
+    pub vector_dim: Vec<String>,
+    /// With --autogenerate: the labels of a new enum type schema.rs names in sql_types (repeatable)
+    #[arg(long, value_name = "TYPE=A,B,C", requires = "autogenerate")]
+    pub enum_values: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -89,7 +89,7 @@ impl fmt::Display for Difference {
 }
 
 /// How a table is named in messages: `users`, or `audit.entries` outside `public`.
-fn table_label(table: &TableDef) -> String {
+pub(super) fn table_label(table: &TableDef) -> String {
     match table.pg_schema() {
         "public" => table.sql_name.clone(),
         schema => format!("{schema}.{}", table.sql_name),
@@ -134,7 +134,7 @@ fn label_matches(table: &TableDef, label: &str) -> bool {
 }
 
 /// `joinable!` rules as (child table, parent table, column), with SQL names where the file lets us resolve them.
-fn joinables(schema: &ParsedSchema) -> Vec<(String, String, String)> {
+pub(super) fn joinables(schema: &ParsedSchema) -> Vec<(String, String, String)> {
     schema
         .joinables
         .iter()
@@ -202,7 +202,7 @@ fn compare_table(committed: &ParsedSchema, have: &TableDef, expected: &ParsedSch
 
 /// A diesel SQL type reduced to what decides equality.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum TypeKey {
+pub(super) enum TypeKey {
     Nullable(Box<TypeKey>),
     Array(Box<TypeKey>),
     /// A PostgreSQL type, by name (`int4`, `varchar`, `mood`, `audit.mood`).
@@ -285,7 +285,7 @@ const RANGES: &[(&str, &str, &str)] = &[
     ("timestamptz", "tstzrange", "tstzmultirange"),
 ];
 
-fn type_key(schema: &ParsedSchema, ty: &DieselType) -> TypeKey {
+pub(super) fn type_key(schema: &ParsedSchema, ty: &DieselType) -> TypeKey {
     match ty {
         DieselType::Nullable(inner) => TypeKey::Nullable(Box::new(type_key(schema, inner))),
         DieselType::Array(inner) => TypeKey::Array(Box::new(type_key(schema, inner))),

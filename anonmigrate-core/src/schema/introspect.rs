@@ -61,6 +61,8 @@ struct ColumnRow {
     max_length: Option<i32>,
     #[diesel(sql_type = Nullable<Text>)]
     comment: Option<String>,
+    #[diesel(sql_type = Text)]
+    declared_type: String,
 }
 
 #[derive(QueryableByName)]
@@ -157,6 +159,7 @@ fn assemble(
             nullable: row.nullable,
             max_length: row.max_length.and_then(|n| u32::try_from(n).ok()),
             comment: row.comment,
+            declared_type: row.declared_type,
         });
     }
     for row in key_rows {

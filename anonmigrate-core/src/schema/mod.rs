@@ -9,6 +9,7 @@
 //! API for other commands (`check`, the drift gate): [`replay`] gives the chain's catalog, [`render_sections`] the
 //! expected files, [`introspect::read`] the catalog of any live database.
 
+pub mod autogen;
 pub mod compare;
 pub mod config;
 pub mod fingerprint;

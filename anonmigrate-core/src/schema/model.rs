@@ -73,6 +73,9 @@ pub struct Column {
     pub max_length: Option<u32>,
     /// `COMMENT ON COLUMN`.
     pub comment: Option<String>,
+    /// The type as `format_type` spells it, modifiers included (`character varying(64)`, `vector(3)`, `integer[]`,
+    /// the domain's name for a domain column): valid SQL, for migrations that re-create the column.
+    pub declared_type: String,
 }
 
 /// A column's type as PostgreSQL reports it in `information_schema.columns`: the underlying type (for a

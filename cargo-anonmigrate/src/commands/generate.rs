@@ -1,23 +1,40 @@
-//! `generate NAME` and `lock`.
+//! `generate NAME` (with `--autogenerate`: SQL from the schema.rs edit) and `lock`.
 
 use std::process::ExitCode;
 
+use anonmigrate_core::chain::Chain;
+use anonmigrate_core::events::{Event, Observer};
 use anonmigrate_core::generate::{self, GenerateOptions};
+use anonmigrate_core::schema::{autogen, config::SchemaConfig};
 
 use super::Context;
 use crate::cli::GenerateArgs;
 use crate::output::out;
 
-pub fn generate(ctx: &Context, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    let created = generate::generate(
-        &ctx.workspace.migrations_dir,
-        &args.name,
-        &GenerateOptions {
-            no_down: args.no_down,
-            non_transactional: args.non_transactional,
-            ..GenerateOptions::default()
-        },
-    )?;
+pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    let mut options = GenerateOptions {
+        no_down: args.no_down,
+        non_transactional: args.non_transactional,
+        ..GenerateOptions::default()
+    };
+    if args.autogenerate {
+        generate::validate_name(&args.name)?;
+        let autogen_options = autogen::Options::from_args(&args.rename, &args.vector_dim, &args.enum_values)?;
+        let config = SchemaConfig::load(&ctx.workspace)?;
+        let chain = Chain::load(&ctx.workspace.migrations_dir)?;
+        let (plan, schema_file) = autogen::diff_with_chain(&ctx.workspace, &chain, &config, &autogen_options, &mut ctx.printer)?;
+        if plan.is_empty() {
+            out(&format!("{} matches the migrations: nothing to generate", schema_file.display()));
+            return Ok(ExitCode::SUCCESS);
+        }
+        for warning in &plan.warnings {
+            ctx.printer.event(Event::Warning(warning.clone()));
+        }
+        let (up, down) = plan.sql();
+        options.up_sql = Some(up);
+        options.down_sql = Some(down);
+    }
+    let created = generate::generate(&ctx.workspace.migrations_dir, &args.name, &options)?;
     for file in &created.files {
         out(&format!("created {}", file.display()));
     }

@@ -76,7 +76,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Redo(args) => run::redo(&mut ctx, &args),
         Command::Status(args) => status::status(&mut ctx, &args),
         Command::History(args) => history::history(&mut ctx, &args),
-        Command::Generate(args) => generate::generate(&ctx, &args),
+        Command::Generate(args) => generate::generate(&mut ctx, &args),
         Command::Schema(args) => schema::schema(&mut ctx, &args),
         Command::Lock => generate::lock(&ctx),
         Command::Accept(args) => maintenance::accept(&mut ctx, &args),

@@ -16,7 +16,8 @@ SELECT a.attrelid::bigint AS table_oid,
            WHEN tm.typid IN (1042, 1043) THEN tm.typmod - 4  -- bpchar, varchar
            WHEN tm.typid IN (1560, 1562) THEN tm.typmod      -- bit, varbit
        END AS max_length,
-       col_description(a.attrelid, a.attnum) AS comment
+       col_description(a.attrelid, a.attnum) AS comment,
+       format_type(a.atttypid, a.atttypmod) AS declared_type
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
