@@ -94,7 +94,7 @@ impl Fixture {
             let (up, down) = synthetic_sql(i);
             std::fs::write(migration.join("up.sql"), up).map_err(io)?;
             std::fs::write(migration.join("down.sql"), down).map_err(io)?;
-            if i % 4 != 0 {
+            if !i.is_multiple_of(4) {
                 schema_text.push_str(&format!(
                     "\ndiesel::table! {{\n    t{i:04} (id) {{\n        id -> Int8,\n        name -> Text,\n        score -> Nullable<Int4>,\n    }}\n}}\n"
                 ));
@@ -128,7 +128,7 @@ impl Fixture {
 
 /// Three of four migrations create a table, the fourth alters the one before it.
 fn synthetic_sql(i: usize) -> (String, String) {
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         let t = i - 1;
         (
             format!("ALTER TABLE t{t:04} ADD COLUMN note_{i:04} text;\n"),
