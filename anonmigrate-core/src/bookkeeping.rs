@@ -111,9 +111,28 @@ pub fn read(conn: &mut PgConnection) -> Result<Vec<AppliedRow>> {
 
 /// Statements that record a completed migration (diesel's row and ours), as SQL text so the offline `--sql`
 /// script and the live runner write exactly the same bookkeeping.
-pub fn record_applied_sql(version: &str, name: &str, checksum: &str, statements: usize, duration_ms: Option<u128>) -> String {
+/// How long a migration took, as recorded in `__anonmigrate_migrations.duration_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elapsed {
+    Unknown,
+    Millis(u128),
+    /// Measured by the server: the bookkeeping runs in the migration's own transaction, which began with it.
+    SinceTransactionStart,
+}
+
+impl Elapsed {
+    fn sql(self) -> String {
+        match self {
+            Elapsed::Unknown => "NULL".to_owned(),
+            Elapsed::Millis(ms) => ms.to_string(),
+            Elapsed::SinceTransactionStart => "(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint".to_owned(),
+        }
+    }
+}
+
+pub fn record_applied_sql(version: &str, name: &str, checksum: &str, statements: usize, elapsed: Elapsed) -> String {
     let v = db::quote_literal(version);
-    let duration = duration_ms.map_or_else(|| "NULL".to_owned(), |d| d.to_string());
+    let duration = elapsed.sql();
     format!(
         "INSERT INTO __diesel_schema_migrations (version) VALUES ({v}) ON CONFLICT (version) DO NOTHING;\n\
          INSERT INTO __anonmigrate_migrations (version, name, checksum, statements_total, statements_done, finished_at, duration_ms) \

@@ -79,7 +79,7 @@ pub fn stamp(url: &DatabaseUrl, chain: &Chain, version: &str, lock_timeout: Dura
             continue;
         }
         let statements = Script::prepare(migration, Direction::Up)?.statements.len();
-        sql.push_str(&bookkeeping::record_applied_sql(&migration.version, &migration.name, &migration.checksum, statements, None));
+        sql.push_str(&bookkeeping::record_applied_sql(&migration.version, &migration.name, &migration.checksum, statements, bookkeeping::Elapsed::Unknown));
         sql.push_str(&bookkeeping::record_audit_sql(&migration.version, "stamp", None, Some(&migration.checksum)));
         stamped.push(migration.dir_name.clone());
     }

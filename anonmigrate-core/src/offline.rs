@@ -214,7 +214,7 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
         out.push_str(&terminated(&runner::lock_timeout_sql(ddl, true)));
         statements(out, script, false);
         out.push_str("-- bookkeeping, committed with the migration\n");
-        out.push_str(&runner::finish_sql(script, direction, None));
+        out.push_str(&runner::finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart));
         out.push_str("\nCOMMIT;\n");
         return;
     }
@@ -231,7 +231,7 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
     out.push_str(&terminated(&runner::lock_timeout_sql(ddl, false)));
     statements(out, script, direction == Direction::Up);
     out.push_str("RESET lock_timeout;\n");
-    let _ = writeln!(out, "BEGIN;\n{}\nCOMMIT;", runner::finish_sql(script, direction, None));
+    let _ = writeln!(out, "BEGIN;\n{}\nCOMMIT;", runner::finish_sql(script, direction, bookkeeping::Elapsed::Unknown));
 }
 
 /// The migration's statements; `progress`: each followed by the bookkeeping that records it as done.

@@ -307,36 +307,67 @@ pub(crate) fn lock_timeout_sql(ddl_lock_timeout: Option<Duration>, local: bool) 
 
 /// The bookkeeping that closes one direction of a migration (inside its transaction, or in a transaction of
 /// its own for a non-transactional one); `duration_ms` is `None` in the offline script.
-pub(crate) fn finish_sql(script: &Script, direction: Direction, duration_ms: Option<u128>) -> String {
+pub(crate) fn finish_sql(script: &Script, direction: Direction, elapsed: bookkeeping::Elapsed) -> String {
     match direction {
         Direction::Up => {
-            bookkeeping::record_applied_sql(&script.version, &script.name, &script.checksum, script.statements.len(), duration_ms)
+            bookkeeping::record_applied_sql(&script.version, &script.name, &script.checksum, script.statements.len(), elapsed)
         }
         Direction::Down => bookkeeping::record_reverted_sql(&script.version),
     }
 }
 
 /// One transaction: lock_timeout, every statement, bookkeeping. A crash anywhere leaves nothing behind.
+///
+/// Round trips dominate small migrations, so `BEGIN` and `SET LOCAL lock_timeout` travel with the first
+/// statement and the bookkeeping and `COMMIT` with the last: a one-statement migration is one message. Each
+/// message still holds exactly one of the migration's statements, so a failure names its statement.
 fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>, direction: Direction) -> Result<()> {
-    let started = Instant::now();
-    // The failed statement is explained after the rollback: inside the aborted transaction no query (the
-    // blocking sessions, for instance) can run, and a failed rollback (lost connection) must not hide it.
-    let mut failed: Option<(usize, PgError)> = None;
-    let outcome = conn.transaction::<(), Error, _>(|conn| {
-        db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, true)).map_err(db::context("setting lock_timeout"))?;
-        for (index, statement) in script.statements.iter().enumerate() {
-            if let Err(error) = db::execute(conn, &statement.sql) {
-                failed = Some((index, error.clone()));
-                return Err(db::context("running the migration")(error));
-            }
-        }
-        let bookkeeping = finish_sql(script, direction, Some(started.elapsed().as_millis()));
-        db::execute(conn, &bookkeeping).map_err(db::context("recording the migration"))
-    });
-    match failed {
-        Some((index, error)) => Err(statement_failed(conn, script, index, error, Recovery::RolledBack)),
-        None => outcome,
+    let prefix = format!("BEGIN;\n{};\n", lock_timeout_sql(ddl_lock_timeout, true));
+    // The newline first: it ends a trailing `--` comment of the last statement before our `;`.
+    let suffix = format!("\n;\n{}\nCOMMIT;", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart));
+    let count = script.statements.len();
+    if count == 0 {
+        return db::execute(conn, &format!("{prefix}{suffix}")).map_err(|error| {
+            rollback(conn);
+            db::context("recording the migration")(error)
+        });
     }
+    for (index, statement) in script.statements.iter().enumerate() {
+        let first = index == 0;
+        let last = index + 1 == count;
+        let message = match (first, last) {
+            (true, true) => format!("{prefix}{}{suffix}", statement.sql),
+            (true, false) => format!("{prefix}{}", statement.sql),
+            (false, true) => format!("{}{suffix}", statement.sql),
+            (false, false) => statement.sql.clone(),
+        };
+        if let Err(mut error) = db::execute(conn, &message) {
+            // The failed statement is explained after the rollback: inside the aborted transaction no query (the
+            // blocking sessions, for instance) can run, and a lost connection must not hide the first error.
+            rollback(conn);
+            if first {
+                // Positions count from the start of the message; the prefix is ours.
+                let prefix_chars = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+                error.position = error.position.map(|p| p - prefix_chars).filter(|p| *p > 0);
+            }
+            if last && is_bookkeeping_error(&error) {
+                return Err(db::context("recording the migration")(error));
+            }
+            return Err(statement_failed(conn, script, index, error, Recovery::RolledBack));
+        }
+    }
+    Ok(())
+}
+
+fn rollback(conn: &mut PgConnection) {
+    let _ = db::execute(conn, "ROLLBACK");
+}
+
+/// Our own bookkeeping statements name our tables in their errors; the user's statements practically never do.
+fn is_bookkeeping_error(error: &PgError) -> bool {
+    [bookkeeping::DIESEL_TABLE, "__anonmigrate_migrations"]
+        .iter()
+        .any(|table| error.message.contains(table) || error.detail.as_deref().is_some_and(|d| d.contains(table)))
 }
 
 /// How many statements of a non-transactional migration already ran in an earlier, interrupted run (0 for a
@@ -394,7 +425,7 @@ fn apply_statementwise(
         db::execute(conn, &progress).map_err(db::context("recording progress"))?;
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
-    let done = finish_sql(script, Direction::Up, Some(started.elapsed().as_millis()));
+    let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
     db::execute(conn, &format!("BEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
@@ -405,7 +436,7 @@ fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeo
         db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error, Recovery::RerunDown))?;
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
-    let forget = finish_sql(script, Direction::Down, None);
+    let forget = finish_sql(script, Direction::Down, bookkeeping::Elapsed::Unknown);
     db::execute(conn, &format!("BEGIN;\n{forget}\nCOMMIT;")).map_err(db::context("recording the revert"))
 }
 
