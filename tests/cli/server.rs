@@ -17,6 +17,12 @@ fn quick_start_applies_the_chain_on_the_managed_server() {
     before.assert_code(0);
     assert!(before.stdout.contains("managed server: not created yet"), "{}", before.stdout);
 
+    // doctor works with no database configured: it reports on the managed server without starting it.
+    let doctor = env.raw(&["doctor"], &with_server);
+    doctor.assert_code(0);
+    assert!(doctor.stdout.contains("commands use the managed local server"), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains("local server: not running"), "{}", doctor.stdout);
+
     let run = env.raw(&["run"], &with_server);
     run.assert_code(0);
     assert!(run.stderr.contains("started the managed local server"), "{}", run.stderr);
