@@ -50,7 +50,7 @@ fn local_server_url(workspace: &Workspace, chain: Option<&Chain>, observer: &mut
     let url = DatabaseUrl::parse(&cluster.url(&workspace.dev_database()), UrlSource::LocalServer)?;
     observer.event(Event::UsingLocalServer {
         description: format!(
-            "{} (PostgreSQL from {}; `cargo anonmigrate server stop` stops it)",
+            "{} (server binaries: {}; `cargo anonmigrate server stop` stops it)",
             url.describe(),
             cluster.binaries.source
         ),

@@ -8,10 +8,37 @@ use anonmigrate_core::events::{Event, Observer};
 use crate::cli::Format;
 
 /// Prints engine events: per-migration lines on stdout (text mode only, so JSON stays parseable), notices and
-/// warnings on stderr.
+/// warnings on stderr. On a terminal, a live "migration n of N, elapsed" line on stderr shows what is running.
 #[derive(Debug)]
 pub struct Printer {
     pub format: Format,
+    started: std::time::Instant,
+    live: bool,
+}
+
+impl Printer {
+    pub fn new(format: Format) -> Printer {
+        use std::io::IsTerminal;
+        Printer {
+            format,
+            started: std::time::Instant::now(),
+            live: std::io::stderr().is_terminal() && std::env::var_os("TERM").is_some_and(|t| t != "dumb"),
+        }
+    }
+
+    /// Rewrites the live progress line (terminal only); plain output gets the per-migration lines instead.
+    fn progress(&self, verb: &str, index: usize, total: usize, dir_name: &str) {
+        if self.live {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{verb} {dir_name} (migration {index} of {total}, {elapsed:.1}s elapsed)");
+        }
+    }
+
+    fn clear_progress(&self) {
+        if self.live {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
 }
 
 impl Observer for Printer {
@@ -25,14 +52,20 @@ impl Observer for Printer {
             Event::WaitingForLock { holder } => note(&format!(
                 "waiting for the migration lock held by {holder} (another runner is migrating this database)"
             )),
-            Event::Applying { .. } | Event::Reverting { .. } => {}
-            Event::Applied { index, total, dir_name, duration, statements } if text => out(&format!(
-                "applied   {dir_name}  ({index}/{total}, {statements} statement{}, {} ms)",
-                if statements == 1 { "" } else { "s" },
-                duration.as_millis()
-            )),
-            Event::Reverted { index, total, dir_name, duration } if text => {
-                out(&format!("reverted  {dir_name}  ({index}/{total}, {} ms)", duration.as_millis()))
+            Event::Applying { index, total, dir_name } => self.progress("applying ", index, total, &dir_name),
+            Event::Reverting { index, total, dir_name } => self.progress("reverting", index, total, &dir_name),
+            Event::Applied { .. } | Event::Reverted { .. } if !text => self.clear_progress(),
+            Event::Applied { index, total, dir_name, duration, statements } => {
+                self.clear_progress();
+                out(&format!(
+                    "applied   {dir_name}  ({index}/{total}, {statements} statement{}, {} ms)",
+                    if statements == 1 { "" } else { "s" },
+                    duration.as_millis()
+                ));
+            }
+            Event::Reverted { index, total, dir_name, duration } => {
+                self.clear_progress();
+                out(&format!("reverted  {dir_name}  ({index}/{total}, {} ms)", duration.as_millis()));
             }
             Event::Resuming { dir_name, from_statement, total } => note(&format!(
                 "resuming {dir_name} at statement {from_statement} of {total} (the earlier statements ran before)"
@@ -40,7 +73,6 @@ impl Observer for Printer {
             Event::Created { what } => note(&format!("created {what}")),
             Event::Notice(message) => note(&message),
             Event::Warning(message) => note(&format!("warning: {message}")),
-            Event::Applied { .. } | Event::Reverted { .. } => {}
         }
     }
 }

@@ -41,7 +41,7 @@ impl Context {
         Ok(Context {
             workspace,
             format: global.format,
-            printer: Printer { format: global.format },
+            printer: Printer::new(global.format),
         })
     }
 
