@@ -241,9 +241,10 @@ pub(crate) fn known_version(chain: &Chain, flag: &str, version: &str) -> Result<
 
 /// The pending (or partially applied) scripts `run` applies, in order, honouring `--to` and `--step`.
 fn select_pending<'a>(scripts: &'a [Script], status: &Status, options: &RunOptions) -> Vec<&'a Script> {
+    let pending: std::collections::HashSet<&str> = status.pending().map(|e| e.version.as_str()).collect();
     let mut todo: Vec<&Script> = scripts
         .iter()
-        .filter(|s| status.pending().any(|e| e.version == s.version))
+        .filter(|s| pending.contains(s.version.as_str()))
         .filter(|s| options.to.as_ref().is_none_or(|to| s.version.as_str() <= to.as_str()))
         .collect();
     if let Some(step) = options.step {
@@ -266,8 +267,9 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
     let mut report = RunReport::default();
+    let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
     for (index, script) in todo.into_iter().enumerate() {
-        let row = rows.iter().find(|r| r.version == script.version);
+        let row = rows_by_version.get(script.version.as_str()).copied();
         observer.event(Event::Applying {
             index: index + 1,
             total,
