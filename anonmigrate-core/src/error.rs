@@ -137,6 +137,8 @@ impl Error {
             Error::LockTimeout { .. } => ErrorKind::LockTimeout,
             Error::Integrity(_) | Error::OutOfOrder(_) => ErrorKind::Integrity,
             Error::Refused(_) | Error::NothingToDo(_) => ErrorKind::Refused,
+            // A lost connection is the server's side, not a statement to fix: same code as "cannot connect".
+            Error::Postgres { error, .. } if crate::runner::connection_lost(&error.message) => ErrorKind::Connection,
             Error::Postgres { .. }
             | Error::MigrationFailed { .. }
             | Error::ExtensionUnavailable { .. }

@@ -489,7 +489,7 @@ fn likely_blockers(conn: &mut PgConnection) -> String {
 
 /// libpq's and the server's words for a session that ended under the runner (restart, pg_terminate_backend,
 /// network failure).
-fn connection_lost(message: &str) -> bool {
+pub(crate) fn connection_lost(message: &str) -> bool {
     [
         "terminating connection",
         "server closed the connection",

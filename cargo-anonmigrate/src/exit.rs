@@ -25,7 +25,7 @@ Exit codes:
   2  invalid command-line usage
   3  `status --exit-code`: the database is not up to date (pending, changed or missing migrations)
   4  configuration or migration directory problem, found before touching the database
-  5  cannot reach the database server, or the database does not exist
+  5  cannot reach the database server, lost the connection to it, or the database does not exist
   6  another runner held the migration lock longer than --lock-timeout
   7  integrity: applied migrations changed or missing on disk, out-of-order migrations, lock file mismatch
   8  refused: a destructive action needs --yes, or the request cannot be carried out as asked

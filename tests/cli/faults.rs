@@ -179,7 +179,7 @@ fn a_terminated_session_is_reported_and_the_next_run_resumes() {
     assert_eq!(env.db.query(&format!("SELECT application_name FROM pg_stat_activity WHERE pid = {pid}")), ["anonmigrate"]);
     env.db.execute(&format!("SELECT pg_terminate_backend({pid})"));
     let outcome = runner.wait();
-    outcome.assert_code(1);
+    outcome.assert_code(5);
     show("pg_terminate_backend of the runner", &outcome);
     assert!(outcome.stderr.contains("running migration `2024-01-02-000000_steps` (statement 2 of 3, line 2)"), "{}", outcome.stderr);
     assert!(
@@ -242,7 +242,7 @@ fn a_server_restart_mid_migration_rolls_it_back_and_the_next_run_completes() {
     server.cluster.stop(false).unwrap();
     server.cluster.start(true).unwrap();
     let outcome = runner.wait();
-    outcome.assert_code(1);
+    outcome.assert_code(5);
     show("server restart (pg_ctl stop -m fast + start)", &outcome);
     assert!(outcome.stderr.contains("running migration `2024-01-02-000000_slow` (statement 2 of 3, line 2)"), "{}", outcome.stderr);
     assert!(outcome.stderr.contains("none of it was committed"), "{}", outcome.stderr);
