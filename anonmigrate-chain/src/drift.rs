@@ -149,7 +149,7 @@ impl Gate {
 
         let content = normalise_line_endings(&content);
         if sha256_hex(content.as_bytes()) != record.checksum {
-            let before = len_findings(&findings);
+            let before = schema_finding_count(&findings);
             let current = split_blocks(&content);
             for block in &current {
                 let stored = record.blocks.iter().find(|b| b.label == block.label);
@@ -175,7 +175,7 @@ impl Gate {
                     });
                 }
             }
-            if len_findings(&findings) == before {
+            if schema_finding_count(&findings) == before {
                 findings.push(Finding::SchemaChanged);
             }
         }
@@ -210,7 +210,7 @@ impl Gate {
     }
 }
 
-fn len_findings(findings: &[Finding]) -> usize {
+fn schema_finding_count(findings: &[Finding]) -> usize {
     findings
         .iter()
         .filter(|f| !matches!(f, Finding::MigrationAdded(_) | Finding::MigrationEdited(_) | Finding::MigrationRemoved(_)))

@@ -65,11 +65,7 @@ pub fn diagnose(workspace: &Workspace) -> Vec<Check> {
         checks.push(lock_file_check(chain));
         checks.extend(drift_checks(chain));
     }
-    let extensions = match (&workspace.settings.extensions, &chain) {
-        (Some(configured), _) => configured.clone(),
-        (None, Some(chain)) => crate::setup::extensions_in_chain(chain),
-        (None, None) => Vec::new(),
-    };
+    let extensions = crate::setup::required_extensions(workspace, chain.as_ref());
 
     let url = match workspace.configured_url() {
         Ok(Some(url)) => {

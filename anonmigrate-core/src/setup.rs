@@ -13,6 +13,16 @@ use crate::error::{Error, PgError, Result};
 use crate::events::{Event, Observer};
 use crate::split::split_statements;
 
+/// The extensions a workspace needs: `[workspace.metadata.anonmigrate] extensions` when set, else those the chain
+/// creates. One rule for `setup`, the managed server's choice of binaries, and `doctor`.
+pub fn required_extensions(workspace: &crate::config::Workspace, chain: Option<&Chain>) -> Vec<String> {
+    match (&workspace.settings.extensions, chain) {
+        (Some(configured), _) => configured.clone(),
+        (None, Some(chain)) => extensions_in_chain(chain),
+        (None, None) => Vec::new(),
+    }
+}
+
 /// Extensions the chain creates (`CREATE EXTENSION [IF NOT EXISTS] name`), in chain order.
 pub fn extensions_in_chain(chain: &Chain) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();

@@ -40,11 +40,7 @@ pub fn server(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn O
 }
 
 fn local_server_url(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn Observer) -> Result<DatabaseUrl> {
-    let extensions = match (&workspace.settings.extensions, chain) {
-        (Some(configured), _) => configured.clone(),
-        (None, Some(chain)) => crate::setup::extensions_in_chain(chain),
-        (None, None) => Vec::new(),
-    };
+    let extensions = crate::setup::required_extensions(workspace, chain);
     let cluster = dev_cluster(workspace, &extensions, true)?;
     let started = cluster.ensure_running(false)?;
     let url = DatabaseUrl::parse(&cluster.url(&workspace.dev_database()), UrlSource::LocalServer)?;

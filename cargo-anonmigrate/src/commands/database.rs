@@ -11,11 +11,7 @@ use crate::cli::DatabaseCommand;
 use crate::output::out;
 
 fn extensions(ctx: &Context, chain: &anonmigrate_core::chain::Chain) -> Vec<String> {
-    ctx.workspace
-        .settings
-        .extensions
-        .clone()
-        .unwrap_or_else(|| setup::extensions_in_chain(chain))
+    setup::required_extensions(&ctx.workspace, Some(chain))
 }
 
 pub fn setup(ctx: &mut Context) -> anyhow::Result<ExitCode> {

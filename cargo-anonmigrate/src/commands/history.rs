@@ -4,17 +4,13 @@ use std::process::ExitCode;
 
 use anonmigrate_core::plan::run_in_transaction;
 use anonmigrate_core::status::MigrationState;
-use anonmigrate_core::{db, runner};
 
 use super::Context;
 use crate::cli::{Format, HistoryArgs};
 use crate::output::{json, out};
 
 pub fn history(ctx: &mut Context, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
-    let mut conn = db::connect(&url)?;
-    let (status, _) = runner::read_status(&mut conn, &chain)?;
+    let (chain, _, status) = ctx.status()?;
     if ctx.format == Format::Json {
         json(&status)?;
         return Ok(ExitCode::SUCCESS);

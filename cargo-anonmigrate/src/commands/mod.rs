@@ -53,6 +53,15 @@ impl Context {
         Ok(anonmigrate_core::target::resolve(&self.workspace, chain, &mut self.printer)?)
     }
 
+    /// The chain, the database in use and where it stands (read-only: no lock, nothing created).
+    pub fn status(&mut self) -> anyhow::Result<(Chain, DatabaseUrl, anonmigrate_core::status::Status)> {
+        let chain = self.chain()?;
+        let url = self.database(Some(&chain))?;
+        let mut conn = anonmigrate_core::db::connect(&url)?;
+        let (status, _) = anonmigrate_core::runner::read_status(&mut conn, &chain)?;
+        Ok((chain, url, status))
+    }
+
     pub fn lock_timeout(&self, flag: Option<&str>) -> anyhow::Result<Duration> {
         match flag {
             Some(text) => anonmigrate_core::config::parse_duration(text)

@@ -15,9 +15,8 @@ pub fn server(ctx: &Context, command: &ServerCommand) -> anyhow::Result<ExitCode
         out(&format!("PostgreSQL + pgvector binaries ready in {}", binaries.bindir.display()));
         return Ok(ExitCode::SUCCESS);
     }
-    let extensions = Chain::load(&ctx.workspace.migrations_dir)
-        .map(|chain| setup::extensions_in_chain(&chain))
-        .unwrap_or_default();
+    let chain = Chain::load(&ctx.workspace.migrations_dir).ok();
+    let extensions = setup::required_extensions(&ctx.workspace, chain.as_ref());
     let provision = matches!(command, ServerCommand::Start);
     let cluster = target::dev_cluster(&ctx.workspace, &extensions, provision)?;
     match command {

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anonmigrate_core::status::MigrationState;
-use anonmigrate_core::{db, runner};
 
 use super::Context;
 use crate::cli::{Format, StatusArgs};
@@ -11,10 +10,7 @@ use crate::exit;
 use crate::output::{json, note, out};
 
 pub fn status(ctx: &mut Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
-    let mut conn = db::connect(&url)?;
-    let (status, _) = runner::read_status(&mut conn, &chain)?;
+    let (chain, url, status) = ctx.status()?;
     if ctx.format == Format::Json {
         json(&status)?;
     } else {
