@@ -4,13 +4,16 @@
 use std::fmt::Write as _;
 
 use crate::config::Level;
-use crate::rules::{Example, RULES, Rule};
+use crate::rules::{Check, Example, RULES, Rule};
 
 const INTRO: &str = "\
 # Lint rules
 
-`cargo anonmigrate lint [MIGRATION...]` parses every up.sql with PostgreSQL's own parser (libpg_query) and reports
-statements that would lock or break a live application. It replays the whole chain, so it knows which tables an
+`cargo anonmigrate lint [MIGRATION...]` parses every up.sql with squawk's PostgreSQL parser and reports statements
+that would lock or break a live application. Rules marked *squawk* are squawk's own (the `squawk-linter` crate),
+run under the ids below; squawk's names for them work too in configuration and allow comments, and where squawk has a
+mechanical fix it is shown as a `fix:` line, which `cargo anonmigrate lint --fix` applies to migrations newer than
+the baseline (never to a deployed one). It replays the whole chain, so it knows which tables an
 earlier migration created (live, possibly busy) and which this migration creates (new and empty: most rules do not
 apply to them). With no arguments it lints every migration after the baseline; name migrations by version or
 directory name to lint only those (named migrations are linted even when the baseline covers them).
@@ -45,9 +48,9 @@ first statement. `require-lock-timeout` is reported once per migration.
 
 pub fn render() -> String {
     let mut out = String::from(INTRO);
-    out.push_str("## Rules\n\n| rule | default | catches |\n| --- | --- | --- |\n");
+    out.push_str("## Rules\n\n| rule | default | from | catches |\n| --- | --- | --- | --- |\n");
     for rule in RULES {
-        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} |", rule.id, rule.id, rule.default_level.as_str(), rule.summary);
+        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} | {} |", rule.id, rule.id, rule.default_level.as_str(), origin(rule), rule.summary);
     }
     out.push('\n');
     for rule in RULES {
@@ -60,7 +63,7 @@ pub fn render() -> String {
 
 fn render_rule(out: &mut String, rule: &Rule) {
     let _ = writeln!(out, "### {}\n", rule.id);
-    let _ = writeln!(out, "Default: `{}`. {}\n", rule.default_level.as_str(), rule.summary);
+    let _ = writeln!(out, "Default: `{}`. From: {}. {}\n", rule.default_level.as_str(), origin(rule), rule.summary);
     let _ = writeln!(out, "**Why it is dangerous.** {}\n", rule.why);
     let _ = writeln!(out, "**Instead.** {}\n", rule.help);
     if !rule.bad.up.is_empty() {
@@ -72,6 +75,15 @@ fn render_rule(out: &mut String, rule: &Rule) {
         render_example(out, &rule.good);
     }
     debug_assert_ne!(rule.default_level, Level::Allow);
+}
+
+/// Whose code checks the rule: squawk's (with its name when it differs from ours) or this project's.
+fn origin(rule: &Rule) -> String {
+    match rule.check {
+        Check::Squawk(squawk) if squawk.to_string() == rule.id => "squawk".to_owned(),
+        Check::Squawk(squawk) => format!("squawk (`{squawk}`)"),
+        _ => "anonmigrate".to_owned(),
+    }
 }
 
 fn render_example(out: &mut String, example: &Example) {

@@ -1,17 +1,16 @@
 //! `cargo anonmigrate lint`: finds migrations that would lock or break a live application before they run.
 //!
-//! Each up.sql is parsed with libpg_query (PostgreSQL's own parser, via the `pg_query` crate), and the whole chain
-//! is replayed so a rule can tell a table this migration creates (new, empty, unused) from one an earlier migration
-//! created (live). Rules live one per file in [`rules`]; findings come back as a [`Report`], which the CLI renders.
-//!
-//! This crate keeps the parser out of `anonmigrate-chain` (used by build scripts) and out of the engine: libpg_query
-//! and the engine's bundled libpq define the same C symbols, so no binary links both. `cargo anonmigrate lint` runs
-//! [`helper::run`] in a separate process (the `anonmigrate-lint-helper` binary installed with the CLI).
+//! Each up.sql is parsed with squawk's pure-Rust, error-tolerant PostgreSQL parser; the rules squawk maintains run
+//! as squawk's own code (`squawk-linter`), under the ids this project has always used. Our own rules (chain
+//! awareness, pgvector, the runner's transactions, down migrations) run on the same syntax tree, with the whole
+//! chain replayed so a rule can tell a table this migration creates (new, empty, unused) from one an earlier
+//! migration created (live). Rules live one per file in [`rules`]; findings come back as a [`Report`], which the
+//! CLI renders. The parser stays out of `anonmigrate-chain` (used by build scripts).
 
 mod catalog;
 pub mod config;
 pub mod docs;
-pub mod helper;
+pub mod fix;
 mod report;
 pub mod rules;
 mod source;
@@ -24,17 +23,16 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anonmigrate_chain::{Chain, ChainError, Migration};
-use pg_query::NodeEnum;
-use pg_query::protobuf::VariableSetKind;
+use squawk_syntax::ast::{self, AstNode};
 
 pub use catalog::Origin;
 pub use config::{Config, Level};
-pub use report::{Finding, Report};
+pub use report::{Edit, Finding, Fix, Report};
 pub use rules::{RULES, Rule};
 
 use catalog::Catalog;
 use rules::{Check, Hit, MigrationFacts, StatementCx};
-use source::{Parsed, SourceFile};
+use source::SourceFile;
 
 /// Why linting could not run (findings are not errors: they are in the [`Report`]).
 #[derive(Debug, thiserror::Error)]
@@ -111,14 +109,11 @@ pub fn lint(chain: &Chain, config: &Config, selected: &[usize]) -> Result<Report
     let wanted: HashSet<usize> = selected.iter().copied().collect();
     for (index, migration) in chain.migrations.iter().enumerate() {
         let file = SourceFile::parse(&migration.up_sql);
-        catalog.begin_migration();
         if wanted.contains(&index) {
             findings.extend(lint_migration(migration, &file, config, &mut catalog)?);
         } else {
             for statement in &file.statements {
-                if let Parsed::Tree(node) = &statement.parsed {
-                    catalog.apply(node, &migration.dir_name);
-                }
+                catalog.apply(&statement.stmt, &migration.dir_name);
             }
         }
     }
@@ -136,6 +131,7 @@ struct Raw {
     statement: Option<usize>,
     offset: usize,
     message: String,
+    fix: Option<Fix>,
 }
 
 fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, catalog: &mut Catalog) -> Result<Vec<Finding>> {
@@ -151,46 +147,38 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
         if let Check::Migration(check) = rule.check {
             for hit in check(&facts) {
                 let offset = file.statements.first().map_or(0, |s| s.start);
-                raw.push(Raw { rule, statement: first, offset, message: hit.message });
+                raw.push(Raw { rule, statement: first, offset, message: hit.message, fix: None });
             }
         }
     }
+    raw.extend(squawk_hits(migration, file, &facts, &active, catalog));
     let mut lock_timeout_set = config.runner_lock_timeout;
     for (index, statement) in file.statements.iter().enumerate() {
-        let node = match &statement.parsed {
-            Parsed::Tree(node) => node,
-            Parsed::Unparsable(message) => {
-                raw.push(Raw {
-                    rule: &rules::UNPARSABLE_STATEMENT,
-                    statement: Some(index),
-                    offset: statement.start,
-                    message: format!(
-                        "PostgreSQL's parser rejects this statement ({message}); nothing in it was checked, and the server would reject it too"
-                    ),
-                });
-                continue;
-            }
-        };
-        let cx = StatementCx {
-            node,
-            source: &migration.up_sql[statement.start..statement.end],
-            source_location: (statement.start - statement.base) as i32,
-            migration: &facts,
-            catalog,
-            lock_timeout_set,
-        };
+        if let Some(message) = &statement.error {
+            raw.push(Raw {
+                rule: &rules::UNPARSABLE_STATEMENT,
+                statement: Some(index),
+                offset: statement.start,
+                message: format!(
+                    "the PostgreSQL parser cannot read this statement ({message}); nothing in it was checked, and the server would likely reject it too"
+                ),
+                fix: None,
+            });
+            catalog.apply(&statement.stmt, &migration.dir_name);
+            continue;
+        }
+        let cx = StatementCx { stmt: &statement.stmt, migration: &facts, catalog, lock_timeout_set };
         for rule in &active {
             if let Check::Statement(check) = rule.check {
-                for Hit { location, message } in check(&cx) {
-                    let offset = location.map_or(statement.start, |l| statement.base + l as usize);
-                    raw.push(Raw { rule, statement: Some(index), offset, message });
+                for Hit { offset, message } in check(&cx) {
+                    raw.push(Raw { rule, statement: Some(index), offset: offset.unwrap_or(statement.start), message, fix: None });
                 }
             }
         }
-        if let Some(set) = sets_lock_timeout(node) {
+        if let Some(set) = sets_lock_timeout(&statement.stmt) {
             lock_timeout_set = set || config.runner_lock_timeout;
         }
-        catalog.apply(node, &migration.dir_name);
+        catalog.apply(&statement.stmt, &migration.dir_name);
     }
 
     // Allow comments: `anonmigrate:allow rule-id[,rule-id...] reason`.
@@ -205,6 +193,11 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
         }
     }
 
+    // Where one of our more specific rules fired on a statement, squawk's general one says the same thing again.
+    let specific: HashSet<(Option<usize>, &str)> = raw.iter().map(|r| (r.statement, r.rule.id)).collect();
+    raw.retain(|r| {
+        !SUPERSEDED.iter().any(|(general, by)| r.rule.id == *general && specific.contains(&(r.statement, *by)))
+    });
     let mut reported_once: HashSet<&str> = HashSet::new();
     let mut findings = Vec::new();
     raw.sort_by_key(|r| r.offset);
@@ -227,6 +220,7 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
             line: file.line_of(hit.offset),
             message: hit.message,
             help: hit.rule.help,
+            fix: hit.fix,
         });
     }
     Ok(findings)
@@ -238,6 +232,7 @@ fn invalid_allow(offset: usize, problem: String) -> Raw {
         statement: None,
         offset,
         message: format!("this `anonmigrate:` comment {problem}"),
+        fix: None,
     }
 }
 
@@ -266,31 +261,101 @@ fn parse_allow(text: &str) -> std::result::Result<(Vec<&'static str>, &str), Str
     Ok((ids, reason))
 }
 
+/// The squawk-maintained rules among `active`, run once over the whole file with squawk's own settings: whether
+/// the migration runs in a transaction comes from its metadata.toml, and the server is PostgreSQL 16 or newer.
+fn squawk_hits(migration: &Migration, file: &SourceFile, facts: &MigrationFacts, active: &[&'static Rule], catalog: &Catalog) -> Vec<Raw> {
+    let wanted: Vec<(squawk_linter::Rule, &'static Rule)> = active
+        .iter()
+        .filter_map(|rule| match rule.check {
+            Check::Squawk(squawk) => Some((squawk, *rule)),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let mut linter = squawk_linter::Linter::from(wanted.iter().map(|(squawk, _)| *squawk));
+    linter.settings.assume_in_transaction = facts.transactional;
+    linter.settings.pg_version = "16".parse().unwrap_or_default();
+    linter
+        .lint(&file.parse, &migration.up_sql)
+        .into_iter()
+        .filter_map(|violation| {
+            let rule = wanted.iter().find(|(squawk, _)| *squawk == violation.code)?.1;
+            let offset = usize::from(violation.text_range.start());
+            let statement = file.statement_at(offset);
+            // squawk's sentence as one of our fragments; our rule's own help line says what to do instead.
+            let mut message = lowercase_first(violation.message.trim_end_matches('.'));
+            // What squawk cannot know: which migration made the table, from the chain's replay.
+            let table = statement
+                .map(|i| &file.statements[i].stmt)
+                .filter(|stmt| matches!(stmt, ast::Stmt::AlterTable(_) | ast::Stmt::CreateIndex(_)))
+                .and_then(sql::statement_table);
+            if let Some(table) = table {
+                let origin = catalog.table_origin(&table, &migration.dir_name);
+                if origin != Origin::ThisMigration {
+                    message = format!("{message}: existing table {}", rules::describe(&table, origin));
+                }
+            }
+            // Adding CONCURRENTLY inside a transactional migration would trade this finding for a failed deploy.
+            let fix_breaks_the_migration = facts.transactional
+                && matches!(violation.code, squawk_linter::Rule::RequireConcurrentIndexCreation | squawk_linter::Rule::RequireConcurrentIndexDeletion);
+            let fix = violation.fix.filter(|_| !fix_breaks_the_migration).map(|fix| Fix {
+                title: fix.title,
+                edits: fix
+                    .edits
+                    .into_iter()
+                    .map(|edit| Edit {
+                        start: usize::from(edit.text_range.start()),
+                        end: usize::from(edit.text_range.end()),
+                        text: edit.text.unwrap_or_default(),
+                    })
+                    .collect(),
+            });
+            Some(Raw { rule, statement, offset, message, fix })
+        })
+        .collect()
+}
+
+/// (general rule, the more specific rule that replaces it on the same statement).
+const SUPERSEDED: &[(&str, &str)] = &[
+    ("require-concurrent-index-creation", "hnsw-index-without-concurrently"),
+    ("constraint-missing-not-valid", "disallowed-unique-constraint"),
+];
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// `Some(true)` when a statement sets a non-zero `lock_timeout`, `Some(false)` when it resets or disables it.
-fn sets_lock_timeout(node: &NodeEnum) -> Option<bool> {
-    let NodeEnum::VariableSetStmt(set) = node else {
-        return None;
-    };
-    let kind = VariableSetKind::try_from(set.kind).unwrap_or(VariableSetKind::Undefined);
-    if kind == VariableSetKind::VarResetAll {
-        return Some(false);
-    }
-    if !set.name.eq_ignore_ascii_case("lock_timeout") {
-        return None;
-    }
-    if kind != VariableSetKind::VarSetValue {
-        return Some(false);
-    }
-    let value = set.args.first().and_then(|arg| match arg.node.as_ref()? {
-        NodeEnum::AConst(constant) => match constant.val.as_ref()? {
-            pg_query::protobuf::a_const::Val::Ival(i) => Some(i.ival.to_string()),
-            pg_query::protobuf::a_const::Val::Sval(s) => Some(s.sval.clone()),
-            pg_query::protobuf::a_const::Val::Fval(f) => Some(f.fval.clone()),
+fn sets_lock_timeout(stmt: &ast::Stmt) -> Option<bool> {
+    let words: Vec<String> = stmt
+        .syntax()
+        .descendants_with_tokens()
+        .filter_map(|e| e.into_token())
+        .filter(|t| !t.kind().is_trivia() && t.kind() != squawk_syntax::SyntaxKind::SEMICOLON)
+        .map(|t| t.text().to_ascii_lowercase())
+        .collect();
+    match stmt {
+        ast::Stmt::Reset(_) => match words.get(1).map(String::as_str) {
+            Some("all") | Some("lock_timeout") => Some(false),
             _ => None,
         },
+        ast::Stmt::Set(_) => {
+            // SET [SESSION | LOCAL] lock_timeout { TO | = } value
+            let rest: Vec<&str> = words.iter().skip(1).map(String::as_str).skip_while(|w| matches!(*w, "session" | "local")).collect();
+            if rest.first() != Some(&"lock_timeout") {
+                return None;
+            }
+            let value = rest.get(2).map(|v| v.trim_matches('\'')).unwrap_or("default");
+            Some(value.trim_start_matches(['0', '.']).chars().next().is_some_and(|c| c.is_ascii_digit()))
+        }
         _ => None,
-    });
-    Some(value.is_some_and(|v| v.trim_start_matches(['0', '.']).trim_start().chars().next().is_some_and(|c| c.is_ascii_digit())))
+    }
 }
 
 #[cfg(test)]

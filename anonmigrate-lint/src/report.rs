@@ -21,6 +21,24 @@ pub struct Finding {
     pub message: String,
     /// The safe alternative.
     pub help: &'static str,
+    /// squawk's mechanical fix, when it has one (`lint --fix` applies it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+}
+
+/// A mechanical fix: what it does and the byte edits to up.sql that do it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fix {
+    pub title: String,
+    pub edits: Vec<Edit>,
+}
+
+/// Replace `start..end` of up.sql with `text` (an insertion when `start == end`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
 }
 
 /// The outcome of a lint run.
@@ -63,6 +81,9 @@ impl Report {
                 finding.message,
                 finding.help
             ));
+            if let Some(fix) = &finding.fix {
+                out.push_str(&format!("  fix: {} (`cargo anonmigrate lint --fix` applies it)\n", fix.title));
+            }
         }
         out
     }
@@ -95,6 +116,7 @@ impl Report {
                 line: f.line,
                 message: &f.message,
                 help: f.help,
+                fix: f.fix.as_ref().map(|fix| fix.title.as_str()),
             })
             .collect();
         let report = JsonReport {
@@ -131,6 +153,8 @@ struct JsonFinding<'a> {
     line: usize,
     message: &'a str,
     help: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<&'a str>,
 }
 
 fn display_path(path: &Path, base: &Path) -> String {

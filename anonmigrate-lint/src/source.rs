@@ -1,30 +1,21 @@
-//! One SQL file as the linter sees it: statements parsed by libpg_query (PostgreSQL's own grammar) with their
-//! positions, and the `-- anonmigrate:` comments with the statement each belongs to.
-//!
-//! The whole file is parsed at once. When PostgreSQL's parser rejects it, the file is split at the semicolons of
-//! PostgreSQL's own lexer and each statement is parsed alone, so one bad statement is reported without hiding the
-//! others.
+//! One SQL file as the linter sees it: squawk's error-tolerant parse, the statements with their positions (and
+//! whether the parser had to recover inside them), and the `-- anonmigrate:` comments with the statement each
+//! belongs to.
 
-use pg_query::NodeEnum;
-use pg_query::protobuf::{ScanToken, Token};
+use squawk_syntax::ast::{self, AstNode};
+use squawk_syntax::{Parse, SyntaxKind};
 
 /// A statement of the file.
 #[derive(Debug)]
 pub struct Statement {
+    pub stmt: ast::Stmt,
     /// Byte offset of its first token (leading comments excluded).
     pub start: usize,
     /// Byte offset just past its last token (the `;` excluded).
     pub end: usize,
-    /// Offset that parse-tree locations inside this statement are relative to.
-    pub base: usize,
-    pub parsed: Parsed,
-}
-
-#[derive(Debug)]
-pub enum Parsed {
-    Tree(Box<NodeEnum>),
-    /// PostgreSQL's parser rejected it: its message.
-    Unparsable(String),
+    /// The parser's complaint, when it had to recover inside this statement: nothing in it is checked by our own
+    /// rules, and the server would reject it too.
+    pub error: Option<String>,
 }
 
 /// An `-- anonmigrate:...` (or `/* anonmigrate:... */`) comment.
@@ -39,6 +30,7 @@ pub struct Directive {
 
 #[derive(Debug)]
 pub struct SourceFile {
+    pub parse: Parse<squawk_syntax::SourceFile>,
     line_starts: Vec<usize>,
     pub statements: Vec<Statement>,
     pub directives: Vec<Directive>,
@@ -50,36 +42,67 @@ impl SourceFile {
     pub fn parse(text: &str) -> SourceFile {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        let scanned = pg_query::scan(text);
-        let tokens = scanned.as_ref().ok().map(|scan| scan.tokens.clone());
-        let statements = match pg_query::parse(text, 0) {
-            Ok(result) => statements_of(result.protobuf.stmts, text, 0, tokens.as_deref()),
-            Err(error) => {
-                let message = match scanned {
-                    Err(scan_error) => parse_message(scan_error),
-                    Ok(_) => parse_message(error),
-                };
-                statement_by_statement(text, tokens.as_deref(), message)
+        let parse = squawk_syntax::SourceFile::parse(text);
+        let mut statements: Vec<Statement> = parse
+            .tree()
+            .stmts()
+            .filter_map(|stmt| {
+                let tokens: Vec<_> = stmt
+                    .syntax()
+                    .descendants_with_tokens()
+                    .filter_map(|e| e.into_token())
+                    .filter(|t| !t.kind().is_trivia() && t.kind() != SyntaxKind::SEMICOLON)
+                    .collect();
+                let start = usize::from(tokens.first()?.text_range().start());
+                let end = usize::from(tokens.last()?.text_range().end());
+                Some(Statement { stmt, start, end, error: None })
+            })
+            .collect();
+        let mut orphan_errors = Vec::new();
+        for error in parse.errors() {
+            let at = usize::from(error.range().start());
+            // An error at a statement's end (a missing `)` or `;`) belongs to that statement, not the next one.
+            let index = statements.iter().position(|s| at >= s.start && at <= s.end);
+            match index {
+                Some(i) => {
+                    statements[i].error.get_or_insert_with(|| error.message().to_owned());
+                }
+                None => orphan_errors.push((at, error.message().to_owned())),
             }
-        };
-        let mut file = SourceFile { line_starts, statements, directives: Vec::new() };
-        file.directives = match &tokens {
-            Some(tokens) => tokens
-                .iter()
-                .filter(|t| is_comment(t))
-                .filter_map(|t| directive_text(&text[t.start as usize..t.end as usize]).map(|d| (t.start as usize, d)))
-                .collect(),
-            None => line_comments(text),
         }
-        .into_iter()
-        .map(|(offset, text)| Directive { offset, text, statement: file.statement_for_comment(offset) })
-        .collect();
+        // Errors outside every statement (text the parser could not turn into one) still name their line.
+        for (at, message) in orphan_errors {
+            let index = statements.partition_point(|s| s.start <= at).saturating_sub(1);
+            match statements.get_mut(index) {
+                Some(s) => {
+                    s.error.get_or_insert(message);
+                }
+                None => {}
+            }
+        }
+        let comments: Vec<(usize, String)> = parse
+            .syntax_node()
+            .descendants_with_tokens()
+            .filter_map(|e| e.into_token())
+            .filter(|t| t.kind() == SyntaxKind::COMMENT)
+            .filter_map(|t| directive_text(t.text()).map(|d| (usize::from(t.text_range().start()), d)))
+            .collect();
+        let mut file = SourceFile { parse, line_starts, statements, directives: Vec::new() };
+        file.directives = comments
+            .into_iter()
+            .map(|(offset, text)| Directive { offset, text, statement: file.statement_for_comment(offset) })
+            .collect();
         file
     }
 
     /// 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         self.line_starts.partition_point(|&start| start <= offset)
+    }
+
+    /// The statement a byte offset falls in (or the nearest one before it).
+    pub fn statement_at(&self, offset: usize) -> Option<usize> {
+        self.statements.partition_point(|s| s.start <= offset).checked_sub(1)
     }
 
     fn statement_for_comment(&self, offset: usize) -> Option<usize> {
@@ -95,109 +118,11 @@ impl SourceFile {
     }
 }
 
-fn statements_of(
-    raws: Vec<pg_query::protobuf::RawStmt>,
-    text: &str,
-    base: usize,
-    tokens: Option<&[ScanToken]>,
-) -> Vec<Statement> {
-    raws.into_iter()
-        .filter_map(|raw| {
-            let node = raw.stmt?.node?;
-            let start = base + raw.stmt_location as usize;
-            let end = if raw.stmt_len > 0 {
-                start + raw.stmt_len as usize
-            } else {
-                // The last statement runs to the end of the text: stop at its last real token.
-                tokens
-                    .and_then(|tokens| tokens.iter().rev().find(|t| !is_comment(t)))
-                    .map_or(base + text.trim_end().len(), |t| base + t.end as usize)
-                    .max(start)
-            };
-            Some(Statement { start, end, base, parsed: Parsed::Tree(Box::new(node)) })
-        })
-        .collect()
-}
-
-/// The fallback when the file as a whole does not parse: statements split at the `;` tokens of PostgreSQL's own
-/// lexer (not those inside a `BEGIN ATOMIC ... END` body), each parsed on its own. When even the lexer fails (an
-/// unterminated string or comment), the statement boundaries cannot be known, and the file is one unparsable unit.
-fn statement_by_statement(text: &str, tokens: Option<&[ScanToken]>, whole_file_error: String) -> Vec<Statement> {
-    let Some(tokens) = tokens else {
-        let start = text.len() - text.trim_start().len();
-        return vec![Statement { start, end: text.trim_end().len().max(start), base: 0, parsed: Parsed::Unparsable(whole_file_error) }];
-    };
-    let mut out = Vec::new();
-    for (start, end) in split_at_semicolons(tokens) {
-        let piece = &text[start..end];
-        match pg_query::parse(piece, 0) {
-            Ok(result) => {
-                let piece_tokens = pg_query::scan(piece).ok().map(|scan| scan.tokens);
-                out.extend(statements_of(result.protobuf.stmts, piece, start, piece_tokens.as_deref()));
-            }
-            Err(error) => out.push(Statement { start, end, base: start, parsed: Parsed::Unparsable(parse_message(error)) }),
-        }
-    }
-    out
-}
-
-/// (first token start, last token end) of each statement, comments excluded.
-fn split_at_semicolons(tokens: &[ScanToken]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut current: Option<(usize, usize)> = None;
-    let (mut atomic_depth, mut case_depth) = (0u32, 0u32);
-    let mut previous = Token::Nul as i32;
-    for token in tokens.iter().filter(|t| !is_comment(t)) {
-        let (start, end) = (token.start as usize, token.end as usize);
-        if token.token == Token::Ascii59 as i32 && atomic_depth == 0 {
-            out.extend(current.take());
-        } else {
-            current = Some((current.map_or(start, |(s, _)| s), end));
-            if token.token == Token::Atomic as i32 && previous == Token::BeginP as i32 {
-                atomic_depth += 1;
-            } else if atomic_depth > 0 && token.token == Token::Case as i32 {
-                case_depth += 1;
-            } else if atomic_depth > 0 && token.token == Token::EndP as i32 {
-                if case_depth > 0 { case_depth -= 1 } else { atomic_depth -= 1 }
-            }
-        }
-        previous = token.token;
-    }
-    out.extend(current);
-    out
-}
-
-fn is_comment(token: &ScanToken) -> bool {
-    token.token == Token::SqlComment as i32 || token.token == Token::CComment as i32
-}
-
-fn parse_message(error: pg_query::Error) -> String {
-    match error {
-        pg_query::Error::Parse(message) | pg_query::Error::Scan(message) => message,
-        other => other.to_string(),
-    }
-}
-
 /// The directive inside a comment, if it is one.
 fn directive_text(comment: &str) -> Option<String> {
     let body = comment.strip_prefix("--").or_else(|| comment.strip_prefix("/*").map(|c| c.trim_end_matches("*/")))?;
     let body = body.trim_start_matches('-').trim();
     body.strip_prefix(MARKER).map(|rest| rest.trim().to_owned())
-}
-
-/// Without a token stream (the scanner rejected the file): `--` comments found line by line.
-fn line_comments(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut line_start = 0;
-    for line in text.split_inclusive('\n') {
-        if let Some(at) = line.find("--")
-            && let Some(directive) = directive_text(&line[at..])
-        {
-            out.push((line_start + at, directive));
-        }
-        line_start += line.len();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -210,9 +135,9 @@ mod tests {
             .statements
             .iter()
             .map(|s| {
-                let kind = match &s.parsed {
-                    Parsed::Tree(_) => "ok".to_owned(),
-                    Parsed::Unparsable(message) => format!("unparsable: {message}"),
+                let kind = match &s.error {
+                    None => "ok".to_owned(),
+                    Some(message) => format!("unparsable: {message}"),
                 };
                 format!("line {}: {:?} {kind}", file.line_of(s.start), &text[s.start..s.end])
             })
@@ -241,22 +166,10 @@ mod tests {
     #[test]
     fn a_bad_statement_is_reported_and_the_others_still_parse() {
         let text = "CREATE TABLE a (id int);\n-- note\nCREATE TABLE b (id int;\nDROP TABLE a;\n-- anonmigrate:allow x at the end\n";
-        assert_eq!(
-            describe(text),
-            [
-                "line 1: \"CREATE TABLE a (id int)\" ok",
-                "line 3: \"CREATE TABLE b (id int\" unparsable: syntax error at end of input",
-                "line 4: \"DROP TABLE a\" ok",
-                "directive line 5 -> None: allow x at the end",
-            ]
-        );
-    }
-
-    #[test]
-    fn an_unterminated_string_makes_the_whole_file_one_unparsable_unit() {
-        let text = "SELECT 1;\n-- anonmigrate:allow y why\nSELECT 'oops;\n";
         let lines = describe(text);
-        assert!(lines[0].starts_with("line 1: \"SELECT 1;\\n-- anonmigrate:allow y why\\nSELECT 'oops;\" unparsable: unterminated quoted string"), "{lines:?}");
-        assert_eq!(lines[1], "directive line 2 -> Some(0): allow y why");
+        assert_eq!(lines[0], "line 1: \"CREATE TABLE a (id int)\" ok");
+        assert!(lines[1].starts_with("line 3: ") && lines[1].contains("unparsable: "), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with("line 4: \"DROP TABLE a\" ok")), "{lines:?}");
+        assert_eq!(lines.last().unwrap(), "directive line 5 -> None: allow x at the end");
     }
 }

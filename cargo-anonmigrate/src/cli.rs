@@ -294,6 +294,10 @@ pub struct LintArgs {
     /// Migrations to lint, by version (20250115090400) or directory name [default: all after the baseline]
     #[arg(value_name = "MIGRATION")]
     pub migrations: Vec<String>,
+    /// Apply squawk's mechanical fixes (the `fix:` lines) to up.sql files newer than the lint baseline; a migration
+    /// the baseline covers (deployed) is never edited
+    #[arg(long)]
+    pub fix: bool,
 }
 
 #[derive(Debug, Args)]

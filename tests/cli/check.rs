@@ -7,9 +7,7 @@ use anonmigrate_testkit::repo_root;
 
 use crate::support::{Env, Outcome, bin};
 
-const LINT_HELPER: (&str, &str) = ("ANONMIGRATE_LINT_HELPER", env!("CARGO_BIN_EXE_anonmigrate-lint-helper"));
-
-/// `cargo anonmigrate check <args> --database-url <test db>`, with the linter helper of this build; afterwards, no
+/// `cargo anonmigrate check <args> --database-url <test db>`; afterwards, no
 /// scratch database of that process is left.
 fn check(env: &Env, args: &[&str]) -> Outcome {
     let child = Command::new(bin())
@@ -20,7 +18,6 @@ fn check(env: &Env, args: &[&str]) -> Outcome {
         .env_remove("DATABASE_URL")
         .env_remove("ANONMIGRATE_DRIFT")
         .env("NO_COLOR", "1")
-        .env(LINT_HELPER.0, LINT_HELPER.1)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

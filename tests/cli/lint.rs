@@ -1,4 +1,4 @@
-//! `lint`: the real binary (and its linter helper) on a fixture chain: text and JSON output, exit codes, the
+//! `lint`: the real binary on a fixture chain: text and JSON output, exit codes, the
 //! workspace configuration, and the Anonymous Chat chain linting clean. The linter never needs a database.
 
 use anonmigrate_testkit::{Workspace, repo_root, run_cli};
@@ -8,9 +8,7 @@ use crate::support::{Outcome, bin, fixture};
 fn lint(ws: &Workspace, args: &[&str]) -> Outcome {
     let mut full = vec!["lint"];
     full.extend(args);
-    // Point at the helper cargo built for this test run (the CLI would otherwise look next to itself).
-    let helper = [("ANONMIGRATE_LINT_HELPER", env!("CARGO_BIN_EXE_anonmigrate-lint-helper"))];
-    let output = run_cli(bin(), ws.path(), &full, &helper);
+    let output = run_cli(bin(), ws.path(), &full, &[]);
     Outcome {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

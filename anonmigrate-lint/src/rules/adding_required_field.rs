@@ -1,10 +1,8 @@
 //! `adding-required-field`: a NOT NULL column without a default cannot be added to a table that has rows.
 
-use pg_query::protobuf::ConstrType;
+use super::{Check, Example, Rule};
 
-use super::{Check, Example, Hit, Rule, StatementCx};
 use crate::config::Level;
-use crate::sql::{self, ColumnSite};
 
 pub static RULE: Rule = Rule {
     id: "adding-required-field",
@@ -15,7 +13,7 @@ pub static RULE: Rule = Rule {
           production deploy.",
     help: "Add the column with a constant DEFAULT (PostgreSQL 11+ records it without rewriting the table), or add it \
            nullable, backfill it in batches and enforce NOT NULL afterwards (see set-not-null-on-existing-column).",
-    check: Check::Statement(check),
+    check: Check::Squawk(squawk_linter::Rule::AddingRequiredField),
     once_per_migration: false,
     bad: Example::new(&["CREATE TABLE users (id bigint PRIMARY KEY);"], "ALTER TABLE users ADD COLUMN nickname text NOT NULL;"),
     good: Example::new(
@@ -23,30 +21,6 @@ pub static RULE: Rule = Rule {
         "ALTER TABLE users ADD COLUMN nickname text NOT NULL DEFAULT '';",
     ),
 };
-
-fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    sql::columns(cx.node)
-        .into_iter()
-        .filter(|column| column.site == ColumnSite::AddColumn && cx.is_existing(column.table))
-        .filter(|column| {
-            column.not_null()
-                && !column.sql_type().is_some_and(|t| t.is_serial())
-                && ![ConstrType::ConstrDefault, ConstrType::ConstrIdentity, ConstrType::ConstrGenerated]
-                    .into_iter()
-                    .any(|kind| column.has_constraint(kind))
-        })
-        .map(|column| {
-            Hit::at(
-                column.location(),
-                format!(
-                    "adding NOT NULL column `{}` without a DEFAULT to existing table {} fails as soon as the table has a row",
-                    column.name,
-                    cx.describe(column.table)
-                ),
-            )
-        })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -61,9 +35,6 @@ mod tests {
             &["CREATE TABLE users (id bigint);"],
             "ALTER TABLE users ADD COLUMN code text PRIMARY KEY, ADD COLUMN n bigint GENERATED ALWAYS AS IDENTITY;\nCREATE TABLE t (id bigint);\nALTER TABLE t ADD COLUMN x text NOT NULL;",
         );
-        assert_eq!(
-            check_rule(&RULE, example),
-            "line 1: error [adding-required-field] adding NOT NULL column `code` without a DEFAULT to existing table `users` (created by 2025-01-01-000000_earlier_0) fails as soon as the table has a row\n"
-        );
+        insta::assert_snapshot!(check_rule(&RULE, example));
     }
 }

@@ -1,8 +1,7 @@
 //! `ban-drop-database`: a migration must never drop a database.
 
-use pg_query::NodeEnum;
+use super::{Check, Example, Rule};
 
-use super::{Check, Example, Hit, Rule, StatementCx};
 use crate::config::Level;
 
 pub static RULE: Rule = Rule {
@@ -12,7 +11,7 @@ pub static RULE: Rule = Rule {
     why: "DROP DATABASE destroys every table in it at once and cannot be undone; in a migration it is almost always a \
           mistake (and inside the migration's transaction PostgreSQL refuses it anyway).",
     help: "Drop databases by hand or with `cargo anonmigrate database drop`, never from a migration.",
-    check: Check::Statement(check),
+    check: Check::Squawk(squawk_linter::Rule::BanDropDatabase),
     once_per_migration: false,
     bad: Example::new(&[], "DROP DATABASE anonchat_old;"),
     good: Example::new(
@@ -21,13 +20,6 @@ pub static RULE: Rule = Rule {
     )
     .non_transactional(),
 };
-
-fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    let NodeEnum::DropdbStmt(drop) = cx.node else {
-        return Vec::new();
-    };
-    vec![Hit::new(format!("dropping database `{}` destroys everything in it", drop.dbname))]
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,8 @@
 //! `ban-drop-table`: dropping a table loses its data and breaks code that uses it.
 
-use pg_query::NodeEnum;
-use pg_query::protobuf::ObjectType;
+use super::{Check, Example, Rule};
 
-use super::{Check, Example, Hit, Rule, StatementCx, describe};
-use crate::catalog::Origin;
 use crate::config::Level;
-use crate::sql;
 
 pub static RULE: Rule = Rule {
     id: "ban-drop-table",
@@ -16,7 +12,7 @@ pub static RULE: Rule = Rule {
           code that still queries it fails; the drop also waits for an ACCESS EXCLUSIVE lock.",
     help: "Stop using the table in code first, keep a backup (or rename it aside for a release), then drop it with an \
            allow comment that says why it is safe.",
-    check: Check::Statement(check),
+    check: Check::Squawk(squawk_linter::Rule::BanDropTable),
     once_per_migration: false,
     bad: Example::new(&["CREATE TABLE request_log_old (id bigint PRIMARY KEY);"], "DROP TABLE request_log_old;"),
     good: Example::new(
@@ -24,29 +20,6 @@ pub static RULE: Rule = Rule {
         "-- anonmigrate:allow ban-drop-table replaced by request_log in release 2025.02, rows archived\nDROP TABLE request_log_old;",
     ),
 };
-
-fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    let NodeEnum::DropStmt(drop) = cx.node else {
-        return Vec::new();
-    };
-    if sql::object_type(drop.remove_type) != ObjectType::ObjectTable {
-        return Vec::new();
-    }
-    let dir = cx.migration.dir_name.as_str();
-    drop.objects
-        .iter()
-        .filter_map(sql::name_list_key)
-        .filter_map(|key| {
-            let origin = cx.catalog.table_origin(&key, dir);
-            (origin != Origin::ThisMigration).then(|| {
-                Hit::new(format!(
-                    "dropping existing table {} deletes its data and breaks code that still uses it",
-                    describe(&key, origin)
-                ))
-            })
-        })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -56,6 +29,6 @@ mod tests {
 
     #[test]
     fn scratch_tables_of_the_same_migration_may_be_dropped() {
-        assert_eq!(check(&[], "CREATE TABLE scratch AS SELECT 1 AS n;\nDROP TABLE scratch;"), "");
+        insta::assert_snapshot!(check(&[], "CREATE TABLE scratch AS SELECT 1 AS n;\nDROP TABLE scratch;"));
     }
 }

@@ -1,8 +1,8 @@
 //! `ban-truncate`: `TRUNCATE` deletes every row of a live table.
 
-use pg_query::NodeEnum;
-
 use super::{Check, Example, Hit, Rule, StatementCx};
+use crate::sql;
+
 use crate::config::Level;
 
 pub static RULE: Rule = Rule {
@@ -23,18 +23,13 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    let NodeEnum::TruncateStmt(truncate) = cx.node else {
+    if !matches!(cx.stmt, squawk_syntax::ast::Stmt::Truncate(_)) {
         return Vec::new();
-    };
-    truncate
-        .relations
-        .iter()
-        .filter_map(|node| match node.node.as_ref()? {
-            NodeEnum::RangeVar(table) => Some(table),
-            _ => None,
-        })
+    }
+    sql::listed_tables(cx.stmt)
+        .into_iter()
         .filter(|table| cx.is_existing(table))
-        .map(|table| Hit::new(format!("truncating existing table {} deletes every row under an ACCESS EXCLUSIVE lock", cx.describe(table))))
+        .map(|table| Hit::new(format!("truncating existing table {} deletes every row under an ACCESS EXCLUSIVE lock", cx.describe(&table))))
         .collect()
 }
 

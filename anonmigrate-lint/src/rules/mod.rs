@@ -1,12 +1,10 @@
 //! The rules: one module per rule, each a [`Rule`] constant with its id, default level, documentation, check and
 //! examples. [`RULES`] lists them all; `docs/lint-rules.md` is generated from it (see `crate::docs`).
 
-use pg_query::NodeEnum;
-use pg_query::protobuf::{AlterTableStmt, IndexStmt, ObjectType, RangeVar, RenameStmt};
+use squawk_syntax::ast;
 
 use crate::catalog::{Catalog, Origin};
 use crate::config::Level;
-use crate::sql::{self, relation_key};
 
 mod adding_field_with_volatile_default;
 mod adding_required_field;
@@ -70,8 +68,11 @@ pub static RULES: &[&Rule] = &[
     &invalid_allow_comment::RULE,
 ];
 
+/// The rule with this id, or with squawk's name for it (users of squawk already have those in their comments).
 pub fn find(id: &str) -> Option<&'static Rule> {
-    RULES.iter().copied().find(|rule| rule.id == id)
+    RULES.iter().copied().find(|rule| {
+        rule.id == id || matches!(rule.check, Check::Squawk(squawk) if squawk.to_string() == id || squawk_linter::Rule::try_from(id) == Ok(squawk))
+    })
 }
 
 /// A lint rule: what it catches, why that is dangerous, what to do instead, and the check itself.
@@ -96,7 +97,9 @@ pub struct Rule {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Check {
-    /// Looks at one parsed statement.
+    /// squawk's own rule of that name, run on the whole file (squawk maintains it; we keep the id, level and docs).
+    Squawk(squawk_linter::Rule),
+    /// Looks at one parsed statement (our own rules: chain-aware, pgvector, the runner's transactions).
     Statement(fn(&StatementCx<'_>) -> Vec<Hit>),
     /// Looks at the migration as a whole (its files and metadata).
     Migration(fn(&MigrationFacts) -> Vec<Hit>),
@@ -107,18 +110,18 @@ pub enum Check {
 /// One problem a check found.
 #[derive(Debug, Clone)]
 pub struct Hit {
-    /// Parse-tree location (byte offset relative to the statement's parse input) for a precise line.
-    pub location: Option<i32>,
+    /// Byte offset in up.sql for a precise line (default: the statement's start).
+    pub offset: Option<usize>,
     pub message: String,
 }
 
 impl Hit {
     pub fn new(message: impl Into<String>) -> Hit {
-        Hit { location: None, message: message.into() }
+        Hit { offset: None, message: message.into() }
     }
 
-    pub fn at(location: Option<i32>, message: impl Into<String>) -> Hit {
-        Hit { location, message: message.into() }
+    pub fn at(offset: usize, message: impl Into<String>) -> Hit {
+        Hit { offset: Some(offset), message: message.into() }
     }
 }
 
@@ -134,11 +137,7 @@ pub struct MigrationFacts {
 /// What a statement check sees: the statement, its migration, and the chain's catalog just before it.
 #[derive(Debug)]
 pub struct StatementCx<'a> {
-    pub node: &'a NodeEnum,
-    /// The statement's text as written (first to last token).
-    pub source: &'a str,
-    /// Where `source` starts, in the coordinates of parse-tree locations (for [`Hit::at`]).
-    pub source_location: i32,
+    pub stmt: &'a ast::Stmt,
     pub migration: &'a MigrationFacts,
     pub catalog: &'a Catalog,
     /// A `lock_timeout` bounds this statement's lock waits: the runner's `ddl-lock-timeout`, or an earlier `SET`.
@@ -146,46 +145,19 @@ pub struct StatementCx<'a> {
 }
 
 impl StatementCx<'_> {
-    pub fn table_origin(&self, table: &RangeVar) -> Origin<'_> {
-        self.catalog.table_origin(&relation_key(table), &self.migration.dir_name)
+    pub fn table_origin(&self, key: &str) -> Origin<'_> {
+        self.catalog.table_origin(key, &self.migration.dir_name)
     }
 
     /// The table existed before this migration (created by an earlier one, or not by the chain at all), so the
     /// application may be using it. Tables created by this very migration are new and empty.
-    pub fn is_existing(&self, table: &RangeVar) -> bool {
-        self.table_origin(table) != Origin::ThisMigration
-    }
-
-    /// The statement is an `ALTER TABLE` of a table that existed before this migration.
-    pub fn alter_existing_table(&self) -> Option<(&AlterTableStmt, &RangeVar)> {
-        let NodeEnum::AlterTableStmt(stmt) = self.node else {
-            return None;
-        };
-        let table = sql::altered_table(stmt)?;
-        self.is_existing(table).then_some((stmt, table))
-    }
-
-    /// The statement is a `CREATE INDEX` without `CONCURRENTLY` on a table that existed before this migration.
-    pub fn plain_index_on_existing_table(&self) -> Option<(&IndexStmt, &RangeVar)> {
-        let NodeEnum::IndexStmt(index) = self.node else {
-            return None;
-        };
-        let table = index.relation.as_ref()?;
-        (!index.concurrent && self.is_existing(table)).then_some((index, table))
-    }
-
-    /// The statement renames a `kind` (table or column) of a table that existed before this migration.
-    pub fn rename_in_existing_table(&self, kind: ObjectType) -> Option<(&RenameStmt, &RangeVar)> {
-        let NodeEnum::RenameStmt(rename) = self.node else {
-            return None;
-        };
-        let table = rename.relation.as_ref()?;
-        (sql::object_type(rename.rename_type) == kind && self.is_existing(table)).then_some((rename, table))
+    pub fn is_existing(&self, key: &str) -> bool {
+        self.table_origin(key) != Origin::ThisMigration
     }
 
     /// "`users` (created by 2025-01-15-090100_create_users)" for messages.
-    pub fn describe(&self, table: &RangeVar) -> String {
-        describe(&relation_key(table), self.table_origin(table))
+    pub fn describe(&self, key: &str) -> String {
+        describe(key, self.table_origin(key))
     }
 }
 

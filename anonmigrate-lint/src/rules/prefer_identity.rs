@@ -1,8 +1,8 @@
 //! `prefer-identity`: identity columns over `serial`.
 
-use super::{Check, Example, Hit, Rule, StatementCx};
+use super::{Check, Example, Rule};
+
 use crate::config::Level;
-use crate::sql::{self, ColumnSite};
 
 pub static RULE: Rule = Rule {
     id: "prefer-identity",
@@ -12,27 +12,11 @@ pub static RULE: Rule = Rule {
           need extra care, and explicit inserts can collide with later sequence values. An identity column is tied to \
           its column, and `GENERATED ALWAYS` rejects stray explicit values.",
     help: "Use an identity column: `id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`.",
-    check: Check::Statement(check),
+    check: Check::Squawk(squawk_linter::Rule::PreferIdentity),
     once_per_migration: false,
     bad: Example::new(&[], "CREATE TABLE rooms (id bigserial PRIMARY KEY, name text NOT NULL);"),
     good: Example::new(&[], "CREATE TABLE rooms (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);"),
 };
-
-fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    sql::columns(cx.node)
-        .into_iter()
-        .filter(|c| c.site != ColumnSite::AlterType)
-        .filter_map(|c| {
-            let sql_type = c.sql_type()?;
-            sql_type.is_serial().then(|| {
-                Hit::at(
-                    c.location(),
-                    format!("column `{}` of `{}` is {}; an identity column is the modern equivalent", c.name, sql::relation_key(c.table), sql_type.name),
-                )
-            })
-        })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

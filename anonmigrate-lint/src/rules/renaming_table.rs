@@ -1,8 +1,7 @@
 //! `renaming-table`: running code keeps using the old table name.
 
-use pg_query::protobuf::ObjectType;
+use super::{Check, Example, Rule};
 
-use super::{Check, Example, Hit, Rule, StatementCx};
 use crate::config::Level;
 
 pub static RULE: Rule = Rule {
@@ -13,22 +12,11 @@ pub static RULE: Rule = Rule {
           replaced; the rename also waits for an ACCESS EXCLUSIVE lock.",
     help: "Create the new name as a view over the old table (or a new table filled in the background), move the code, \
            and rename or drop in a later release; or allow it with a reason when nothing uses the table yet.",
-    check: Check::Statement(check),
+    check: Check::Squawk(squawk_linter::Rule::RenamingTable),
     once_per_migration: false,
     bad: Example::new(&["CREATE TABLE chat_rooms (id bigint PRIMARY KEY);"], "ALTER TABLE chat_rooms RENAME TO rooms;"),
     good: Example::new(&["CREATE TABLE chat_rooms (id bigint PRIMARY KEY);"], "CREATE VIEW rooms AS SELECT * FROM chat_rooms;"),
 };
-
-fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    let Some((rename, table)) = cx.rename_in_existing_table(ObjectType::ObjectTable) else {
-        return Vec::new();
-    };
-    vec![Hit::new(format!(
-        "renaming existing table {} to `{}` breaks running code that still uses the old name",
-        cx.describe(table),
-        rename.newname
-    ))]
-}
 
 #[cfg(test)]
 mod tests {

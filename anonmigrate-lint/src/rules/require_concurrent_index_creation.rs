@@ -1,6 +1,7 @@
 //! `require-concurrent-index-creation`: a plain `CREATE INDEX` on a live table blocks its writes.
 
-use super::{Check, Example, Hit, Rule, StatementCx, is_vector_index_method};
+use super::{Check, Example, Rule};
+
 use crate::config::Level;
 
 pub static RULE: Rule = Rule {
@@ -12,7 +13,7 @@ pub static RULE: Rule = Rule {
     help: "Use `CREATE INDEX CONCURRENTLY` in a migration of its own with `run_in_transaction = false` in metadata.toml \
            (`cargo anonmigrate generate NAME --non-transactional`); an index on a table created by the same migration \
            needs nothing.",
-    check: Check::Statement(check),
+    check: Check::Squawk(squawk_linter::Rule::RequireConcurrentIndexCreation),
     once_per_migration: false,
     bad: Example::new(
         &["CREATE TABLE messages (id bigint PRIMARY KEY, room text NOT NULL);"],
@@ -25,21 +26,6 @@ pub static RULE: Rule = Rule {
     .non_transactional(),
 };
 
-fn check(cx: &StatementCx<'_>) -> Vec<Hit> {
-    let Some((index, table)) = cx.plain_index_on_existing_table() else {
-        return Vec::new();
-    };
-    // pgvector indexes have their own, more specific rule (hnsw-index-without-concurrently).
-    if is_vector_index_method(&index.access_method) {
-        return Vec::new();
-    }
-    let name = if index.idxname.is_empty() { "an index".to_owned() } else { format!("index `{}`", index.idxname) };
-    vec![Hit::new(format!(
-        "creating {name} without CONCURRENTLY on existing table {} blocks every write to it until the build finishes",
-        cx.describe(table)
-    ))]
-}
-
 #[cfg(test)]
 mod tests {
     use crate::testing::check;
@@ -49,9 +35,6 @@ mod tests {
     #[test]
     fn tables_created_by_the_same_migration_are_exempt_even_after_a_rename() {
         let sql = "CREATE TABLE rooms (id bigint PRIMARY KEY, name text);\nALTER TABLE rooms RENAME TO chat_rooms;\nCREATE INDEX ON chat_rooms (name);\nCREATE UNIQUE INDEX users_name ON users (name);";
-        assert_eq!(
-            check(&[], sql),
-            "line 4: error [require-concurrent-index-creation] creating index `users_name` without CONCURRENTLY on existing table `users` (not created in this chain, so assumed to exist) blocks every write to it until the build finishes\n"
-        );
+        insta::assert_snapshot!(check(&[], sql));
     }
 }

@@ -1,4 +1,4 @@
-//! `unparsable-statement`: PostgreSQL's parser rejects the statement (raised by the engine).
+//! `unparsable-statement`: the parser cannot read the statement (raised by the engine).
 
 use super::{Check, Example, Rule};
 use crate::config::Level;
@@ -6,10 +6,10 @@ use crate::config::Level;
 pub static RULE: Rule = Rule {
     id: "unparsable-statement",
     default_level: Level::Deny,
-    summary: "A statement PostgreSQL's own parser rejects.",
+    summary: "A statement the PostgreSQL parser cannot read.",
     why: "The server would reject it at deploy time, and the linter cannot tell what it would do: it is reported \
           rather than skipped, so nothing passes unchecked.",
-    help: "Fix the syntax (the message is PostgreSQL's); psql meta-commands such as `\\connect` are not SQL and cannot \
+    help: "Fix the syntax (the message says where the parser stopped); psql meta-commands such as `\\connect` are not SQL and cannot \
            be used in a migration.",
     check: Check::Engine,
     once_per_migration: false,
@@ -25,10 +25,6 @@ mod tests {
 
     #[test]
     fn the_other_statements_are_still_linted() {
-        assert_eq!(
-            check(&[], "SELECT 1;\nCREATE TABLE t (id bigint PRIMARY KEY,);\nCREATE TABLE e (at timestamp);"),
-            "line 2: error [unparsable-statement] PostgreSQL's parser rejects this statement (syntax error at or near \")\"); nothing in it was checked, and the server would reject it too\n\
-             line 3: warning [prefer-timestamptz] column `at` of `e` is timestamp without time zone\n"
-        );
+        insta::assert_snapshot!(check(&[], "SELECT 1;\nCREATE TABLE t (id bigint PRIMARY KEY,);\nCREATE TABLE e (at timestamp);"));
     }
 }

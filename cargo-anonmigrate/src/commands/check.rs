@@ -92,42 +92,28 @@ fn print_text(report: &Report) {
     }
 }
 
-/// The linter (a helper process, see `lint.rs`) on every migration newer than the lint baseline.
+/// The linter (in process, see `lint.rs`) on every migration newer than the lint baseline.
 fn lint_section(ctx: &Context) -> Section {
     const TITLE: &str = "lint";
     const FIX: &str = "`cargo anonmigrate lint` shows each finding with its safe alternative; a deliberate statement takes `-- anonmigrate:allow RULE-ID reason` above it";
-    let output = match super::lint::lint_captured(ctx) {
-        Ok(output) => output,
+    let (report, base) = match super::lint::run_linter(ctx, &[]).and_then(|(_, _, report)| {
+        Ok((report, std::env::current_dir().map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?))
+    }) {
+        Ok(found) => found,
         Err(error) => {
             return Section::failed(SectionKind::Lint, TITLE, "the linter could not run", vec![Finding::text(format!("{error:#}"))], FIX);
         }
     };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Option<serde_json::Value> = serde_json::from_slice(&output.stdout).ok();
-    let Some(report) = report.filter(|_| matches!(output.status.code(), Some(0 | 1))) else {
-        return Section::failed(
-            SectionKind::Lint,
-            TITLE,
-            "the linter could not run",
-            vec![Finding::text(stderr.trim().trim_start_matches("error: ").to_owned())],
-            FIX,
-        );
-    };
-    let count = |key: &str| report.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
     let findings: Vec<Finding> = report
-        .get("findings")
-        .and_then(serde_json::Value::as_array)
-        .map(|all| {
-            all.iter()
-                .map(|f| {
-                    let field = |key: &str| f.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default();
-                    Finding::text(format!("{}:{}: {} [{}] {}", field("file"), field("line"), field("level"), field("rule"), field("message")))
-                })
-                .collect()
+        .findings
+        .iter()
+        .map(|f| {
+            let file = f.path.strip_prefix(&base).unwrap_or(&f.path).display();
+            Finding::text(format!("{file}:{}: {} [{}] {}", f.line, f.level.label(), f.rule, f.message))
         })
-        .unwrap_or_default();
-    let summary = format!("{} migration(s) linted: {} error(s), {} warning(s)", count("linted"), count("errors"), count("warnings"));
-    let outcome = if output.status.code() == Some(1) {
+        .collect();
+    let summary = format!("{} migration(s) linted: {} error(s), {} warning(s)", report.linted, report.errors(), report.warnings());
+    let outcome = if report.failed() {
         Outcome::Fail
     } else if findings.is_empty() {
         Outcome::Ok
