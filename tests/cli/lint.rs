@@ -113,3 +113,25 @@ fn the_anonymous_chat_chain_lints_clean() {
     assert_eq!(outcome.stdout, "", "findings in the Anonymous Chat chain");
     assert_eq!(outcome.stderr, "linted 5 migrations: no findings\n");
 }
+
+#[test]
+fn fix_applies_squawk_fixes_to_undeployed_migrations_only() {
+    let up = "migrations/2025-02-01-000000_create_rooms/up.sql";
+    let deployed = with_config("[workspace.metadata.anonmigrate.lint]\nbaseline = \"20250201000000\"\n");
+    let before = std::fs::read_to_string(deployed.path().join(up)).unwrap();
+    let outcome = lint(&deployed, &["--fix"]);
+    assert_eq!(std::fs::read_to_string(deployed.path().join(up)).unwrap(), before, "a migration the baseline covers is never edited");
+    assert!(!outcome.stderr.contains("fixed "), "{}", outcome.stderr);
+
+    let ws = Workspace::with_migrations(&fixture("lint_risky"));
+    let outcome = lint(&ws, &["--fix"]);
+    let after = std::fs::read_to_string(ws.path().join(up)).unwrap();
+    assert!(outcome.stderr.starts_with(&format!("fixed {up}: ")), "{}", outcome.stderr);
+    assert!(after.contains("created_at timestamptz NOT NULL") && after.contains("name text NOT NULL"), "{after}");
+    // The report printed afterwards is what is left: no fixable finding of create_rooms remains but the one whose
+    // fix overlapped another (serial -> bigserial vs. identity), and the transactional index stays for the author.
+    assert!(!outcome.stdout.contains("[prefer-timestamptz]") && !outcome.stdout.contains("[prefer-text-field]"), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains("[require-concurrent-index-creation]"), "{}", outcome.stdout);
+    outcome.assert_code(1);
+    insta::assert_snapshot!("lint_fix_result", after);
+}
