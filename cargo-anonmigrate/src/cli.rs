@@ -21,7 +21,7 @@ Migrations live in <workspace>/migrations/<version>_<name>/{up.sql,down.sql[,met
 Database: --database-url, else DATABASE_URL in the environment, else DATABASE_URL in <workspace>/.env, else a managed local PostgreSQL server kept under target/anonmigrate (started on first use).";
 
 #[derive(Debug, Args)]
-#[command(version, about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
+#[command(version = env!("ANONMIGRATE_LONG_VERSION"), about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
