@@ -10,6 +10,8 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
+    // The CLI tests ask cargo about this platform's dependency graph.
+    println!("cargo::rustc-env=ANONMIGRATE_TEST_HOST={}", std::env::var("TARGET").unwrap_or_default());
     let version = env!("CARGO_PKG_VERSION");
     // Only a repository whose top level is this workspace counts: a crate unpacked inside someone else's
     // repository must not claim their commit.

@@ -83,3 +83,33 @@ fn the_packaged_light_crate_gates_an_outside_application() {
     assert!(again.status.success(), "after `schema` the build passes:\n{}", String::from_utf8_lossy(&again.stderr));
     assert!(std::fs::read_to_string(env.ws.path().join("src/schema.rs")).unwrap().contains("rooms (id)"));
 }
+
+/// The declared `rust-version` is the newest any dependency declares: lower would promise a toolchain the
+/// dependencies refuse, higher would refuse users for nothing. (Our own use of newer std APIs is caught by clippy's
+/// `incompatible_msrv` lint in `.ci/run`.)
+#[test]
+fn the_declared_rust_version_is_what_the_dependency_graph_needs() {
+    let output = cargo()
+        .current_dir(repo_root())
+        .args(["metadata", "--format-version", "1", "--locked", "--filter-platform", env!("ANONMIGRATE_TEST_HOST")])
+        .output()
+        .expect("cargo metadata");
+    assert!(output.status.success(), "cargo metadata failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let version = |text: &str| text.split('.').map(|part| part.parse::<u32>().unwrap()).collect::<Vec<_>>();
+    let packages = metadata["packages"].as_array().unwrap();
+    let members: Vec<&str> = metadata["workspace_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let declared: Vec<&str> = packages
+        .iter()
+        .filter(|p| members.contains(&p["id"].as_str().unwrap()))
+        .map(|p| p["rust_version"].as_str().expect("every workspace crate declares rust-version"))
+        .collect();
+    assert!(declared.windows(2).all(|w| w[0] == w[1]), "one rust-version for the workspace: {declared:?}");
+    let needed = packages
+        .iter()
+        .filter(|p| !members.contains(&p["id"].as_str().unwrap()))
+        .filter_map(|p| Some((version(p["rust_version"].as_str()?), p["name"].as_str().unwrap())))
+        .max()
+        .unwrap();
+    assert_eq!(version(declared[0]), needed.0, "rust-version {} but {} needs {:?}", declared[0], needed.1, needed.0);
+}
