@@ -23,7 +23,7 @@ Database: --database-url, else DATABASE_URL in the environment, else DATABASE_UR
 Commands that change the database (setup, run, revert, redo, accept, stamp, database) use the direct URL instead when one is set: --direct-url, else DIRECT_URL (environment, then .env), else direct-url in [workspace.metadata.anonmigrate]. Set it when DATABASE_URL goes through a connection pooler in transaction mode (PgBouncer, Supavisor): migrations need a session of their own, and refuse (exit 13) without one.";
 
 #[derive(Debug, Args)]
-#[command(version, about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
+#[command(version = env!("ANONMIGRATE_LONG_VERSION"), about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
