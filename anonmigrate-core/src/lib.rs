@@ -15,6 +15,7 @@ pub mod local_server;
 pub mod maintenance;
 pub mod offline;
 pub mod plan;
+pub mod pooler;
 pub mod runner;
 pub mod schema;
 pub mod setup;

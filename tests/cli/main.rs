@@ -14,6 +14,7 @@ mod help;
 mod lint;
 mod offline;
 mod packaging;
+mod pooler;
 mod readme;
 mod runner_safety;
 mod schema;
