@@ -222,7 +222,8 @@ fn write_file(path: &Path, content: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(write_error)?;
     }
-    std::fs::write(path, content).map_err(write_error)
+    // A crash mid-write must not leave a truncated schema.rs that no longer compiles.
+    anonmigrate_chain::write_atomically(path, content).map_err(write_error)
 }
 
 #[cfg(test)]
