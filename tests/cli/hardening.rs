@@ -110,3 +110,39 @@ fn long_server_paths_get_a_private_random_socket_dir_and_planted_ones_are_refuse
     assert!(refused.stderr.contains(expected), "{}", refused.stderr);
     assert!(!server.path().join("data/postmaster.pid").exists(), "the server started anyway");
 }
+
+/// A migration directory whose name holds a line break is refused before anything uses it: `run --sql` would
+/// otherwise write the rest of the name as SQL after a `--` comment, and `lock` a file it cannot read back.
+#[test]
+fn migration_names_with_line_breaks_are_refused() {
+    let env = Env::new("control_names");
+    env.ws.write("migrations/2024-01-01-000000_victim/up.sql", "CREATE TABLE victim (id int);");
+    env.ws.write("migrations/2024-01-02-000000_x\nDROP TABLE victim; --/up.sql", "SELECT 1;");
+    for args in [&["run", "--sql"][..], &["lock"], &["status"]] {
+        let out = env.raw(args, &[]);
+        assert_ne!(out.code, 0, "{args:?} accepted it: {out:?}");
+        assert!(out.stderr.contains("`2024-01-02-000000_x\\nDROP TABLE victim; --`"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("control character"), "{}", out.stderr);
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+    }
+    assert!(!env.ws.migrations().join("anonmigrate.lock").exists());
+}
+
+/// Paths are not refused, so the one path `run --sql` writes into its header comment is escaped: the script,
+/// applied with psql, runs no SQL hidden in the migrations directory's name.
+#[test]
+fn run_sql_escapes_the_migrations_directory_in_its_comments() {
+    let env = Env::new("control_path");
+    let dir = "mig\nDROP TABLE victim; --";
+    env.ws.write(&format!("{dir}/2024-01-01-000000_one/up.sql"), "CREATE TABLE one (id int);");
+    env.db.execute("CREATE TABLE victim (id int)");
+    let script = env.raw(&["run", "--sql", "--migrations-dir", dir], &[]);
+    script.assert_code(0);
+    assert!(script.stdout.contains("-- Migrations directory: ") && script.stdout.contains("mig\\nDROP TABLE victim; --"), "{}", script.stdout);
+    let file = env.ws.path().join("deploy.sql");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let applied = env.db.psql_file(&file);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert!(env.db.tables().contains(&"victim".to_owned()), "{:?}", env.db.tables());
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+}
