@@ -146,3 +146,36 @@ fn run_sql_escapes_the_migrations_directory_in_its_comments() {
     assert!(env.db.tables().contains(&"victim".to_owned()), "{:?}", env.db.tables());
     assert_eq!(env.db.applied_versions(), ["20240101000000"]);
 }
+
+/// Passwords the invalid-URL error, libpq's percent-escape message and dotenvy's line echo used to print whole.
+#[test]
+fn secrets_in_bad_urls_and_env_files_never_reach_the_output() {
+    let env = Env::new("secret_paths");
+    let secret = "s3cr3t-Hunter";
+    for url in [
+        format!("postgresql://app:{secret}/x@db.example/app"),
+        format!("postgresql://app:{secret}#x@db.example/app"),
+        format!("postgresql://app:{secret}?x@db.example/app"),
+        format!("postgresql://app:12/{secret}@db.example/app"),
+        format!("postgresql://app:{secret}%zz@db.example/app"),
+        format!("postgresql://app:{secret} with spaces@db.example/app"),
+    ] {
+        for (args, vars) in [
+            (vec!["status", "--database-url", url.as_str()], vec![]),
+            (vec!["status"], vec![("DATABASE_URL", url.as_str())]),
+        ] {
+            let out = env.raw(&args, &vars);
+            assert_ne!(out.code, 0, "{url}: {out:?}");
+            assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret), "{url}: {}", out.stderr);
+            // Spaces are encoded by the URL parser, so that one is accepted (and fails to connect).
+            let expected = if url.contains(' ') { "cannot connect to database `app`" } else { "percent-encode" };
+            assert!(out.stderr.contains(expected), "{url}: {}", out.stderr);
+        }
+    }
+    // A malformed `.env` line is named by number, not echoed.
+    env.ws.write(".env", format!("# settings\nDATABASE_URL=\"postgresql://app:{secret}@db.example/app\n"));
+    let out = env.raw(&["status"], &[]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains(secret), "{}", out.stderr);
+    assert!(out.stderr.contains(".env` line 2"), "{}", out.stderr);
+}
