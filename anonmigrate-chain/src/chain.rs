@@ -117,6 +117,14 @@ impl Chain {
 fn read_migration(root: &Path, dir_name: &str) -> Result<Migration, ChainError> {
     let dir = root.join(dir_name);
     let (version, name) = parse_dir_name(dir_name).ok_or_else(|| ChainError::BadName(dir.clone()))?;
+    // A line break in a name would end the `--` comment it is written into (`run --sql`) and start SQL, and
+    // would split the lock file's line; such names are refused before anything uses them.
+    if dir_name.chars().any(char::is_control) {
+        return Err(ChainError::ControlCharacter {
+            dir: root.to_path_buf(),
+            escaped: dir_name.escape_debug().to_string(),
+        });
+    }
     let up_path = dir.join("up.sql");
     let up_sql = read_text(&up_path)?.ok_or_else(|| ChainError::MissingUpSql(dir.clone()))?;
     if up_sql.trim().is_empty() {
@@ -204,7 +212,12 @@ mod tests {
     #[test]
     fn rejects_bad_directories() {
         type Setup = fn(&Path);
-        let cases: [(Setup, &str); 5] = [
+        let cases: [(Setup, &str); 7] = [
+            (
+                |r| write(r, "20240101000000_x\nDROP TABLE victim; --/up.sql", b"select 1;"),
+                "`20240101000000_x\\nDROP TABLE victim; --` in",
+            ),
+            (|r| write(r, "20240101000000_tab\there/up.sql", b"select 1;"), "control character"),
             (|r| write(r, "20240101000000_a/down.sql", b"x"), "has no up.sql"),
             (|r| write(r, "20240101000000_a/up.sql", b" \n\t"), "is empty"),
             (|r| write(r, "20240101000000_a/up.sql", b"select '\xff';"), "not valid UTF-8"),

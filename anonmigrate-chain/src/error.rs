@@ -24,6 +24,12 @@ pub enum ChainError {
     BadName(PathBuf),
 
     #[error(
+        "migration directory `{escaped}` in `{}` has a control character (a line break, tab, escape...) in its name; rename it to printable characters only",
+        dir.display()
+    )]
+    ControlCharacter { dir: PathBuf, escaped: String },
+
+    #[error(
         "two migrations share version {version}: `{}` and `{}`; give one of them a new version (rename its directory, or run `cargo anonmigrate merge` if it is not applied anywhere yet)",
         first.display(), second.display()
     )]

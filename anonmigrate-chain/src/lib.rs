@@ -6,8 +6,10 @@ pub mod drift;
 mod error;
 mod hash;
 mod lockfile;
+mod write;
 
 pub use chain::{Chain, Migration, parse_dir_name};
 pub use error::ChainError;
 pub use hash::{normalise_line_endings, sha256_hex};
+pub use write::write_atomically;
 pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, split_blocks};

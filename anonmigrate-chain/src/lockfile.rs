@@ -329,16 +329,10 @@ impl LockFile {
         }
     }
 
-    /// Writes atomically (temp file + rename) so a crash never leaves half a lock file.
+    /// Writes atomically (unique temp file + fsync + rename) so a crash never leaves half a lock file.
     pub fn write(&self, migrations_dir: &Path) -> Result<(), ChainError> {
         let path = Self::path_in(migrations_dir);
-        let tmp = migrations_dir.join(format!(".{LOCK_FILE_NAME}.tmp"));
-        let io = |source| ChainError::Unreadable {
-            path: path.clone(),
-            source,
-        };
-        std::fs::write(&tmp, self.render()).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)
+        crate::write_atomically(&path, self.render()).map_err(|source| ChainError::Unreadable { path, source })
     }
 
     /// Compares this lock file with the chain on disk.

@@ -129,6 +129,7 @@ fn expected_problems(tree: &BTreeMap<String, Entry>) -> Option<Vec<&'static str>
 fn kind(error: &ChainError) -> &'static str {
     match error {
         ChainError::BadName(_) => "bad name",
+        ChainError::ControlCharacter { .. } => "control character",
         ChainError::MissingUpSql(_) => "missing up.sql",
         ChainError::NotUtf8 { .. } => "not utf-8",
         ChainError::EmptyUpSql(_) => "empty up.sql",

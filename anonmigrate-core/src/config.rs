@@ -70,6 +70,23 @@ pub struct Workspace {
 const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RUN_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// A `.env` line that does not parse, by number: dotenvy's own message quotes the whole line, which is where the
+/// password is (`DATABASE_URL=postgres://u:secret@…` with a stray quote).
+fn dotenv_error(path: &Path, error: &dotenvy::Error) -> Error {
+    match error {
+        dotenvy::Error::LineParse(line, index) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let number = text.find(line.as_str()).map_or(0, |at| text[..at].matches('\n').count() + 1);
+            Error::Config(format!(
+                "cannot parse `{}` line {number}, character {}: fix that line (an unclosed quote, or a space or `#` that needs quoting)",
+                path.display(),
+                index + 1
+            ))
+        }
+        other => Error::Config(format!("cannot parse `{}`: {}; fix the line it names", path.display(), crate::database_url::redact_text(&other.to_string()))),
+    }
+}
+
 impl Workspace {
     /// Finds the workspace: directly from the manifests in the common layout, else through `cargo metadata`
     /// (always for `--manifest-path`). Outside any Cargo project the current directory serves as the root, so the
@@ -178,8 +195,7 @@ impl Workspace {
         let entries = dotenvy::from_path_iter(&dotenv)
             .map_err(|e| Error::Config(format!("cannot read `{}`: {e}; fix the line it names", dotenv.display())))?;
         for entry in entries {
-            let (name, value) = entry
-                .map_err(|e| Error::Config(format!("cannot parse `{}`: {e}; fix the line it names", dotenv.display())))?;
+            let (name, value) = entry.map_err(|e| dotenv_error(&dotenv, &e))?;
             if name == key && !value.trim().is_empty() {
                 return Ok(Some((value, dotenv)));
             }

@@ -54,7 +54,7 @@ impl DatabaseUrl {
     pub fn parse(raw: &str, source: UrlSource) -> Result<DatabaseUrl> {
         let raw = raw.trim();
         let bad = |reason: String| Error::BadUrl {
-            url: redact_text(raw),
+            url: redact_url(raw),
             source_name: source.to_string(),
             reason,
         };
@@ -69,8 +69,20 @@ impl DatabaseUrl {
                 "scheme `{scheme}` is not PostgreSQL; use `postgresql://` (postgres:// and postgresql+driver:// are accepted too)"
             )));
         }
+        const ENCODE: &str = "percent-encode special characters in the user name and password (`%` is `%25`, `@` is `%40`, `/` is `%2F`, `?` is `%3F`, `#` is `%23`, a space is `%20`)";
+        if bad_percent_escape(raw) {
+            return Err(bad(format!("a `%` is not followed by two hex digits; {ENCODE}")));
+        }
+        let after_scheme = &raw[scheme_end + 3..];
+        let authority = &after_scheme[..after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len())];
+        // `user:12/34@host/db` parses as host `user`, port 12 and database `34@host/db` (and `user:/x?y#@host`
+        // as a path, query and fragment): a password with an unencoded `/`, `?` or `#` would then be printed
+        // as the database name. An `@` in a query after `host:port` must be encoded too, then.
+        if !authority.contains('@') && authority.contains(':') && after_scheme[authority.len()..].contains('@') {
+            return Err(bad(format!("the part before the `@` holds a `/`, `?` or `#`; {ENCODE}")));
+        }
         let normalised = format!("postgresql{}", &raw[scheme_end..]);
-        let url = Url::parse(&normalised).map_err(|e| bad(e.to_string()))?;
+        let url = Url::parse(&normalised).map_err(|e| bad(format!("{e}; {ENCODE}")))?;
         if url.path().trim_start_matches('/').is_empty() {
             return Err(bad("no database name in the path; add `/<database>` to the URL".into()));
         }
@@ -143,20 +155,32 @@ pub(crate) fn encode_query_value(text: &str) -> String {
     encode_path_segment(text)
 }
 
-/// Replaces passwords in any text that may contain URLs or `password=` conninfo pairs.
+/// Replaces passwords in any text that may contain URLs or `password=` conninfo pairs. Errs on the side of hiding
+/// too much: a password may hold `/`, `?`, `#`, `@` or `:` unencoded (people paste them so), so the user part of a
+/// URL runs to the last `@` of the whitespace-free word, not to the first `/`.
 pub fn redact_text(text: &str) -> String {
+    redact_password_pairs(&redact_urls(text, |c| c.is_whitespace()))
+}
+
+/// Redacts one URL given on its own (a flag, an environment variable, a `.env` value): whitespace cannot end it,
+/// since a pasted password may contain spaces.
+pub fn redact_url(raw: &str) -> String {
+    redact_password_pairs(&redact_urls(raw, |_| false))
+}
+
+fn redact_urls(text: &str, ends_word: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("://") {
         let (before, after) = rest.split_at(start + 3);
         out.push_str(before);
-        let authority_end = after
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(after.len());
-        let authority = &after[..authority_end];
-        match authority.rfind('@') {
+        let word_end = after.find(&ends_word).unwrap_or(after.len());
+        let word = &after[..word_end];
+        // The last `@` of the word: a pasted password may hold `@`, `/`, `?` or `#`, so neither the first `@` nor
+        // the end of the authority is safe. A query value with `@` makes this hide more than the password.
+        let consumed = match word.rfind('@') {
             Some(at) => {
-                let userinfo = &authority[..at];
+                let userinfo = &word[..at];
                 match userinfo.find(':') {
                     Some(colon) => {
                         out.push_str(&userinfo[..colon]);
@@ -164,30 +188,75 @@ pub fn redact_text(text: &str) -> String {
                     }
                     None => out.push_str(userinfo),
                 }
-                out.push_str(&authority[at..]);
+                at
             }
-            None => out.push_str(authority),
-        }
-        rest = &after[authority_end..];
-    }
-    out.push_str(rest);
-    redact_password_pairs(&out)
-}
-
-fn redact_password_pairs(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("password=") {
-        let (before, after) = rest.split_at(pos + "password=".len());
-        out.push_str(before);
-        out.push_str("***");
-        let end = after
-            .find(|c: char| c == '&' || c.is_whitespace())
-            .unwrap_or(after.len());
-        rest = &after[end..];
+            None => 0,
+        };
+        rest = &after[consumed..];
     }
     out.push_str(rest);
     out
+}
+
+/// `password=…` in conninfo strings and URL queries, in every spelling libpq accepts: any case, spaces around
+/// `=`, a single-quoted value with spaces and `\'` escapes (also `sslpassword`).
+fn redact_password_pairs(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("password") {
+        let key_end = search + found + "password".len();
+        search = key_end;
+        let bytes = text.as_bytes();
+        let mut i = key_end;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() || bytes[i] != b'=' {
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+            i += 1;
+        }
+        let value_start = i;
+        let value_end = match bytes.get(i) {
+            Some(&quote @ (b'\'' | b'"')) => {
+                let mut j = i + 1;
+                while j < bytes.len() && bytes[j] != quote {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                (j + 1).min(bytes.len())
+            }
+            _ => {
+                // In a URL query `&` ends the value; in a conninfo string only whitespace does.
+                let mut key_start = key_end - "password".len();
+                if lower[..key_start].ends_with("ssl") {
+                    key_start -= 3;
+                }
+                let in_query = key_start > 0 && matches!(bytes[key_start - 1], b'?' | b'&');
+                text[i..]
+                    .find(|c: char| (in_query && c == '&') || c.is_whitespace())
+                    .map_or(text.len(), |e| i + e)
+            }
+        };
+        out.push_str(&text[copied..value_start]);
+        out.push_str("***");
+        copied = value_end;
+        search = value_end.max(search);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The first `%` not followed by two hex digits, if any: libpq refuses such a URL and quotes the token around
+/// it (the password) in its message, so it is caught here first.
+fn bad_percent_escape(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%' && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! code. Clusters listen only on a Unix socket in their own directory: parallel runs never collide on a port and
 //! nothing is exposed on the network.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -216,15 +217,37 @@ pub fn provision() -> Result<PgBinaries> {
 }
 
 pub fn is_root() -> bool {
-    // Reading the effective uid needs libc; /proc keeps this crate free of unsafe code.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
+    effective_uid() == Some(0)
+}
+
+/// This process's effective uid. Reading it needs libc; /proc keeps this crate free of unsafe code.
+fn effective_uid() -> Option<u32> {
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2).and_then(|euid| euid.parse().ok()))
+    })
+}
+
+/// The uid of an OS user, by `id -u` (which also knows users that are not in /etc/passwd).
+fn uid_of(user: &str) -> Option<u32> {
+    let out = Command::new("id").arg("-u").arg(user).stderr(Stdio::null()).output().ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// 16 random hex digits for a directory name nobody can guess in advance.
+fn random_hex() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::LocalServer(format!("cannot read /dev/urandom for a private socket directory name: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Quotes a word for `/bin/sh`: `pg_ctl -o` hands its options to a shell.
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 /// The unprivileged OS user that runs the server when we are root (PostgreSQL refuses to run as root).
@@ -257,13 +280,22 @@ impl Cluster {
         self.root.join("data")
     }
 
+    /// Where the server's Unix socket lives: `sock/` in the cluster directory, or, when that path is too long for
+    /// a socket, the private directory recorded in `socket-dir` (chosen at random under the temp dir by
+    /// `prepare_dirs`, so nobody can create it first).
     pub fn socket_dir(&self) -> PathBuf {
         let preferred = self.root.join("sock");
         if preferred.as_os_str().len() <= MAX_SOCKET_DIR_LEN {
             return preferred;
         }
-        let hash = anonmigrate_chain::sha256_hex(self.root.as_os_str().as_encoded_bytes());
-        std::env::temp_dir().join(format!("anonmigrate-sock-{}", &hash[..16]))
+        match std::fs::read_to_string(self.socket_record()) {
+            Ok(recorded) if !recorded.trim().is_empty() => PathBuf::from(recorded.trim_end_matches('\n')),
+            _ => preferred,
+        }
+    }
+
+    fn socket_record(&self) -> PathBuf {
+        self.root.join("socket-dir")
     }
 
     pub fn log_file(&self) -> PathBuf {
@@ -306,15 +338,19 @@ impl Cluster {
         Err(Error::LocalServer(format!("{what} failed: {message}")))
     }
 
+    /// Creates the cluster and socket directories so that only the server's OS user (and root) can enter them:
+    /// the server trusts every connection on its socket, so whoever reaches the socket is superuser.
     fn prepare_dirs(&self) -> Result<()> {
-        let dirs = [self.root.clone(), self.socket_dir()];
-        for dir in &dirs {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::LocalServer(format!("cannot create `{}`: {e}", dir.display())))?;
-        }
+        let create = |dir: &Path, e: std::io::Error| Error::LocalServer(format!("cannot create `{}`: {e}", dir.display()));
+        std::fs::create_dir_all(&self.root).map_err(|e| create(&self.root, e))?;
+        let user = server_os_user();
+        let server_uid = if is_root() { uid_of(&user) } else { effective_uid() };
+        let owners = [effective_uid(), server_uid];
+        // The cluster directory is ours: tighten it (clusters made by older versions were 0755).
+        make_private(&self.root, &owners, true)?;
+        let socket = self.ensure_socket_dir(&owners)?;
         if is_root() {
-            let user = server_os_user();
-            for dir in &dirs {
+            for dir in [&self.root, &socket] {
                 let status = Command::new("chown")
                     .arg("-R")
                     .arg(format!("{user}:"))
@@ -343,6 +379,36 @@ impl Cluster {
         Ok(())
     }
 
+    /// `sock/` in the cluster directory when its path fits a socket address; otherwise the recorded private
+    /// directory under the temp dir, or a new one with a random name.
+    fn ensure_socket_dir(&self, owners: &[Option<u32>]) -> Result<PathBuf> {
+        let preferred = self.root.join("sock");
+        let current = self.socket_dir();
+        if current == preferred && preferred.as_os_str().len() <= MAX_SOCKET_DIR_LEN {
+            make_private(&preferred, owners, true)?;
+            return Ok(preferred);
+        }
+        if current != preferred {
+            // Recorded earlier; it may have gone with a reboot. Anything there now must be ours and private.
+            make_private(&current, owners, false)?;
+            return Ok(current);
+        }
+        loop {
+            let dir = std::env::temp_dir().join(format!("anonmigrate-sock-{}", random_hex()?));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::LocalServer(format!("cannot create `{}`: {e}", dir.display()))),
+            }
+            let mut line = dir.as_os_str().as_encoded_bytes().to_vec();
+            line.push(b'\n');
+            anonmigrate_chain::write_atomically(&self.socket_record(), line).map_err(|e| {
+                Error::LocalServer(format!("cannot write `{}`: {e}", self.socket_record().display()))
+            })?;
+            return Ok(dir);
+        }
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.data_dir().join("PG_VERSION").is_file()
     }
@@ -366,27 +432,37 @@ impl Cluster {
             && self.command("pg_ctl").arg("status").arg("-D").arg(self.data_dir()).output().is_ok_and(|o| o.status.success())
     }
 
+    /// Starts the server. `pg_ctl start` runs postgres through `/bin/sh`, pasting `-D`, `-l` and `-o` into the
+    /// command line (the first two in double quotes, where `$(…)` still runs): the data directory goes through
+    /// `PGDATA` instead, the log through our own file handle, and every `-o` word is shell-quoted, so no path is
+    /// ever read by a shell.
     pub fn start(&self, fast: bool) -> Result<()> {
         self.prepare_dirs()?;
-        let mut options = format!("-c listen_addresses='' -k {}", self.socket_dir().display());
+        // The socket directory is double-quoted for PostgreSQL's own list syntax (commas, spaces).
+        let socket = format!("\"{}\"", self.socket_dir().to_string_lossy().replace('"', "\"\""));
+        let mut options = format!("-c listen_addresses='' -c unix_socket_permissions=0700 -k {}", shell_quote(&socket));
         if fast {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
+        let log_path = self.log_file();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| Error::LocalServer(format!("cannot open `{}`: {e}", log_path.display())))?;
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("start")
-            .arg("-D")
-            .arg(self.data_dir())
-            .arg("-l")
-            .arg(self.log_file())
-            .args(["-w", "-t", "60", "-o", &options]);
+        cmd.env("PGDATA", self.data_dir())
+            .arg("start")
+            .args(["-w", "-t", "60", "-o", &options])
+            .stdout(log);
         self.run(cmd, "pg_ctl start").map_err(|e| {
-            let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            Error::LocalServer(format!(
-                "{e}; last lines of {}: {}",
-                self.log_file().display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            ))
+            // Only what this start wrote: older lines would blame a problem that is long gone.
+            let log = std::fs::read(&log_path).unwrap_or_default();
+            let fresh = String::from_utf8_lossy(log.get(log_start as usize..).unwrap_or_default()).into_owned();
+            let lines: Vec<&str> = fresh.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("waiting for server")).collect();
+            let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+            Error::LocalServer(format!("{e}; the server said ({}): {tail}", log_path.display()))
         })
     }
 
@@ -429,4 +505,37 @@ impl Cluster {
         }
         false
     }
+}
+
+/// Makes `dir` a directory only its owner can enter, creating it (0700) if needed. An existing one must be a real
+/// directory (not a symlink) owned by us or the server's user; `tighten` allows fixing its mode (our own cluster
+/// directory), otherwise a directory that others can enter is refused, since someone may have planted it.
+fn make_private(dir: &Path, owners: &[Option<u32>], tighten: bool) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::LocalServer(format!("cannot create `{}`: {e}", dir.display()))),
+    }
+    let refuse = |why: String| {
+        Error::LocalServer(format!(
+            "refusing to use `{}` for the managed server: {why}; remove it (or set ANONMIGRATE_SERVER_DIR to a shorter path) and retry",
+            dir.display()
+        ))
+    };
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| refuse(format!("cannot inspect it: {e}")))?;
+    if !meta.file_type().is_dir() {
+        return Err(refuse("it is not a directory (a symlink or a file)".into()));
+    }
+    if !owners.contains(&Some(meta.uid())) {
+        return Err(refuse(format!("it belongs to another user (uid {}), who could reach the server as superuser", meta.uid())));
+    }
+    if meta.mode() & 0o077 != 0 {
+        if !tighten {
+            return Err(refuse(format!("other users can enter it (mode {:o})", meta.mode() & 0o777)));
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| refuse(format!("cannot make it private: {e}")))?;
+    }
+    Ok(())
 }

@@ -144,14 +144,14 @@ fn header(command: &str, chain: &Chain, scripts: &[Script], assumption: &str) ->
          -- Assumes {assumption}; the checks below stop the script when the database disagrees.\n\
          -- Apply with: psql -v ON_ERROR_STOP=1 -f FILE \"$DATABASE_URL\"\n\
          -- Migrations directory: {}\n",
-        chain.dir.display()
+        comment(&chain.dir.display().to_string())
     );
     match (scripts.first(), scripts.last()) {
         (Some(first), Some(last)) if scripts.len() > 1 => {
-            let _ = writeln!(out, "-- {} migrations: {} .. {}", scripts.len(), first.dir_name, last.dir_name);
+            let _ = writeln!(out, "-- {} migrations: {} .. {}", scripts.len(), comment(&first.dir_name), comment(&last.dir_name));
         }
         (Some(only), _) => {
-            let _ = writeln!(out, "-- 1 migration: {}", only.dir_name);
+            let _ = writeln!(out, "-- 1 migration: {}", comment(&only.dir_name));
         }
         _ => out.push_str("-- Nothing to do: no migration in the requested range.\n"),
     }
@@ -202,6 +202,14 @@ fn terminated(sql: &str) -> String {
     if last_line.contains("--") { format!("{sql}\n;\n") } else { format!("{sql};\n") }
 }
 
+/// Text for a `--` comment: a line break would end the comment and turn the rest into SQL that psql runs, so
+/// every control character is written escaped (`\n`). Names with one are refused when the chain loads; paths are not.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// One direction of one migration, in the order the live runner sends it.
 fn migration_sql(out: &mut String, script: &Script, direction: Direction, index: usize, total: usize, ddl: Option<Duration>) {
     let file = if direction == Direction::Up { "up.sql" } else { "down.sql" };
@@ -209,7 +217,7 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
     let plural = if count == 1 { "" } else { "s" };
     out.push_str("\n-- ==========================================================================================\n");
     if script.transactional {
-        let _ = writeln!(out, "-- {index}/{total} {} {file}: one transaction, {count} statement{plural}", script.dir_name);
+        let _ = writeln!(out, "-- {index}/{total} {} {file}: one transaction, {count} statement{plural}", comment(&script.dir_name));
         out.push_str("BEGIN;\n");
         out.push_str(&terminated(&runner::lock_timeout_sql(ddl, true)));
         statements(out, script, false);
@@ -221,7 +229,7 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
     let _ = writeln!(
         out,
         "-- {index}/{total} {} {file}: run_in_transaction = false, {count} statement{plural} each on its own{}",
-        script.dir_name,
+        comment(&script.dir_name),
         if direction == Direction::Up { ", progress recorded after each" } else { "" }
     );
     if direction == Direction::Up {
@@ -257,5 +265,11 @@ mod tests {
         assert_eq!(terminated("SELECT 1 -- one"), "SELECT 1 -- one\n;\n");
         assert_eq!(terminated("-- why\nSELECT 1"), "-- why\nSELECT 1;\n");
         assert_eq!(terminated("SELECT 1 /* one */"), "SELECT 1 /* one */;\n");
+    }
+
+    #[test]
+    fn comments_cannot_be_ended_by_a_name() {
+        assert_eq!(comment("1_x\nDROP TABLE victim; --\r\t"), "1_x\\nDROP TABLE victim; --\\r\\t");
+        assert_eq!(comment("naïve name"), "naïve name");
     }
 }

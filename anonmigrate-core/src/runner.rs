@@ -480,14 +480,19 @@ struct Activity {
     summary: String,
 }
 
-/// Sessions that may be holding the lock a timed-out statement waited for.
+/// Sessions that may be holding the lock a timed-out statement waited for, with the table locks they hold. Never
+/// their query text: another session's SQL may carry secrets (`ALTER ROLE … PASSWORD '…'`, data values).
 fn likely_blockers(conn: &mut PgConnection) -> String {
     // After a lock timeout the failed transaction is aborted; a fresh statement needs a clean state.
     let rows: Vec<Activity> = diesel::sql_query(
-        "SELECT 'pid ' || pid || ' (' || coalesce(nullif(application_name, ''), 'unknown') || ', ' || coalesce(state, '?') || \
-                ', since ' || coalesce(to_char(xact_start, 'HH24:MI:SS'), '?') || '): ' || left(query, 200) AS summary \
-         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
-           AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 5",
+        "SELECT 'pid ' || a.pid || ' (' || coalesce(nullif(a.application_name, ''), 'unknown') || ', ' || coalesce(a.state, '?') || \
+                ', since ' || coalesce(to_char(a.xact_start, 'HH24:MI:SS'), '?') || ')' || \
+                coalesce(' holds ' || (SELECT string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') \
+                                       FROM pg_locks l WHERE l.pid = a.pid AND l.granted AND l.relation IS NOT NULL \
+                                         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                                         AND l.relation >= 16384), '') AS summary \
+         FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+           AND a.xact_start IS NOT NULL ORDER BY a.xact_start LIMIT 5",
     )
     .load(conn)
     .unwrap_or_default();

@@ -68,16 +68,10 @@ pub fn apply_to_text(text: &str, fixes: &[&Fix]) -> (String, Vec<String>) {
     (out, applied)
 }
 
-/// Writes through a temporary file in the same directory and a rename, so a crash never leaves half a file.
+/// Writes through a unique temporary file in the same directory and a rename, so a crash never leaves half a file.
 fn write_replacing(path: &std::path::Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let io = |e: std::io::Error| Error::Config(format!("cannot write `{}`: {e}; check the directory's permissions", path.display()));
-    let temp = dir.join(format!(".up.sql.fix-{}", std::process::id()));
-    std::fs::write(&temp, text).map_err(io)?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        io(e)
-    })
+    anonmigrate_chain::write_atomically(path, text)
+        .map_err(|e| Error::Config(format!("cannot write `{}`: {e}; check the directory's permissions", path.display())))
 }
 
 #[cfg(test)]

@@ -145,3 +145,12 @@ fn nothing_to_generate_creates_nothing() {
     assert_eq!(migration_dirs(&env).len(), 1);
     assert_eq!(std::fs::read_to_string(env.ws.migrations().join("anonmigrate.lock")).unwrap(), lock);
 }
+
+#[test]
+fn reserved_words_are_quoted() {
+    let (env, stderr) = round_trip("reserved_words");
+    assert!(stderr.contains("DROP COLUMN \"user\".left"), "{stderr}");
+    let up = std::fs::read_to_string(case_dir("reserved_words").join("expected_up.sql")).unwrap();
+    assert!(up.contains("ALTER TABLE \"user\" ADD COLUMN \"from\" text;"), "{up}");
+    assert_eq!(env.db.query("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '\"group\"'::regclass AND attnum > 0"), ["id,user_id,select"]);
+}

@@ -404,7 +404,7 @@ fn a_ddl_lock_timeout_names_the_blocking_session_and_changes_nothing() {
     env.ws.write("migrations/2024-01-02-000000_note/up.sql", "ALTER TABLE t ADD COLUMN note text;");
     let mut blocker = env.db.session("fault-test-blocker");
     let pid = blocker.pid.clone();
-    blocker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;");
+    blocker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT 'a-secret-only-the-blocker-knows';");
 
     let started = Instant::now();
     let outcome = env.cli(&["run"]);
@@ -415,10 +415,12 @@ fn a_ddl_lock_timeout_names_the_blocking_session_and_changes_nothing() {
     assert!(outcome.stderr.contains("canceling statement due to lock timeout"), "{}", outcome.stderr);
     assert!(
         outcome.stderr.contains(&format!("pid {pid} (fault-test-blocker, idle in transaction"))
-            && outcome.stderr.contains("LOCK TABLE t IN ACCESS EXCLUSIVE MODE"),
+            && outcome.stderr.contains("holds AccessExclusiveLock on t"),
         "{}",
         outcome.stderr
     );
+    // Another session's query text may hold secrets: it is never printed.
+    assert!(!outcome.stderr.contains("a-secret-only-the-blocker-knows"), "{}", outcome.stderr);
     assert_eq!(env.db.applied_versions(), ["20240101000000"]);
     assert_eq!(env.db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'"), ["1"]);
 

@@ -10,6 +10,7 @@ mod commands;
 mod concurrency;
 mod doctor;
 mod faults;
+mod hardening;
 mod help;
 mod lint;
 mod offline;

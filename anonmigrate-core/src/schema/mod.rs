@@ -132,12 +132,30 @@ pub fn render_sections(catalog: &Catalog, config: &SchemaConfig, observer: &mut 
     Ok(files)
 }
 
-/// `name` as SQL needs it: bare when it is a plain lowercase identifier, else quoted.
+/// `name` as SQL needs it: bare when it is a plain lowercase identifier that is not a keyword PostgreSQL refuses
+/// as a column or table name (`order`, `user`, `left`...), else quoted.
 fn sql_identifier(name: &str) -> String {
     let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && RESERVED_KEYWORDS.binary_search(&name).is_err();
     if plain { name.to_owned() } else { crate::db::quote_ident(name) }
 }
+
+/// PostgreSQL's keywords that cannot name a column or table unquoted: the "reserved" ones and the "reserved (can
+/// be function or type)" ones (grammar categories `reserved_keyword` and `type_func_name_keyword`, PostgreSQL
+/// 13 to 18). Sorted, for `binary_search`.
+const RESERVED_KEYWORDS: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary", "both",
+    "case", "cast", "check", "collate", "collation", "column", "concurrently", "constraint", "create", "cross",
+    "current_catalog", "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
+    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
+    "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner",
+    "intersect", "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
+    "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer", "overlaps",
+    "placing", "primary", "references", "returning", "right", "select", "session_user", "similar", "some", "symmetric",
+    "system_user", "table", "tablesample", "then", "to", "trailing", "true", "union", "unique", "user", "using",
+    "variadic", "verbose", "when", "where", "window", "with",
+];
 
 fn no_primary_key_warning(table: &QualifiedName) -> String {
     let name = match table.schema.as_str() {
@@ -223,12 +241,22 @@ fn write_file(path: &Path, content: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(write_error)?;
     }
-    std::fs::write(path, content).map_err(write_error)
+    // A crash mid-write must not leave a truncated schema.rs that no longer compiles.
+    anonmigrate_chain::write_atomically(path, content).map_err(write_error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_words_are_quoted_and_the_list_stays_sorted() {
+        assert!(RESERVED_KEYWORDS.windows(2).all(|w| w[0] < w[1]), "RESERVED_KEYWORDS must stay sorted");
+        assert_eq!(sql_identifier("order"), "\"order\"");
+        assert_eq!(sql_identifier("user"), "\"user\"");
+        assert_eq!(sql_identifier("orders"), "orders");
+        assert_eq!(sql_identifier("Mixed"), "\"Mixed\"");
+    }
 
     #[test]
     fn the_no_primary_key_warning_quotes_what_needs_quoting() {
