@@ -10,4 +10,4 @@ mod lockfile;
 pub use chain::{Chain, Migration, parse_dir_name};
 pub use error::ChainError;
 pub use hash::{normalise_line_endings, sha256_hex};
-pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, split_blocks};
+pub use lockfile::{ConflictedLock, LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, has_conflict_markers, split_blocks};

@@ -14,7 +14,6 @@ use anonmigrate_chain::Chain;
 use crate::bookkeeping;
 use crate::db::quote_literal;
 use crate::error::{Error, Result};
-use crate::events::Observer;
 use crate::plan::{Direction, Script};
 use crate::runner::{self, MIGRATION_LOCK_KEY, RevertScope};
 
@@ -36,8 +35,7 @@ pub struct OfflineOptions {
 }
 
 /// The script `run` would send to a database at `options.from` (default: an empty database).
-pub fn run_script(chain: &Chain, options: &OfflineOptions, observer: &mut dyn Observer) -> Result<String> {
-    runner::check_lock_file(chain, observer)?;
+pub fn run_script(chain: &Chain, options: &OfflineOptions) -> Result<String> {
     let first = match &options.from {
         Some(from) => runner::known_version(chain, "--from", from)? + 1,
         None => 0,
@@ -87,8 +85,7 @@ pub fn run_script(chain: &Chain, options: &OfflineOptions, observer: &mut dyn Ob
 }
 
 /// The script `revert` would send to a database at `options.from` (default: the newest migration on disk).
-pub fn revert_script(chain: &Chain, scope: RevertScope, options: &OfflineOptions, observer: &mut dyn Observer) -> Result<String> {
-    runner::check_lock_file(chain, observer)?;
+pub fn revert_script(chain: &Chain, scope: RevertScope, options: &OfflineOptions) -> Result<String> {
     let head = match &options.from {
         Some(from) => runner::known_version(chain, "--from", from)? + 1,
         None => chain.migrations.len(),

@@ -142,7 +142,8 @@ pub fn read_status(conn: &mut PgConnection, chain: &Chain) -> Result<(Status, Ve
     Ok((Status::compute(chain, &rows), rows))
 }
 
-/// Refuses to run when the lock file disagrees with the migrations on disk (a missing lock file only warns).
+/// `check`'s strict test: an error when the lock file disagrees with the migrations on disk (a missing lock file
+/// only warns). Other commands bring the lock file up to date instead (`lock_sync`).
 pub fn check_lock_file(chain: &Chain, observer: &mut dyn Observer) -> Result<()> {
     match LockFile::read(&chain.dir)? {
         None => {
@@ -171,7 +172,7 @@ pub fn check_lock_file(chain: &Chain, observer: &mut dyn Observer) -> Result<()>
                 lines.push("  the chain hash on the first line does not match the entries (edited by hand or merged)".into());
             }
             Err(Error::Integrity(format!(
-                "{} does not match the migrations on disk:\n{}\nif these changes are intended (not yet applied anywhere), run `cargo anonmigrate lock` and commit the result; after a git merge run `cargo anonmigrate merge`",
+                "{} does not match the migrations on disk:\n{}\nif these changes are intended, any command that works on the chain (`cargo anonmigrate lock`, `run`, `schema`) updates it: commit the result; after a git merge run `cargo anonmigrate merge`",
                 LockFile::path_in(&chain.dir).display(),
                 lines.join("\n")
             )))
@@ -220,9 +221,9 @@ fn check_safe_to_run(chain: &Chain, status: &Status, options: &RunOptions) -> Re
     Ok(())
 }
 
-/// Everything `run` checks before it connects: the lock file, `--to`, and every up.sql split and checked.
-fn prepare_run(chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<Vec<Script>> {
-    check_lock_file(chain, observer)?;
+/// Everything `run` checks before it connects: `--to`, and every up.sql split and checked. (The lock file is the
+/// caller's: the CLI brings it up to date, or refuses under `--locked`, before anything runs.)
+fn prepare_run(chain: &Chain, options: &RunOptions) -> Result<Vec<Script>> {
     if let Some(to) = &options.to {
         known_version(chain, "--to", to)?;
     }
@@ -256,7 +257,7 @@ fn select_pending<'a>(scripts: &'a [Script], status: &Status, options: &RunOptio
 /// Applies pending migrations in order under the migration lock.
 pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<RunReport> {
     // Parse every script before connecting, so a bad file changes nothing.
-    let scripts = prepare_run(chain, options, observer)?;
+    let scripts = prepare_run(chain, options)?;
 
     let mut locked = lock(url, options.lock_timeout, observer)?;
     let conn = &mut locked.conn;
@@ -612,8 +613,8 @@ pub struct PlannedMigration {
 
 /// Reads the database and reports what `run` with these options would do, without taking the migration lock or
 /// writing anything (not even the bookkeeping tables).
-pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<DryRun> {
-    let scripts = prepare_run(chain, options, observer)?;
+pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result<DryRun> {
+    let scripts = prepare_run(chain, options)?;
     let mut conn = db::connect(url)?;
     db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
     let (status, rows) = read_status(&mut conn, chain)?;
