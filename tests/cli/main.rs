@@ -10,6 +10,7 @@ mod commands;
 mod concurrency;
 mod doctor;
 mod faults;
+mod first_day;
 mod help;
 mod lint;
 mod offline;
