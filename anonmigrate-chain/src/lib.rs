@@ -6,6 +6,7 @@ pub mod drift;
 mod error;
 mod hash;
 mod lockfile;
+pub mod transactions;
 
 pub use chain::{Chain, Migration, parse_dir_name};
 pub use error::ChainError;

@@ -217,8 +217,9 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
     }
     let _ = writeln!(
         out,
-        "-- {index}/{total} {} {file}: run_in_transaction = false, {count} statement{plural} each on its own{}",
+        "-- {index}/{total} {} {file}: run_in_transaction = false, {count} statement{plural} each on its own{}{}",
         script.dir_name,
+        if script.blocks.is_empty() { "" } else { " (the file's BEGIN … COMMIT blocks each as one unit)" },
         if direction == Direction::Up { ", progress recorded after each" } else { "" }
     );
     if direction == Direction::Up {
@@ -232,14 +233,26 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
 }
 
 /// The migration's statements; `progress`: each followed by the bookkeeping that records it as done.
+/// Inside an author `BEGIN … COMMIT` block the progress rows belong to the block's transaction, the closing
+/// COMMIT's own included (written before it), as the runner sends them.
 fn statements(out: &mut String, script: &Script, progress: bool) {
     let count = script.statements.len();
+    if let Some((begin, commit)) = script.wrapper {
+        let _ = writeln!(
+            out,
+            "-- the file's own BEGIN (line {begin}) and COMMIT (line {commit}) are left out: it runs in this transaction"
+        );
+    }
     for (i, statement) in script.statements.iter().enumerate() {
+        let record = || format!("{}\n", bookkeeping::record_progress_sql(&script.version, i + 1, &script.prefix_hash(i + 1)));
+        let closes_block = script.closes_block(i);
+        if progress && closes_block {
+            out.push_str(&record());
+        }
         let _ = writeln!(out, "-- statement {} of {count} (line {})", i + 1, statement.line);
         out.push_str(&terminated(&statement.sql));
-        if progress {
-            out.push_str(&bookkeeping::record_progress_sql(&script.version, i + 1, &script.prefix_hash(i + 1)));
-            out.push('\n');
+        if progress && !closes_block {
+            out.push_str(&record());
         }
     }
 }

@@ -415,8 +415,24 @@ fn apply_statementwise(
     db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
     for index in first..total {
         let statement = &script.statements[index];
+        let block = script.block_of(index);
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        // Inside an author block the progress rows are part of the block's transaction: a failure leaves nothing of
+        // the block, and the recorded progress points at its BEGIN. The closing COMMIT's own progress goes in first,
+        // so it commits with the block.
+        let closes_block = script.closes_block(index);
+        if closes_block {
+            db::execute(conn, &progress).map_err(|error| {
+                rollback(conn);
+                db::context("recording progress")(error)
+            })?;
+        }
         db::execute(conn, &statement.sql).map_err(|error| {
-            let mut err = statement_failed(conn, script, index, error, Recovery::Resume);
+            if block.is_some() {
+                rollback(conn);
+            }
+            let done = block.map_or(index, |(begin, _)| begin);
+            let mut err = statement_failed(conn, script, index, error, Recovery::Resume { done });
             if let Error::MigrationFailed { error, .. } = &mut err
                 && let Some(hint) = invalid_index_hint(conn)
             {
@@ -424,8 +440,14 @@ fn apply_statementwise(
             }
             err
         })?;
-        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
-        db::execute(conn, &progress).map_err(db::context("recording progress"))?;
+        if !closes_block {
+            db::execute(conn, &progress).map_err(|error| {
+                if block.is_some() {
+                    rollback(conn);
+                }
+                db::context("recording progress")(error)
+            })?;
+        }
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
@@ -436,7 +458,12 @@ fn apply_statementwise(
 fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>) -> Result<()> {
     db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
     for (index, statement) in script.statements.iter().enumerate() {
-        db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error, Recovery::RerunDown))?;
+        db::execute(conn, &statement.sql).map_err(|error| {
+            if script.block_of(index).is_some() {
+                rollback(conn);
+            }
+            statement_failed(conn, script, index, error, Recovery::RerunDown)
+        })?;
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let forget = finish_sql(script, Direction::Down, bookkeeping::Elapsed::Unknown);
@@ -509,8 +536,9 @@ pub(crate) fn connection_lost(message: &str) -> bool {
 enum Recovery {
     /// The migration ran in one transaction, rolled back by now.
     RolledBack,
-    /// A non-transactional up.sql: progress is recorded per statement.
-    Resume,
+    /// A non-transactional up.sql: progress is recorded per statement (per block inside an author block);
+    /// `done` statements are recorded as done.
+    Resume { done: usize },
     /// A non-transactional down.sql: no progress is kept, the whole file runs again.
     RerunDown,
 }
@@ -530,13 +558,13 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
             Recovery::RolledBack => format!(
                 "{lost}; the migration ran in one transaction, so none of it was committed: run `cargo anonmigrate run` again once the server is reachable"
             ),
-            Recovery::Resume if index == 0 => format!(
+            Recovery::Resume { done: 0 } => format!(
                 "{lost}; no statement of this migration is recorded as done, so `cargo anonmigrate run` starts it again once the server is reachable"
             ),
-            Recovery::Resume => format!(
+            Recovery::Resume { done } => format!(
                 "{lost}; {} recorded as done, so `cargo anonmigrate run` resumes at statement {} once the server is reachable",
-                if index == 1 { "statement 1 is".to_owned() } else { format!("statements 1 to {index} are") },
-                index + 1
+                if done == 1 { "statement 1 is".to_owned() } else { format!("statements 1 to {done} are") },
+                done + 1
             ),
             Recovery::RerunDown => format!(
                 "{lost}; the first {index} statement(s) of this down.sql ran and the migration is still recorded as applied: make the down.sql safe to run again (IF EXISTS) and revert again"

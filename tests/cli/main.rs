@@ -19,3 +19,4 @@ mod runner_safety;
 mod schema;
 mod server;
 mod support;
+mod transactions;
