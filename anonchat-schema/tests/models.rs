@@ -24,6 +24,7 @@ fn migrated(label: &str) -> TestDb {
         allow_out_of_order: false,
         lock_timeout: std::time::Duration::from_secs(30),
         ddl_lock_timeout: Some(std::time::Duration::from_secs(10)),
+        statement_timeout: None,
     };
     runner::run(&url, &chain, &options, &mut Silent).unwrap();
     db

@@ -384,8 +384,9 @@ impl<'a> Replayer<'a> {
                 allow_out_of_order: false,
                 lock_timeout,
                 ddl_lock_timeout,
+                statement_timeout: None,
             },
-            revert: RevertOptions { lock_timeout, ddl_lock_timeout },
+            revert: RevertOptions { lock_timeout, ddl_lock_timeout, statement_timeout: None },
         })
     }
 
@@ -620,6 +621,7 @@ fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
         allow_out_of_order: false,
         lock_timeout: std::time::Duration::ZERO,
         ddl_lock_timeout: None,
+        statement_timeout: None,
     };
     // The lock file was checked already; a warning about it is not repeated.
     let dry = runner::dry_run(url, chain, &options)?;

@@ -15,6 +15,8 @@ pub struct Overrides {
     pub manifest_path: Option<PathBuf>,
     pub migrations_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// `--direct-url`: the URL for commands that change the database.
+    pub direct_url: Option<String>,
 }
 
 /// `[workspace.metadata.anonmigrate]`, all optional.
@@ -29,6 +31,12 @@ pub struct MetadataSettings {
     pub ddl_lock_timeout: Option<String>,
     /// How long `run` waits for another runner's migration lock, e.g. "5m".
     pub lock_timeout: Option<String>,
+    /// The server's own URL for commands that change the database, when DATABASE_URL goes through a pooler.
+    /// A password is better kept in DIRECT_URL (environment or `.env`) than in a committed manifest.
+    pub direct_url: Option<String>,
+    /// `statement_timeout` of migration sessions, e.g. "15m"; default "0": none, whatever the role or database
+    /// sets.
+    pub statement_timeout: Option<String>,
     /// Database name on the managed local server.
     pub dev_database: Option<String>,
     /// `[workspace.metadata.anonmigrate.lint]`: rule levels and the baseline, parsed and validated by
@@ -119,30 +127,75 @@ impl Workspace {
 
     /// The database URL in force and where it came from; `None` means "use the managed local server".
     pub fn configured_url(&self) -> Result<Option<DatabaseUrl>> {
-        if let Some(raw) = &self.overrides.database_url {
-            return DatabaseUrl::parse(raw, UrlSource::Flag).map(Some);
+        let flag = self.overrides.database_url.as_ref().map(|raw| (raw.clone(), UrlSource::Flag));
+        self.first_url(flag, "DATABASE_URL", UrlSource::Environment, UrlSource::DotEnv)
+    }
+
+    /// The direct URL (the server itself, not a pooler) for commands that change the database: `--direct-url`,
+    /// DIRECT_URL in the environment or `.env`, or `direct-url` in `[workspace.metadata.anonmigrate]`.
+    pub fn direct_url(&self) -> Result<Option<DatabaseUrl>> {
+        let flag = self.overrides.direct_url.as_ref().map(|raw| (raw.clone(), UrlSource::DirectFlag));
+        if let Some(url) = self.first_url(flag, "DIRECT_URL", UrlSource::DirectEnvironment, UrlSource::DirectDotEnv)? {
+            return Ok(Some(url));
         }
-        if let Ok(raw) = std::env::var("DATABASE_URL")
+        match &self.settings.direct_url {
+            Some(raw) if !raw.trim().is_empty() => {
+                DatabaseUrl::parse(raw, UrlSource::DirectMetadata(self.root.join("Cargo.toml"))).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The flag's URL, else the variable `key` from the environment, else from `<root>/.env`.
+    fn first_url(
+        &self,
+        flag: Option<(String, UrlSource)>,
+        key: &str,
+        environment: UrlSource,
+        dotenv: fn(PathBuf) -> UrlSource,
+    ) -> Result<Option<DatabaseUrl>> {
+        if let Some((raw, source)) = flag {
+            return DatabaseUrl::parse(&raw, source).map(Some);
+        }
+        if let Ok(raw) = std::env::var(key)
             && !raw.trim().is_empty()
         {
-            return DatabaseUrl::parse(&raw, UrlSource::Environment).map(Some);
+            return DatabaseUrl::parse(&raw, environment).map(Some);
         }
+        match self.dotenv_value(key)? {
+            Some((value, path)) => DatabaseUrl::parse(&value, dotenv(path)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `KEY` from `<root>/.env`, read without exporting: the file configures this tool, it must not leak into
+    /// child processes.
+    fn dotenv_value(&self, key: &str) -> Result<Option<(String, PathBuf)>> {
         let dotenv = self.root.join(".env");
-        if dotenv.is_file() {
-            // Read without exporting: the file configures this tool, it must not leak into child processes.
-            let entries = dotenvy::from_path_iter(&dotenv).map_err(|e| {
-                Error::Config(format!("cannot read `{}`: {e}; fix the line it names", dotenv.display()))
-            })?;
-            for entry in entries {
-                let (key, value) = entry.map_err(|e| {
-                    Error::Config(format!("cannot parse `{}`: {e}; fix the line it names", dotenv.display()))
-                })?;
-                if key == "DATABASE_URL" && !value.trim().is_empty() {
-                    return DatabaseUrl::parse(&value, UrlSource::DotEnv(dotenv)).map(Some);
-                }
+        if !dotenv.is_file() {
+            return Ok(None);
+        }
+        let entries = dotenvy::from_path_iter(&dotenv)
+            .map_err(|e| Error::Config(format!("cannot read `{}`: {e}; fix the line it names", dotenv.display())))?;
+        for entry in entries {
+            let (name, value) = entry
+                .map_err(|e| Error::Config(format!("cannot parse `{}`: {e}; fix the line it names", dotenv.display())))?;
+            if name == key && !value.trim().is_empty() {
+                return Ok(Some((value, dotenv)));
             }
         }
         Ok(None)
+    }
+
+    /// `statement_timeout` for migration sessions: `None` (no limit, the default) or the configured duration.
+    pub fn statement_timeout(&self) -> Result<Option<Duration>> {
+        match &self.settings.statement_timeout {
+            None => Ok(None),
+            Some(text) => {
+                let d = parse_duration(text).map_err(|e| Error::Config(format!("statement-timeout: {e}")))?;
+                Ok((!d.is_zero()).then_some(d))
+            }
+        }
     }
 
     pub fn ddl_lock_timeout(&self) -> Result<Option<Duration>> {

@@ -12,6 +12,11 @@ pub enum UrlSource {
     Environment,
     DotEnv(std::path::PathBuf),
     LocalServer,
+    DirectFlag,
+    DirectEnvironment,
+    DirectDotEnv(std::path::PathBuf),
+    /// `direct-url` in `[workspace.metadata.anonmigrate]` of this manifest.
+    DirectMetadata(std::path::PathBuf),
 }
 
 impl std::fmt::Display for UrlSource {
@@ -21,6 +26,10 @@ impl std::fmt::Display for UrlSource {
             UrlSource::Environment => f.write_str("DATABASE_URL in the environment"),
             UrlSource::DotEnv(path) => write!(f, "DATABASE_URL in {}", path.display()),
             UrlSource::LocalServer => f.write_str("the managed local server"),
+            UrlSource::DirectFlag => f.write_str("--direct-url"),
+            UrlSource::DirectEnvironment => f.write_str("DIRECT_URL in the environment"),
+            UrlSource::DirectDotEnv(path) => write!(f, "DIRECT_URL in {}", path.display()),
+            UrlSource::DirectMetadata(path) => write!(f, "direct-url in [workspace.metadata.anonmigrate] of {}", path.display()),
         }
     }
 }

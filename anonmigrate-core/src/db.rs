@@ -67,6 +67,27 @@ fn from_info(info: &dyn DatabaseErrorInformation) -> PgError {
     }
 }
 
+/// libpq's and the server's words for a session that ended under the runner (restart, pg_terminate_backend,
+/// network failure).
+pub fn connection_lost(message: &str) -> bool {
+    [
+        "terminating connection",
+        "server closed the connection",
+        "connection to server was lost",
+        "no connection to the server",
+        "could not receive data from server",
+        "could not send data to server",
+        "SSL connection has been closed",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
+}
+
+/// The server cancelled a statement that ran longer than `statement_timeout`.
+pub fn statement_timed_out(message: &str) -> bool {
+    message.contains("canceling statement due to statement timeout")
+}
+
 /// Runs one or more statements as a single simple query.
 pub fn execute(conn: &mut PgConnection, sql: &str) -> std::result::Result<(), PgError> {
     conn.batch_execute(sql).map_err(|e| pg_error(&e))

@@ -70,7 +70,9 @@ pub fn diagnose(workspace: &Workspace) -> Vec<Check> {
     let url = match workspace.configured_url() {
         Ok(Some(url)) => {
             checks.push(check("url", Level::Ok, format!("{} (from {})", url.redacted(), url.source), None));
-            url
+            database_checks(&url, chain.as_ref(), &extensions, &mut checks);
+            pooler_checks(workspace, &url, &mut checks);
+            return checks;
         }
         Ok(None) => match local_url(workspace, &extensions, &mut checks) {
             Some(url) => url,
@@ -158,6 +160,60 @@ struct ExtensionRow {
     installed: Option<String>,
     #[diesel(sql_type = Bool)]
     trusted: bool,
+}
+
+/// Whether the URL goes through a transaction-mode pooler, and whether a direct URL is set for the commands
+/// that change the database (and is direct itself).
+fn pooler_checks(workspace: &Workspace, url: &DatabaseUrl, checks: &mut Vec<Check>) {
+    let direct = match workspace.direct_url() {
+        Ok(Some(direct)) => {
+            checks.push(check(
+                "direct url",
+                Level::Ok,
+                format!("{} (from {}): setup, run, revert, redo, accept, stamp and database connect there", direct.redacted(), direct.source),
+                None,
+            ));
+            Some(direct)
+        }
+        Ok(None) => {
+            checks.push(check("direct url", Level::Ok, "not set (--direct-url, DIRECT_URL, direct-url): every command uses the database URL", None));
+            None
+        }
+        Err(e) => {
+            checks.push(check("direct url", Level::Fail, e.to_string(), None));
+            None
+        }
+    };
+    let fix = "set DIRECT_URL (or --direct-url, or direct-url in [workspace.metadata.anonmigrate]) to the server's own host and port, or use a session-mode pool";
+    match (crate::pooler::detect(url), &direct) {
+        (Ok(None), _) => checks.push(check("pooler", Level::Ok, "the database URL keeps a session of its own (direct, or a session-mode pool)", None)),
+        (Ok(Some(found)), Some(_)) => checks.push(check(
+            "pooler",
+            Level::Ok,
+            format!("the database URL goes through a pooler in transaction or statement mode ({found}); commands that change the database use the direct URL"),
+            None,
+        )),
+        (Ok(Some(found)), None) => checks.push(check(
+            "pooler",
+            Level::Fail,
+            format!("the database URL goes through a pooler in transaction or statement mode ({found}): run, revert and the other commands that change the database refuse (exit 13)"),
+            Some(fix.into()),
+        )),
+        // database_checks has reported why it cannot connect.
+        (Err(_), _) => {}
+    }
+    if let Some(direct) = &direct {
+        match crate::pooler::detect(direct) {
+            Ok(None) => {}
+            Ok(Some(found)) => checks.push(check(
+                "direct url pooler",
+                Level::Fail,
+                format!("the direct URL goes through a pooler in transaction or statement mode too ({found})"),
+                Some(fix.into()),
+            )),
+            Err(e) => checks.push(check("direct url", Level::Fail, e.to_string(), Some(format!("check {}", direct.source)))),
+        }
+    }
 }
 
 fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[String], checks: &mut Vec<Check>) {

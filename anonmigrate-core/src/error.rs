@@ -92,6 +92,16 @@ pub enum Error {
         waited_secs: u64,
     },
 
+    #[error(
+        "this URL goes through a connection pooler in transaction or statement mode: {found}; session state such as the migration lock does not survive between transactions there, so nothing was changed{}; connect the commands that change the database directly with --direct-url, DIRECT_URL or `direct-url` in [workspace.metadata.anonmigrate] (the server's own host and port, not the pooler's), or through a session-mode pool",
+        released_text(*released)
+    )]
+    Pooler {
+        found: String,
+        /// Whether the migration lock, taken before the pooler gave itself away, was released (`None`: not taken).
+        released: Option<bool>,
+    },
+
     #[error("{0}")]
     Integrity(String),
 
@@ -136,10 +146,11 @@ impl Error {
             | Error::LocalServer(_)
             | Error::LocalServerUnreachable { .. } => ErrorKind::Connection,
             Error::LockTimeout { .. } => ErrorKind::LockTimeout,
+            Error::Pooler { .. } => ErrorKind::Pooler,
             Error::Integrity(_) | Error::OutOfOrder(_) => ErrorKind::Integrity,
             Error::Refused(_) | Error::NothingToDo(_) => ErrorKind::Refused,
             // A lost connection is the server's side, not a statement to fix: same code as "cannot connect".
-            Error::Postgres { error, .. } if crate::runner::connection_lost(&error.message) => ErrorKind::Connection,
+            Error::Postgres { error, .. } if crate::db::connection_lost(&error.message) => ErrorKind::Connection,
             Error::Postgres { .. }
             | Error::MigrationFailed { .. }
             | Error::ExtensionUnavailable { .. }
@@ -162,6 +173,18 @@ pub enum ErrorKind {
     Integrity,
     /// The command refused to act without explicit confirmation.
     Refused,
+    /// The database URL goes through a transaction- or statement-mode pooler; a direct URL is needed.
+    Pooler,
+}
+
+fn released_text(released: Option<bool>) -> &'static str {
+    match released {
+        None => "",
+        Some(true) => " (the migration lock taken on the shared server process was released there)",
+        Some(false) => {
+            " (the migration lock taken on the shared server process could not be released from here: it is freed when the pooler closes that server connection)"
+        }
+    }
 }
 
 /// Transaction bookkeeping (BEGIN/COMMIT issued by diesel) can fail too, e.g. when the connection drops.

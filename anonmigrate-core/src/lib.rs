@@ -16,6 +16,7 @@ pub mod lock_sync;
 pub mod maintenance;
 pub mod offline;
 pub mod plan;
+pub mod pooler;
 pub mod runner;
 pub mod schema;
 pub mod setup;

@@ -228,7 +228,7 @@ pub fn is_root() -> bool {
 }
 
 /// The unprivileged OS user that runs the server when we are root (PostgreSQL refuses to run as root).
-fn server_os_user() -> String {
+pub fn server_os_user() -> String {
     std::env::var("ANONMIGRATE_PG_USER").unwrap_or_else(|_| "postgres".into())
 }
 

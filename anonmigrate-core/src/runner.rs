@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anonmigrate_chain::{Chain, LockFile};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Text};
 
 use crate::bookkeeping::{self, AppliedRow};
 use crate::database_url::DatabaseUrl;
@@ -14,6 +14,7 @@ use crate::db;
 use crate::error::{Error, PgError, Result};
 use crate::events::{Event, Observer};
 use crate::plan::{Direction, Script};
+use crate::pooler;
 use crate::status::{MigrationState, Status};
 
 /// Advisory lock key shared by every anonmigrate process (advisory locks are per database already); the offline
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub allow_out_of_order: bool,
     pub lock_timeout: Duration,
     pub ddl_lock_timeout: Option<Duration>,
+    /// `statement_timeout` of the migration session; `None`: no limit, whatever the role or database sets.
+    pub statement_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,12 +66,6 @@ impl Drop for LockedConnection {
 }
 
 #[derive(QueryableByName)]
-struct Flag {
-    #[diesel(sql_type = Bool)]
-    value: bool,
-}
-
-#[derive(QueryableByName)]
 struct Holder {
     #[diesel(sql_type = Text)]
     pid: String,
@@ -95,18 +92,18 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 /// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
-    // If this process dies (kill -9, a lost network), the server notices within a second even in the middle of
-    // a long statement and rolls back, releasing the migration lock and the table locks instead of holding them
-    // until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused and the default kept.
-    let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
+    // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
+    let session = pooler::Session::claim(&mut conn, url)?;
     let started = Instant::now();
     let mut announced = false;
     loop {
-        let got: Flag = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS value")
-            .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
-            .get_result(&mut conn)
-            .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))?;
-        if got.value {
+        if session.try_lock(&mut conn, MIGRATION_LOCK_KEY)? {
+            session.confirm_lock(&mut conn, url, MIGRATION_LOCK_KEY)?;
+            // If this process dies (kill -9, a lost network), the server notices within a second even in the
+            // middle of a long statement and rolls back, releasing the migration lock and the table locks instead
+            // of holding them until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused
+            // and the default kept.
+            let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
             return Ok(LockedConnection { conn });
         }
         let holder = lock_holder(&mut conn);
@@ -261,6 +258,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
 
     let mut locked = lock(url, options.lock_timeout, observer)?;
     let conn = &mut locked.conn;
+    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
     bookkeeping::ensure_tables(conn)?;
     let (status, rows) = read_status(conn, chain)?;
     check_safe_to_run(chain, &status, options)?;
@@ -298,6 +296,15 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
         });
     }
     Ok(report)
+}
+
+/// Set explicitly for the whole migration session: a role or database default (`statement_timeout = '30s'` is
+/// common in production) would otherwise cancel a long `CREATE INDEX CONCURRENTLY` or backfill half-way.
+fn statement_timeout_sql(timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(d) => format!("SET statement_timeout = '{}ms'", d.as_millis()),
+        None => "SET statement_timeout = 0".to_owned(),
+    }
 }
 
 pub(crate) fn lock_timeout_sql(ddl_lock_timeout: Option<Duration>, local: bool) -> String {
@@ -515,22 +522,6 @@ fn likely_blockers(conn: &mut PgConnection) -> String {
     rows.into_iter().map(|r| r.summary).collect::<Vec<_>>().join("; ")
 }
 
-/// libpq's and the server's words for a session that ended under the runner (restart, pg_terminate_backend,
-/// network failure).
-pub(crate) fn connection_lost(message: &str) -> bool {
-    [
-        "terminating connection",
-        "server closed the connection",
-        "connection to server was lost",
-        "no connection to the server",
-        "could not receive data from server",
-        "could not send data to server",
-        "SSL connection has been closed",
-    ]
-    .iter()
-    .any(|needle| message.contains(needle))
-}
-
 /// What a failed statement left behind, for the hint after a lost connection.
 #[derive(Debug, Clone, Copy)]
 enum Recovery {
@@ -552,7 +543,27 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
             "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
             if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
         ));
-    } else if connection_lost(&error.message) {
+    } else if db::statement_timed_out(&error.message) {
+        let setting = diesel::sql_query("SELECT current_setting('statement_timeout') AS summary")
+            .get_result::<Activity>(conn)
+            .map_or_else(|_| "as configured".to_owned(), |a| a.summary);
+        let after = match recovery {
+            Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::Resume { done } if done < index => {
+                "; the statements before its BEGIN … COMMIT block stay recorded as done and `cargo anonmigrate run` resumes at the block"
+            }
+            Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes at this one",
+            Recovery::RerunDown => "",
+        };
+        error.hint = Some(format!(
+            "the statement ran longer than the migration session's statement_timeout ({setting}, from `statement-timeout` in [workspace.metadata.anonmigrate]){after}; raise `statement-timeout`, or remove it for no limit (the default)"
+        ));
+        // The file is not wrong, the limit is too short: not `MigrationFailed` (which says to fix the file).
+        return Error::Postgres {
+            context: format!("running migration `{}` ({}) timed out", script.dir_name, script.location(index, None)),
+            error,
+        };
+    } else if db::connection_lost(&error.message) {
         let lost = "the connection to the server was lost (server restart, terminated session or network failure)";
         error.hint = Some(match recovery {
             Recovery::RolledBack => format!(
@@ -692,6 +703,8 @@ pub enum RevertScope {
 pub struct RevertOptions {
     pub lock_timeout: Duration,
     pub ddl_lock_timeout: Option<Duration>,
+    /// `statement_timeout` of the migration session; `None`: no limit, whatever the role or database sets.
+    pub statement_timeout: Option<Duration>,
 }
 
 /// Reverts applied migrations, newest first. `RevertScope::To(i)` keeps the migration at chain index `i`.
@@ -704,6 +717,7 @@ pub fn revert(
 ) -> Result<Vec<AppliedMigration>> {
     let mut locked = lock(url, options.lock_timeout, observer)?;
     let conn = &mut locked.conn;
+    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
     let (status, _) = read_status(conn, chain)?;
     if let Some(missing) = status.missing.last()
         && status.applied().last().is_none_or(|a| a.version < missing.version)

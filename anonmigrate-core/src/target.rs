@@ -30,6 +30,15 @@ pub fn resolve(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn 
     Ok(url)
 }
 
+/// The URL for commands that change the database: the direct URL when one is configured (DATABASE_URL may go
+/// through a transaction pooler, where the migration lock and session settings do not hold), else [`resolve`].
+pub fn resolve_for_changes(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn Observer) -> Result<DatabaseUrl> {
+    match workspace.direct_url()? {
+        Some(url) => Ok(url),
+        None => resolve(workspace, chain, observer),
+    }
+}
+
 /// The configured URL, or the managed local server's (started if needed) without creating its database: for
 /// work that uses a database of its own on that server, like the scratch database of `schema`.
 pub fn server(workspace: &Workspace, chain: Option<&Chain>, observer: &mut dyn Observer) -> Result<DatabaseUrl> {

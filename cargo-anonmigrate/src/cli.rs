@@ -18,10 +18,12 @@ Diesel-compatible PostgreSQL (+ pgvector) migrations with locking, checksums and
 
 Migrations live in <workspace>/migrations/<version>_<name>/{up.sql,down.sql[,metadata.toml]}, exactly as diesel_cli lays them out, and are recorded in diesel's __diesel_schema_migrations table.
 
-Database: --database-url, else DATABASE_URL in the environment, else DATABASE_URL in <workspace>/.env, else a managed local PostgreSQL server kept under target/anonmigrate (started on first use).";
+Database: --database-url, else DATABASE_URL in the environment, else DATABASE_URL in <workspace>/.env, else a managed local PostgreSQL server kept under target/anonmigrate (started on first use).
+
+Commands that change the database (setup, run, revert, redo, accept, stamp, database) use the direct URL instead when one is set: --direct-url, else DIRECT_URL (environment, then .env), else direct-url in [workspace.metadata.anonmigrate]. Set it when DATABASE_URL goes through a connection pooler in transaction mode (PgBouncer, Supavisor): migrations need a session of their own, and refuse (exit 13) without one.";
 
 #[derive(Debug, Args)]
-#[command(version, about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
+#[command(version = env!("ANONMIGRATE_LONG_VERSION"), about = ABOUT, long_about = LONG_ABOUT, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -34,6 +36,10 @@ pub struct GlobalArgs {
     /// PostgreSQL URL (postgres://, postgresql://, postgresql+asyncpg:// ...); overrides DATABASE_URL and .env
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// The server's own URL, for commands that change the database when the database URL goes through a
+    /// pooler; overrides DIRECT_URL and [workspace.metadata.anonmigrate] direct-url
+    #[arg(long, global = true, value_name = "URL")]
+    pub direct_url: Option<String>,
     /// Path to the workspace's Cargo.toml
     #[arg(long, global = true, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,

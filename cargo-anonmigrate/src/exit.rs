@@ -16,6 +16,7 @@ pub const CHECK_SCHEMA: u8 = 9;
 pub const CHECK_DOWN: u8 = 10;
 pub const CHECK_DATABASE: u8 = 11;
 pub const CHECK_LINT: u8 = 12;
+pub const POOLER: u8 = 13;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -33,6 +34,8 @@ Exit codes:
  10  `check`: a down.sql does not undo its up.sql, or reverting everything leaves objects behind
  11  `check --database`: the live database has drifted from the migrations, or is behind them
  12  `check`: the linter found a deny-level problem in a migration newer than the lint baseline
+ 13  the database URL goes through a connection pooler in transaction or statement mode (nothing was
+     changed): use --direct-url / DIRECT_URL, or a session-mode pool
 `check` exits with the code of its first failing section, in the order lock file (7), schema.rs (9),
 down.sql and revert all (10), live database (11), lint (12).";
 
@@ -52,5 +55,6 @@ pub fn for_error(error: &anyhow::Error) -> ExitCode {
         Some(ErrorKind::LockTimeout) => LOCK_TIMEOUT,
         Some(ErrorKind::Integrity) => INTEGRITY,
         Some(ErrorKind::Refused) => REFUSED,
+        Some(ErrorKind::Pooler) => POOLER,
     })
 }

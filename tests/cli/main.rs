@@ -14,6 +14,8 @@ mod first_day;
 mod help;
 mod lint;
 mod offline;
+mod packaging;
+mod pooler;
 mod readme;
 mod runner_safety;
 mod schema;

@@ -64,13 +64,18 @@ fn spawn_watchdog(cluster: &Cluster) {
         root = cluster.root.display(),
         sock = cluster.socket_dir().display(),
     );
+    spawn_watchdog_script(&script);
+}
+
+/// Runs a shell loop in the background that cleans up after this process, however it ends.
+fn spawn_watchdog_script(script: &str) {
     Command::new("sh")
-        .args(["-c", &script])
+        .args(["-c", script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("cannot start the cluster watchdog");
+        .expect("cannot start a watchdog");
 }
 
 /// A database created for one test and dropped when the test ends.
@@ -281,6 +286,7 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
     cmd.current_dir(cwd)
         .args(args)
         .env_remove("DATABASE_URL")
+        .env_remove("DIRECT_URL")
         .env_remove("ANONMIGRATE_DRIFT")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
@@ -288,4 +294,149 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
         cmd.env(key, value);
     }
     cmd.output().expect("cannot run the cargo-anonmigrate binary")
+}
+
+/// How a [`Pooler`] hands server connections to clients (PgBouncer's `pool_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    Session,
+    Transaction,
+    Statement,
+}
+
+impl PoolMode {
+    fn name(self) -> &'static str {
+        match self {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+            PoolMode::Statement => "statement",
+        }
+    }
+}
+
+/// A real PgBouncer (Debian's `pgbouncer`) in front of this process's cluster, on a free loopback port, run as
+/// the cluster's unprivileged user when we are root (it refuses root too). Stopped when dropped; a watchdog stops
+/// it if the test process dies first.
+#[derive(Debug)]
+pub struct Pooler {
+    pub port: u16,
+    dir: PathBuf,
+}
+
+static POOLERS: AtomicUsize = AtomicUsize::new(0);
+
+impl Pooler {
+    pub fn start(mode: PoolMode) -> Pooler {
+        let binary = pgbouncer_binary();
+        let dir = std::env::temp_dir().join(format!(
+            "anonmigrate-pgbouncer-{}-{}",
+            std::process::id(),
+            POOLERS.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A few tries: the free port found here may be taken by someone else before PgBouncer binds it.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            std::fs::write(dir.join("users.txt"), format!("\"{}\" \"\"\n", cluster().superuser)).unwrap();
+            let ini = format!(
+                "[databases]\n* = host={sock} port=5432\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = trust\nauth_file = {dir}/users.txt\npool_mode = {mode}\ndefault_pool_size = 4\nmax_client_conn = 200\n\
+                 logfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\n\
+                 ignore_startup_parameters = extra_float_digits,options,application_name\n",
+                sock = cluster().socket_dir().display(),
+                dir = dir.display(),
+                mode = mode.name(),
+            );
+            std::fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
+            let _ = std::fs::remove_file(dir.join("pgbouncer.pid"));
+            if local_server::is_root() {
+                let status = Command::new("chown").arg("-R").arg(format!("{}:", local_server::server_os_user())).arg(&dir).status();
+                assert!(status.is_ok_and(|s| s.success()), "cannot hand {} to the server's OS user", dir.display());
+            }
+            let mut cmd = if local_server::is_root() {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", &local_server::server_os_user(), "--"]).arg(&binary);
+                cmd
+            } else {
+                Command::new(&binary)
+            };
+            // -d: PgBouncer daemonises once it listens, so a zero exit means the port is ours.
+            let output = cmd.arg("-d").arg(dir.join("pgbouncer.ini")).stdin(Stdio::null()).output().expect("cannot run pgbouncer");
+            let pooler = Pooler { port, dir: dir.clone() };
+            if output.status.success() && pooler.wait_listening() {
+                pooler.spawn_watchdog();
+                return pooler;
+            }
+            pooler.stop();
+            std::mem::forget(pooler);
+        }
+        let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+        panic!("PgBouncer did not start in {} ({mode:?} mode); its log:\n{log}", dir.display());
+    }
+
+    /// The URL of `database` through the pooler.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgresql://{}@127.0.0.1:{}/{database}", cluster().superuser, self.port)
+    }
+
+    fn pid(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("pgbouncer.pid")).ok().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty())
+    }
+
+    fn wait_listening(&self) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.pid().is_some() && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn spawn_watchdog(&self) {
+        let Some(pid) = self.pid() else { return };
+        let script = format!(
+            "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 0.3; done; kill -TERM {pid} 2>/dev/null; rm -rf '{dir}'",
+            me = std::process::id(),
+            dir = self.dir.display(),
+        );
+        spawn_watchdog_script(&script);
+    }
+}
+
+impl Drop for Pooler {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Pooler {
+    fn stop(&self) {
+        // SIGTERM: immediate shutdown, server connections closed, so test databases can be dropped.
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            for _ in 0..100 {
+                if !Command::new("kill").args(["-0", &pid]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Debian's `pgbouncer` (`.ci/run` installs it), or `ANONMIGRATE_PGBOUNCER`.
+fn pgbouncer_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ANONMIGRATE_PGBOUNCER") {
+        return PathBuf::from(path);
+    }
+    for candidate in ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer", "/usr/local/bin/pgbouncer"] {
+        if Path::new(candidate).is_file() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!("the pooler tests need PgBouncer and none was found: `apt-get install -y pgbouncer` (what .ci/run does), or set ANONMIGRATE_PGBOUNCER to its path")
 }

@@ -94,6 +94,7 @@ pub fn replay(workspace: &Workspace, chain: &Chain, schemas: &[String], observer
         allow_out_of_order: false,
         lock_timeout: workspace.run_lock_timeout()?,
         ddl_lock_timeout: workspace.ddl_lock_timeout()?,
+        statement_timeout: None,
     };
     runner::run(&scratch.url, chain, &options, &mut observer)?;
     let replayed = Instant::now();

@@ -16,7 +16,7 @@ fn extensions(ctx: &Context, chain: &anonmigrate_core::chain::Chain) -> Vec<Stri
 
 pub fn setup(ctx: &mut Context) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     let extensions = extensions(ctx, &chain);
     setup::setup(&url, &extensions, &mut ctx.printer).with_context(|| format!("failed to set up {}", url.describe()))?;
     out(&format!(
@@ -29,7 +29,7 @@ pub fn setup(ctx: &mut Context) -> anyhow::Result<ExitCode> {
 
 pub fn database(ctx: &mut Context, command: &DatabaseCommand) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     match command {
         DatabaseCommand::Drop { yes } => {
             confirm(&format!("drop {} and everything in it", url.describe()), *yes, "--yes")?;
@@ -48,6 +48,7 @@ pub fn database(ctx: &mut Context, command: &DatabaseCommand) -> anyhow::Result<
                 allow_out_of_order: false,
                 lock_timeout: ctx.lock_timeout(None)?,
                 ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+                statement_timeout: ctx.workspace.statement_timeout()?,
             };
             let report = runner::run(&url, &chain, &options, &mut ctx.printer)?;
             out(&format!("reset {}: {} migrations applied", url.describe(), report.applied.len()));

@@ -10,7 +10,7 @@ use crate::output::{note, out};
 
 pub fn accept(ctx: &mut Context, args: &AcceptArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     let timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
     let accepted = maintenance::accept(&url, &chain, &args.version, timeout, &mut ctx.printer)?;
     out(&format!(
@@ -24,7 +24,7 @@ pub fn accept(ctx: &mut Context, args: &AcceptArgs) -> anyhow::Result<ExitCode> 
 
 pub fn stamp(ctx: &mut Context, args: &StampArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     let timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
     if args.delete {
         let deleted = maintenance::unstamp(&url, &args.version, timeout, &mut ctx.printer)?;

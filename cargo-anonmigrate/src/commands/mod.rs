@@ -41,6 +41,7 @@ impl Context {
             manifest_path: global.manifest_path.clone(),
             migrations_dir: global.migrations_dir.clone(),
             database_url: global.database_url.clone(),
+            direct_url: global.direct_url.clone(),
         })?;
         Ok(Context {
             workspace,
@@ -89,6 +90,11 @@ impl Context {
 
     pub fn database(&mut self, chain: Option<&Chain>) -> anyhow::Result<DatabaseUrl> {
         Ok(anonmigrate_core::target::resolve(&self.workspace, chain, &mut self.printer)?)
+    }
+
+    /// The database for a command that changes it: the direct URL when one is set.
+    pub fn database_for_changes(&mut self, chain: Option<&Chain>) -> anyhow::Result<DatabaseUrl> {
+        Ok(anonmigrate_core::target::resolve_for_changes(&self.workspace, chain, &mut self.printer)?)
     }
 
     /// The chain, the database in use and where it stands (read-only: no lock, nothing created).

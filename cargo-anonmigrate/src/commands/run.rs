@@ -23,7 +23,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         out(offline::run_script(&chain, &options)?.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     let options = RunOptions {
         to: args.to.clone(),
         step: args.step,
@@ -31,6 +31,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         allow_out_of_order: args.allow_out_of_order,
         lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
         ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+        statement_timeout: ctx.workspace.statement_timeout()?,
     };
     if args.dry_run {
         let report = runner::dry_run(&url, &chain, &options)
@@ -131,10 +132,11 @@ pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> 
     if many {
         confirm("revert more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
     }
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     let options = RevertOptions {
         lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
         ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+        statement_timeout: ctx.workspace.statement_timeout()?,
     };
     let reverted = runner::revert(&url, &chain, scope, &options, &mut ctx.printer)
         .with_context(|| format!("failed to revert on {}", url.describe()))?;
@@ -155,14 +157,15 @@ pub fn redo(ctx: &mut Context, args: &RedoArgs) -> anyhow::Result<ExitCode> {
         confirm("redo more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
     }
     let chain = ctx.chain()?;
-    let url = ctx.database(Some(&chain))?;
+    let url = ctx.database_for_changes(Some(&chain))?;
     let lock_timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
     let ddl_lock_timeout = ctx.workspace.ddl_lock_timeout()?;
+    let statement_timeout = ctx.workspace.statement_timeout()?;
     let reverted = runner::revert(
         &url,
         &chain,
         RevertScope::Steps(args.step),
-        &RevertOptions { lock_timeout, ddl_lock_timeout },
+        &RevertOptions { lock_timeout, ddl_lock_timeout, statement_timeout },
         &mut ctx.printer,
     )
     .with_context(|| format!("failed to revert on {}", url.describe()))?;
@@ -173,6 +176,7 @@ pub fn redo(ctx: &mut Context, args: &RedoArgs) -> anyhow::Result<ExitCode> {
         allow_out_of_order: false,
         lock_timeout,
         ddl_lock_timeout,
+        statement_timeout,
     };
     let applied = runner::run(&url, &chain, &options, &mut ctx.printer)
         .with_context(|| format!("failed to re-apply on {}", url.describe()))?;

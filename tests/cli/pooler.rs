@@ -1,0 +1,174 @@
+//! Through a real PgBouncer in front of the test cluster: a transaction-mode pool is detected and refused before
+//! anything changes (exit 13, no lock left behind); a session-mode pool works. `ANONMIGRATE_STRESS_ROUNDS`
+//! repeats the concurrent cases.
+
+use std::process::Output;
+
+use anonmigrate_testkit::{PoolMode, Pooler};
+
+use crate::concurrency::{assert_applied_once, describe, rounds, run_at_once, write_chain};
+use crate::support::Env;
+
+/// Advisory locks held in the test database by any session (pooled server connections included).
+fn advisory_locks(env: &Env) -> Vec<String> {
+    env.db.query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+}
+
+#[test]
+fn a_transaction_pooler_is_refused_before_anything_changes() {
+    let env = Env::new("txpool_one");
+    write_chain(&env.ws);
+    let pooler = Pooler::start(PoolMode::Transaction);
+    let pooled = pooler.url(&env.db.name);
+    let refused = env.raw(&["run", "--database-url", &pooled], &[]);
+    refused.assert_code(13);
+    let rendered = env.render(&refused).replace(&pooler.port.to_string(), "[port]");
+    insta::with_settings!({filters => vec![(r"pid \d+", "pid [pid]")]}, {
+        insta::assert_snapshot!(rendered);
+    });
+    assert!(env.db.tables().is_empty(), "not even the bookkeeping tables: {:?}", env.db.tables());
+    assert_eq!(advisory_locks(&env), ["0"]);
+    // Read-only commands still work through it.
+    env.raw(&["status", "--database-url", &pooled], &[]).assert_code(0);
+}
+
+/// `rounds()` times: a fresh database and chain, a pooler in `mode`, eight `run`s at once with `args` (given
+/// the pooled URL and the direct one), `check` on their outputs, then no advisory lock may be left.
+fn eight_through_a_pooler(label: &str, mode: PoolMode, args: fn(&str, &str) -> Vec<String>, check: fn(&Env, &[Output], usize)) {
+    for round in 0..rounds() {
+        let env = Env::new(&format!("{label}{round}"));
+        write_chain(&env.ws);
+        let pooler = Pooler::start(mode);
+        let args = args(&pooler.url(&env.db.name), &env.db.url);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check(&env, &run_at_once(&env.ws, &args), round);
+        assert_eq!(advisory_locks(&env), ["0"], "round {round}: no advisory lock left held by a pooled connection");
+    }
+}
+
+fn pooled_only(pooled: &str, _direct: &str) -> Vec<String> {
+    vec!["run".into(), "--database-url".into(), pooled.to_owned()]
+}
+
+fn all_succeed(env: &Env, outputs: &[Output], round: usize) {
+    for output in outputs {
+        assert!(output.status.success(), "round {round}: a runner failed\n{}", describe(output));
+    }
+    assert_applied_once(env, round);
+}
+
+#[test]
+fn eight_runners_through_a_transaction_pooler_all_refuse_and_leave_nothing() {
+    eight_through_a_pooler("txpool", PoolMode::Transaction, pooled_only, |env, outputs, round| {
+        for output in outputs {
+            assert_eq!(output.status.code(), Some(13), "round {round}: a runner did not refuse\n{}", describe(output));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("connection pooler in transaction or statement mode"), "round {round}: {stderr}");
+        }
+        assert!(env.db.applied_versions().is_empty(), "round {round}: nothing applied");
+        assert!(env.db.tables().is_empty(), "round {round}: nothing created: {:?}", env.db.tables());
+    });
+}
+
+#[test]
+fn eight_runners_through_a_session_pooler_apply_each_migration_once() {
+    eight_through_a_pooler("sesspool", PoolMode::Session, pooled_only, all_succeed);
+}
+
+#[test]
+fn eight_runners_through_a_transaction_pooler_with_a_direct_url_apply_each_migration_once() {
+    let with_direct = |pooled: &str, direct: &str| {
+        vec!["run".into(), "--database-url".into(), pooled.to_owned(), "--direct-url".into(), direct.to_owned()]
+    };
+    eight_through_a_pooler("txdirect", PoolMode::Transaction, with_direct, all_succeed);
+}
+
+#[test]
+fn the_direct_url_comes_from_the_environment_dotenv_or_the_manifest() {
+    let env = Env::new("direct_sources");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
+    env.ws.write("migrations/2024-01-03-000000_c/up.sql", "CREATE TABLE c (id int);");
+    let pooler = Pooler::start(PoolMode::Transaction);
+    let pooled = pooler.url(&env.db.name);
+    env.raw(&["run", "--step", "1"], &[("DATABASE_URL", &pooled)]).assert_code(13);
+    env.raw(&["run", "--step", "1"], &[("DATABASE_URL", &pooled), ("DIRECT_URL", &env.db.url)]).assert_code(0);
+    env.ws.write(".env", format!("DATABASE_URL={pooled}\nDIRECT_URL={}\n", env.db.url));
+    env.raw(&["run", "--step", "1"], &[]).assert_code(0);
+    std::fs::remove_file(env.ws.path().join(".env")).unwrap();
+    env.ws.write(
+        "Cargo.toml",
+        format!("[workspace]\n\n[workspace.metadata.anonmigrate]\ndirect-url = \"{}\"\n", env.db.url),
+    );
+    env.raw(&["run", "--database-url", &pooled], &[]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+    // Read-only commands may keep using the pooled URL.
+    let status = env.raw(&["status", "--database-url", &pooled], &[]);
+    status.assert_code(0);
+    assert_eq!(advisory_locks(&env), ["0"]);
+}
+
+#[test]
+fn a_bad_direct_url_is_named_without_its_password() {
+    let env = Env::new("direct_bad");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let direct = format!("postgresql://postgres:hunter2@127.0.0.1:{closed_port}/{}", env.db.name);
+    let outcome = env.raw(&["run", "--direct-url", &direct, "--database-url", &env.db.url], &[]);
+    outcome.assert_code(5);
+    assert!(outcome.stderr.contains("(URL from --direct-url)"), "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains("hunter2"), "{}", outcome.stderr);
+    assert!(env.db.tables().is_empty());
+}
+
+#[test]
+fn doctor_reports_a_transaction_pooler_and_the_direct_url() {
+    let env = Env::new("direct_doctor");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
+    let pooler = Pooler::start(PoolMode::Transaction);
+    let pooled = pooler.url(&env.db.name);
+    let without = env.raw(&["doctor", "--database-url", &pooled], &[]);
+    without.assert_code(1);
+    let line = |outcome: &crate::support::Outcome, name: &str| {
+        outcome.stdout.lines().find(|l| l.get(6..).is_some_and(|r| r.starts_with(&format!("{name}:")))).unwrap_or_default().to_owned()
+    };
+    assert!(line(&without, "pooler").starts_with("FAIL") && line(&without, "pooler").contains("transaction or statement mode"), "{}", without.stdout);
+    assert!(line(&without, "direct url").contains("not set"), "{}", without.stdout);
+    assert!(without.stdout.contains("fix: set DIRECT_URL"), "{}", without.stdout);
+
+    let direct_with_password = env.db.url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@");
+    let with = env.raw(&["doctor", "--database-url", &pooled], &[("DIRECT_URL", &direct_with_password)]);
+    assert!(line(&with, "pooler").starts_with("ok"), "{}", with.stdout);
+    assert!(line(&with, "direct url").starts_with("ok") && line(&with, "direct url").contains("DIRECT_URL in the environment"), "{}", with.stdout);
+    assert!(!with.stdout.contains("hunter2"), "{}", with.stdout);
+
+    let direct = env.raw(&["doctor", "--database-url", &env.db.url], &[]);
+    assert!(line(&direct, "pooler").starts_with("ok"), "{}", direct.stdout);
+    assert_eq!(advisory_locks(&env), ["0"]);
+}
+
+#[test]
+fn a_role_statement_timeout_does_not_cut_a_migration_unless_configured() {
+    let env = Env::new("stmt_timeout");
+    let role = format!("slow_{}", env.db.name);
+    anonmigrate_testkit::admin_execute(&format!(
+        "CREATE ROLE \"{role}\" LOGIN; ALTER ROLE \"{role}\" SET statement_timeout = '1s'; ALTER DATABASE \"{db}\" OWNER TO \"{role}\"",
+        db = env.db.name
+    ));
+    let url = env.db.url.replace("postgresql://postgres@", &format!("postgresql://{role}@"));
+    assert_eq!(anonmigrate_testkit::query_url(&url, "SELECT current_setting('statement_timeout')"), ["1s"]);
+    env.ws.write("migrations/2024-01-01-000000_slow/up.sql", "CREATE TABLE slow (id int);\nSELECT pg_sleep(2);");
+    env.ws.write("migrations/2024-01-01-000000_slow/down.sql", "DROP TABLE slow;");
+    env.raw(&["run", "--database-url", &url], &[]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+
+    env.raw(&["revert", "--database-url", &url], &[]).assert_code(0);
+    env.ws.write("Cargo.toml", "[workspace]\n\n[workspace.metadata.anonmigrate]\nstatement-timeout = \"1s\"\n");
+    let timed_out = env.raw(&["run", "--database-url", &url], &[]);
+    timed_out.assert_code(1);
+    insta::assert_snapshot!(env.render(&timed_out));
+    assert!(env.db.applied_versions().is_empty());
+    assert!(env.db.tables().iter().all(|t| t != "slow"), "rolled back: {:?}", env.db.tables());
+}
