@@ -411,10 +411,11 @@ impl LockFile {
         }
     }
 
-    /// Writes atomically (temp file + rename) so a crash never leaves half a lock file.
+    /// Writes atomically (temp file + rename) so a crash never leaves half a lock file; the temp file is per
+    /// process, since several runners started at once may all bring the same lock file up to date.
     pub fn write(&self, migrations_dir: &Path) -> Result<(), ChainError> {
         let path = Self::path_in(migrations_dir);
-        let tmp = migrations_dir.join(format!(".{LOCK_FILE_NAME}.tmp"));
+        let tmp = migrations_dir.join(format!(".{LOCK_FILE_NAME}.{}.tmp", std::process::id()));
         let io = |source| ChainError::Unreadable {
             path: path.clone(),
             source,
