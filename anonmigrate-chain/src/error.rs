@@ -51,6 +51,12 @@ pub enum ChainError {
     )]
     NotUtf8 { path: PathBuf, offset: usize },
 
+    #[error(
+        "`{}` holds git conflict markers (both branches added migrations); `cargo anonmigrate merge` resolves it (the union of both sides, in chain order), then commit it",
+        .0.display()
+    )]
+    ConflictedLockFile(PathBuf),
+
     #[error("`{}` line {line}: {reason}; regenerate it with `cargo anonmigrate lock`", path.display())]
     BadLockFile {
         path: PathBuf,

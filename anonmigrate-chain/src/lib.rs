@@ -7,9 +7,10 @@ mod error;
 mod hash;
 mod lockfile;
 mod write;
+pub mod transactions;
 
 pub use chain::{Chain, Migration, parse_dir_name};
 pub use error::ChainError;
 pub use hash::{normalise_line_endings, sha256_hex};
 pub use write::write_atomically;
-pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, split_blocks};
+pub use lockfile::{ConflictedLock, LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, has_conflict_markers, split_blocks};

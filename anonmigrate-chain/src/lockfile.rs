@@ -171,6 +171,86 @@ impl LockMismatch {
     }
 }
 
+/// Whether `text` holds git conflict markers (`<<<<<<<`, `=======`, `>>>>>>>` at the start of a line).
+pub fn has_conflict_markers(text: &str) -> bool {
+    text.lines().any(|line| line.starts_with("<<<<<<<") || line.starts_with(">>>>>>>"))
+}
+
+/// Both sides of a lock file that `git merge` left with conflict markers: two branches each added migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictedLock {
+    /// The label git wrote after `<<<<<<<` (usually `HEAD`: the branch merged into).
+    pub ours_label: String,
+    /// The label after `>>>>>>>` (the branch being merged).
+    pub theirs_label: String,
+    pub ours: LockFile,
+    pub theirs: LockFile,
+}
+
+impl ConflictedLock {
+    /// Splits conflicted text into the two sides (lines outside the markers belong to both; a diff3 base
+    /// section is dropped) and parses each. `Ok(None)` when the text has no markers.
+    pub fn parse(text: &str, path: &Path) -> Result<Option<ConflictedLock>, ChainError> {
+        let text = text.replace("\r\n", "\n");
+        if !has_conflict_markers(&text) {
+            return Ok(None);
+        }
+        #[derive(PartialEq)]
+        enum Part {
+            Both,
+            Ours,
+            Base,
+            Theirs,
+        }
+        let mut part = Part::Both;
+        let (mut ours, mut theirs) = (String::new(), String::new());
+        let (mut ours_label, mut theirs_label) = (String::new(), String::new());
+        for line in text.lines() {
+            if let Some(label) = line.strip_prefix("<<<<<<<") {
+                part = Part::Ours;
+                if ours_label.is_empty() {
+                    ours_label = label.trim().to_owned();
+                }
+            } else if line.starts_with("|||||||") && part == Part::Ours {
+                part = Part::Base;
+            } else if line.starts_with("=======") && part != Part::Both {
+                part = Part::Theirs;
+            } else if let Some(label) = line.strip_prefix(">>>>>>>") {
+                part = Part::Both;
+                if theirs_label.is_empty() {
+                    theirs_label = label.trim().to_owned();
+                }
+            } else {
+                for (side, keep) in [(&mut ours, part != Part::Theirs), (&mut theirs, part != Part::Ours)] {
+                    if keep && part != Part::Base {
+                        side.push_str(line);
+                        side.push('\n');
+                    }
+                }
+            }
+        }
+        let label = |label: String, fallback: &str| if label.is_empty() { fallback.to_owned() } else { label };
+        Ok(Some(ConflictedLock {
+            ours: LockFile::parse(&ours, path)?.0,
+            theirs: LockFile::parse(&theirs, path)?.0,
+            ours_label: label(ours_label, "ours"),
+            theirs_label: label(theirs_label, "theirs"),
+        }))
+    }
+
+    /// Migrations one side lists and the other does not: (only ours, only theirs), each in its file order.
+    pub fn added_by_each(&self) -> (Vec<String>, Vec<String>) {
+        let only = |a: &LockFile, b: &LockFile| -> Vec<String> {
+            a.entries
+                .iter()
+                .filter(|e| b.entries.iter().all(|o| o.dir_name != e.dir_name))
+                .map(|e| e.dir_name.clone())
+                .collect()
+        };
+        (only(&self.ours, &self.theirs), only(&self.theirs, &self.ours))
+    }
+}
+
 impl LockFile {
     pub fn path_in(migrations_dir: &Path) -> PathBuf {
         migrations_dir.join(LOCK_FILE_NAME)
@@ -245,14 +325,11 @@ impl LockFile {
             reason: reason.to_owned(),
         };
         let text = text.replace("\r\n", "\n");
+        if has_conflict_markers(&text) {
+            return Err(ChainError::ConflictedLockFile(path.to_path_buf()));
+        }
         let mut lines = text.lines();
         let header = lines.next().ok_or_else(|| bad(1, "the file is empty"))?;
-        if header.starts_with("<<<<<<<") {
-            return Err(bad(
-                1,
-                "it holds git conflict markers: two branches added migrations; resolve by running `cargo anonmigrate merge`",
-            ));
-        }
         let stored_hash = header
             .strip_prefix(HEADER_PREFIX)
             .ok_or_else(|| bad(1, "the first line is not `anonmigrate-lock v1 chain=<hash>`"))?;
@@ -272,12 +349,6 @@ impl LockFile {
         };
         for (index, line) in lines.enumerate() {
             let line_no = index + 2;
-            if line.starts_with("<<<<<<<") || line.starts_with("=======") || line.starts_with(">>>>>>>") {
-                return Err(bad(
-                    line_no,
-                    "it holds git conflict markers: two branches added migrations; take either side, then run `cargo anonmigrate merge`",
-                ));
-            }
             if let Some(path) = line.strip_prefix("schema ") {
                 schemas.push(SchemaRecord {
                     path: path.to_owned(),
@@ -324,6 +395,17 @@ impl LockFile {
         let path = Self::path_in(migrations_dir);
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::parse(&text, &path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ChainError::Unreadable { path, source }),
+        }
+    }
+
+    /// Reads a lock file that may hold git conflict markers: `Ok(None)` when there is no lock file or it has no
+    /// markers (use [`LockFile::read`] then), otherwise both sides of the conflict.
+    pub fn read_conflicted(migrations_dir: &Path) -> Result<Option<ConflictedLock>, ChainError> {
+        let path = Self::path_in(migrations_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => ConflictedLock::parse(&text, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ChainError::Unreadable { path, source }),
         }
@@ -414,5 +496,31 @@ mod tests {
         let text = "<<<<<<< HEAD\nanonmigrate-lock v1 chain=00\n";
         let err = LockFile::parse(text, Path::new("x.lock")).unwrap_err().to_string();
         assert!(err.contains("cargo anonmigrate merge"), "{err}");
+    }
+
+    #[test]
+    fn both_sides_of_a_git_conflict_are_read() {
+        let base = chain(&[("20240101_a", "select 1")]);
+        let ours = LockFile::from_chain(&chain(&[("20240101_a", "select 1"), ("20240103_ours", "select 3")]));
+        let theirs = LockFile::from_chain(&chain(&[("20240101_a", "select 1"), ("20240102_theirs", "select 2")]));
+        let (o, t) = (ours.render(), theirs.render());
+        let (o_lines, t_lines): (Vec<&str>, Vec<&str>) = (o.lines().collect(), t.lines().collect());
+        // What git writes (diff3 style, so the base section must be skipped too).
+        let text = format!(
+            "<<<<<<< HEAD\n{}\n||||||| base\n{}=======\n{}\n>>>>>>> feature\n{}\n<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> feature\n",
+            o_lines[0],
+            LockFile::from_chain(&base).render().lines().next().unwrap().to_owned() + "\n",
+            t_lines[0],
+            o_lines[1],
+            o_lines[2],
+            t_lines[2]
+        );
+        assert!(LockFile::parse(&text, Path::new("x.lock")).is_err());
+        let conflict = ConflictedLock::parse(&text, Path::new("x.lock")).unwrap().unwrap();
+        assert_eq!((conflict.ours_label.as_str(), conflict.theirs_label.as_str()), ("HEAD", "feature"));
+        assert_eq!(conflict.ours.entries, ours.entries);
+        assert_eq!(conflict.theirs.entries, theirs.entries);
+        assert_eq!(conflict.added_by_each(), (vec!["20240103_ours".to_owned()], vec!["20240102_theirs".to_owned()]));
+        assert_eq!(ConflictedLock::parse(&o, Path::new("x.lock")).unwrap(), None);
     }
 }

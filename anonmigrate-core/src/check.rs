@@ -624,7 +624,7 @@ fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
         statement_timeout: None,
     };
     // The lock file was checked already; a warning about it is not repeated.
-    let dry = runner::dry_run(url, chain, &options, &mut crate::events::Silent)?;
+    let dry = runner::dry_run(url, chain, &options)?;
     let mut position = Vec::new();
     if let Some(refusal) = &dry.refusal {
         position.push(refusal.to_string());

@@ -138,6 +138,7 @@ impl Error {
     /// A stable category, mapped to exit codes by the CLI.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::Chain(anonmigrate_chain::ChainError::ConflictedLockFile(_)) => ErrorKind::Integrity,
             Error::Chain(_) | Error::Config(_) | Error::BadUrl { .. } | Error::Write { .. } => ErrorKind::Config,
             Error::Connect { .. }
             | Error::MissingDatabase { .. }

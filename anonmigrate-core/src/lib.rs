@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod generate;
 pub mod local_server;
+pub mod lock_sync;
 pub mod maintenance;
 pub mod offline;
 pub mod plan;

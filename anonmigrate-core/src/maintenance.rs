@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anonmigrate_chain::{Chain, LockFile, parse_dir_name};
+use anonmigrate_chain::{Chain, LockFile, LockMismatch};
 
 use crate::bookkeeping;
 use crate::database_url::DatabaseUrl;
@@ -13,7 +13,7 @@ use crate::events::Observer;
 use crate::generate::next_version;
 use crate::plan::{Direction, Script};
 use crate::runner::{lock, read_status};
-use crate::status::MigrationState;
+use crate::status::{MigrationState, Status};
 
 /// The old and new checksum recorded by `accept`.
 #[derive(Debug, Clone)]
@@ -106,17 +106,46 @@ pub fn unstamp(url: &DatabaseUrl, version: &str, lock_timeout: Duration, observe
     Ok(true)
 }
 
-/// Migrations on disk that the lock file does not list (new on this branch, or arrived through a merge).
-pub fn heads(chain: &Chain) -> Result<Vec<String>> {
-    let Some((lock, _)) = LockFile::read(&chain.dir)? else {
-        return Ok(chain.migrations.iter().map(|m| m.dir_name.clone()).collect());
-    };
-    Ok(chain
+/// What `heads` found: with a conflicted lock file, what each side of the git merge added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heads {
+    /// Migrations on disk that the lock file does not list yet (new on this branch, or arrived through a merge).
+    New(Vec<String>),
+    /// The lock file holds git conflict markers: each side's additions, and what is on disk that neither lists.
+    Conflict {
+        ours_label: String,
+        theirs_label: String,
+        ours: Vec<String>,
+        theirs: Vec<String>,
+        unlisted: Vec<String>,
+    },
+}
+
+fn unlisted(chain: &Chain, lock: &[&LockFile]) -> Vec<String> {
+    chain
         .migrations
         .iter()
-        .filter(|m| lock.entries.iter().all(|e| e.dir_name != m.dir_name))
+        .filter(|m| lock.iter().all(|l| l.entries.iter().all(|e| e.dir_name != m.dir_name)))
         .map(|m| m.dir_name.clone())
-        .collect())
+        .collect()
+}
+
+/// Migrations on disk that the lock file does not list, or with git conflict markers, what each side added.
+pub fn heads(chain: &Chain) -> Result<Heads> {
+    if let Some(conflict) = LockFile::read_conflicted(&chain.dir)? {
+        let (ours, theirs) = conflict.added_by_each();
+        return Ok(Heads::Conflict {
+            unlisted: unlisted(chain, &[&conflict.ours, &conflict.theirs]),
+            ours_label: conflict.ours_label,
+            theirs_label: conflict.theirs_label,
+            ours,
+            theirs,
+        });
+    }
+    Ok(Heads::New(match LockFile::read(&chain.dir)? {
+        None => chain.migrations.iter().map(|m| m.dir_name.clone()).collect(),
+        Some((lock, _)) => unlisted(chain, &[&lock]),
+    }))
 }
 
 /// A directory renamed by `merge`.
@@ -126,30 +155,58 @@ pub struct Renamed {
     pub to: String,
 }
 
-/// Gives migrations that are not in the lock file and sort before its newest entry new versions after the
-/// current head (renaming their directories), then rewrites the lock file. The lock file must list what is
-/// already applied somewhere (the branch you merged into), so only the newcomers move.
-pub fn merge(migrations_dir: &std::path::Path) -> Result<Vec<Renamed>> {
-    let chain = Chain::load(migrations_dir)?;
-    let newcomers = heads(&chain)?;
-    let newest_locked = LockFile::read(migrations_dir)?
-        .and_then(|(lock, _)| lock.entries.iter().filter_map(|e| parse_dir_name(&e.dir_name).map(|(v, _)| v)).max());
+/// What `merge` did.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// The git conflict it resolved: (ours label, theirs label, ours added, theirs added).
+    pub conflict: Option<(String, String, Vec<String>, Vec<String>)>,
+    /// Pending migrations the database showed to be older than its newest applied one, moved after the head.
+    pub renamed: Vec<Renamed>,
+    /// The newest applied version, when a database was consulted.
+    pub newest_applied: Option<String>,
+    /// How the written lock file differs from the one before (our side, for a conflict).
+    pub change: LockMismatch,
+    /// Entries in the written lock file.
+    pub entries: usize,
+}
+
+/// Resolves a lock file that `git merge` left with conflict markers (the union of both sides, which is what is
+/// on disk after the merge, in chain order) and, where `database` (the target database's status against the
+/// chain on disk) shows pending migrations older than its newest applied one, gives them new versions after the
+/// head by renaming their directories, so `run` applies them in order. Without a database nothing is renamed.
+/// The schema-file records of our side are kept; a git conflict on schema.rs itself is for `schema` to redo.
+pub fn merge(migrations_dir: &std::path::Path, database: Option<&Status>) -> Result<Merged> {
+    let conflict = LockFile::read_conflicted(migrations_dir)?;
+    let previous = match &conflict {
+        Some(conflict) => Some(conflict.ours.clone()),
+        None => LockFile::read(migrations_dir)?.map(|(lock, _)| lock),
+    };
     let mut renamed = Vec::new();
-    if let Some(newest) = newest_locked {
-        for dir_name in newcomers {
-            let chain = Chain::load(migrations_dir)?;
-            let migration = chain.migrations.iter().find(|m| m.dir_name == dir_name).expect("head is on disk");
-            if migration.version >= newest {
-                continue;
-            }
-            let to = format!("{}_{}", next_version(&chain), migration.name);
-            std::fs::rename(&migration.dir, migrations_dir.join(&to)).map_err(|source| Error::Write {
-                path: migration.dir.clone(),
-                source,
-            })?;
-            renamed.push(Renamed { from: dir_name, to });
-        }
+    for entry in database.iter().flat_map(|status| status.out_of_order()) {
+        let chain = Chain::load(migrations_dir)?;
+        let migration = chain.migrations.iter().find(|m| m.dir_name == entry.dir_name).expect("status entries are on disk");
+        let to = format!("{}_{}", next_version(&chain), migration.name);
+        std::fs::rename(&migration.dir, migrations_dir.join(&to)).map_err(|source| Error::Write {
+            path: migration.dir.clone(),
+            source,
+        })?;
+        renamed.push(Renamed { from: entry.dir_name.clone(), to });
     }
-    crate::generate::relock(migrations_dir)?;
-    Ok(renamed)
+    let chain = Chain::load(migrations_dir)?;
+    let lock = LockFile::updated_for(&chain, previous.as_ref());
+    lock.write(migrations_dir)?;
+    let change = match &previous {
+        Some(previous) => previous.compare(&chain, true),
+        None => LockMismatch { added: chain.migrations.iter().map(|m| m.dir_name.clone()).collect(), ..LockMismatch::default() },
+    };
+    Ok(Merged {
+        conflict: conflict.map(|c| {
+            let (ours, theirs) = c.added_by_each();
+            (c.ours_label, c.theirs_label, ours, theirs)
+        }),
+        renamed,
+        newest_applied: database.and_then(|s| s.current_version.clone()),
+        change,
+        entries: lock.entries.len(),
+    })
 }

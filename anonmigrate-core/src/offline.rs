@@ -14,7 +14,6 @@ use anonmigrate_chain::Chain;
 use crate::bookkeeping;
 use crate::db::quote_literal;
 use crate::error::{Error, Result};
-use crate::events::Observer;
 use crate::plan::{Direction, Script};
 use crate::runner::{self, MIGRATION_LOCK_KEY, RevertScope};
 
@@ -36,8 +35,7 @@ pub struct OfflineOptions {
 }
 
 /// The script `run` would send to a database at `options.from` (default: an empty database).
-pub fn run_script(chain: &Chain, options: &OfflineOptions, observer: &mut dyn Observer) -> Result<String> {
-    runner::check_lock_file(chain, observer)?;
+pub fn run_script(chain: &Chain, options: &OfflineOptions) -> Result<String> {
     let first = match &options.from {
         Some(from) => runner::known_version(chain, "--from", from)? + 1,
         None => 0,
@@ -87,8 +85,7 @@ pub fn run_script(chain: &Chain, options: &OfflineOptions, observer: &mut dyn Ob
 }
 
 /// The script `revert` would send to a database at `options.from` (default: the newest migration on disk).
-pub fn revert_script(chain: &Chain, scope: RevertScope, options: &OfflineOptions, observer: &mut dyn Observer) -> Result<String> {
-    runner::check_lock_file(chain, observer)?;
+pub fn revert_script(chain: &Chain, scope: RevertScope, options: &OfflineOptions) -> Result<String> {
     let head = match &options.from {
         Some(from) => runner::known_version(chain, "--from", from)? + 1,
         None => chain.migrations.len(),
@@ -228,8 +225,9 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
     }
     let _ = writeln!(
         out,
-        "-- {index}/{total} {} {file}: run_in_transaction = false, {count} statement{plural} each on its own{}",
+        "-- {index}/{total} {} {file}: run_in_transaction = false, {count} statement{plural} each on its own{}{}",
         comment(&script.dir_name),
+        if script.blocks.is_empty() { "" } else { " (the file's BEGIN … COMMIT blocks each as one unit)" },
         if direction == Direction::Up { ", progress recorded after each" } else { "" }
     );
     if direction == Direction::Up {
@@ -243,14 +241,26 @@ fn migration_sql(out: &mut String, script: &Script, direction: Direction, index:
 }
 
 /// The migration's statements; `progress`: each followed by the bookkeeping that records it as done.
+/// Inside an author `BEGIN … COMMIT` block the progress rows belong to the block's transaction, the closing
+/// COMMIT's own included (written before it), as the runner sends them.
 fn statements(out: &mut String, script: &Script, progress: bool) {
     let count = script.statements.len();
+    if let Some((begin, commit)) = script.wrapper {
+        let _ = writeln!(
+            out,
+            "-- the file's own BEGIN (line {begin}) and COMMIT (line {commit}) are left out: it runs in this transaction"
+        );
+    }
     for (i, statement) in script.statements.iter().enumerate() {
+        let record = || format!("{}\n", bookkeeping::record_progress_sql(&script.version, i + 1, &script.prefix_hash(i + 1)));
+        let closes_block = script.closes_block(i);
+        if progress && closes_block {
+            out.push_str(&record());
+        }
         let _ = writeln!(out, "-- statement {} of {count} (line {})", i + 1, statement.line);
         out.push_str(&terminated(&statement.sql));
-        if progress {
-            out.push_str(&bookkeeping::record_progress_sql(&script.version, i + 1, &script.prefix_hash(i + 1)));
-            out.push('\n');
+        if progress && !closes_block {
+            out.push_str(&record());
         }
     }
 }

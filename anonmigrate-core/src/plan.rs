@@ -1,11 +1,13 @@
 //! A migration prepared for execution: its metadata, its statements, and the checks that must pass before any
-//! of it reaches the server (transaction control inside a transactional file, for instance).
+//! of it reaches the server (transaction control the runner cannot honour, for instance), and the file's own
+//! transaction layout: a whole-file `BEGIN … COMMIT` wrapper left out, or a non-transactional file's blocks.
 
+use anonmigrate_chain::transactions::{TxLayout, TxStatement, layout};
 use anonmigrate_chain::{Migration, sha256_hex};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::split::{split_statements, transaction_control};
+use crate::split::{requires_no_transaction, split_statements, transaction_control, tx_statement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -34,6 +36,11 @@ pub struct Script {
     pub file: std::path::PathBuf,
     pub transactional: bool,
     pub statements: Vec<PlannedStatement>,
+    /// Lines of the `BEGIN` and `COMMIT` that wrapped a transactional file whole; they are not sent.
+    pub wrapper: Option<(usize, usize)>,
+    /// Non-transactional only: the author's `BEGIN … COMMIT` blocks, as inclusive statement indexes; each runs as
+    /// one unit, its progress recorded inside it.
+    pub blocks: Vec<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,19 +66,39 @@ impl Script {
                 }
             },
         };
-        let statements: Vec<PlannedStatement> = split_statements(text)
+        let mut statements: Vec<PlannedStatement> = split_statements(text)
             .into_iter()
             .map(|s| PlannedStatement {
                 sql: s.text.to_owned(),
                 line: s.line,
             })
             .collect();
-        if let Some(found) = statements.iter().find_map(|s| transaction_control(&s.sql).map(|kw| (kw, s.line))) {
-            let (keyword, line) = found;
-            return Err(Error::Refused(format!(
-                "`{}` line {line} contains `{keyword}`: the runner already wraps each migration in a transaction together with its bookkeeping, and a {keyword} inside it would commit DDL without the bookkeeping; remove the transaction control, or set `run_in_transaction = false` in metadata.toml and let each statement run on its own",
-                file.display()
-            )));
+        let kinds: Vec<TxStatement> = statements.iter().map(|s| tx_statement(&s.sql)).collect();
+        let mut wrapper = None;
+        let mut blocks = Vec::new();
+        match layout(&kinds, transactional) {
+            Ok(TxLayout::None) => {}
+            Ok(TxLayout::Wrapper { begin, commit }) => {
+                // Written for psql: the runner's own transaction (with the bookkeeping) takes the wrapper's place.
+                wrapper = Some((statements[begin].line, statements[commit].line));
+                statements.remove(commit);
+                statements.remove(begin);
+            }
+            Ok(TxLayout::Blocks(found)) => {
+                if let Some(statement) = found
+                    .iter()
+                    .flat_map(|&(begin, commit)| &statements[begin..=commit])
+                    .find(|s| requires_no_transaction(&s.sql))
+                {
+                    return Err(Error::Refused(format!(
+                        "`{}` line {}: this statement cannot run inside a transaction block, and it is inside a BEGIN … COMMIT block; move it out of the block",
+                        file.display(),
+                        statement.line
+                    )));
+                }
+                blocks = found;
+            }
+            Err(problem) => return Err(refused_control(&file, &statements[problem.index], problem.reason, transactional)),
         }
         Ok(Script {
             dir_name: migration.dir_name.clone(),
@@ -81,7 +108,19 @@ impl Script {
             file,
             transactional,
             statements,
+            wrapper,
+            blocks,
         })
+    }
+
+    /// The author block (begin, commit statement indexes) that `index` is in, for a non-transactional script.
+    pub fn block_of(&self, index: usize) -> Option<(usize, usize)> {
+        self.blocks.iter().copied().find(|&(begin, commit)| (begin..=commit).contains(&index))
+    }
+
+    /// Whether statement `index` is the COMMIT that closes an author block.
+    pub fn closes_block(&self, index: usize) -> bool {
+        self.blocks.iter().any(|&(_, commit)| commit == index)
     }
 
     /// Hash of the first `count` statements, so a resumed non-transactional migration can prove the statements
@@ -109,6 +148,17 @@ impl Script {
             statement.line + extra_lines
         )
     }
+}
+
+/// Transaction control the runner cannot honour, refused before anything runs.
+fn refused_control(file: &std::path::Path, statement: &PlannedStatement, reason: &str, transactional: bool) -> Error {
+    let keyword = transaction_control(&statement.sql).unwrap_or("transaction control");
+    let rule = if transactional {
+        "the runner runs each migration in one transaction together with its bookkeeping, so a file may only be wrapped whole in `BEGIN; … COMMIT;` (the wrapper is then left out); remove the transaction control, or set `run_in_transaction = false` in metadata.toml and put the statements that belong together in `BEGIN; … COMMIT;` blocks"
+    } else {
+        "with `run_in_transaction = false` each `BEGIN; … COMMIT;` block runs as one unit and every other statement on its own; end each block with COMMIT (savepoints only inside a block)"
+    };
+    Error::Refused(format!("`{}` line {}: {reason} (`{keyword}`): {rule}", file.display(), statement.line))
 }
 
 pub fn run_in_transaction(migration: &Migration) -> Result<bool> {

@@ -139,7 +139,8 @@ pub fn read_status(conn: &mut PgConnection, chain: &Chain) -> Result<(Status, Ve
     Ok((Status::compute(chain, &rows), rows))
 }
 
-/// Refuses to run when the lock file disagrees with the migrations on disk (a missing lock file only warns).
+/// `check`'s strict test: an error when the lock file disagrees with the migrations on disk (a missing lock file
+/// only warns). Other commands bring the lock file up to date instead (`lock_sync`).
 pub fn check_lock_file(chain: &Chain, observer: &mut dyn Observer) -> Result<()> {
     match LockFile::read(&chain.dir)? {
         None => {
@@ -168,7 +169,7 @@ pub fn check_lock_file(chain: &Chain, observer: &mut dyn Observer) -> Result<()>
                 lines.push("  the chain hash on the first line does not match the entries (edited by hand or merged)".into());
             }
             Err(Error::Integrity(format!(
-                "{} does not match the migrations on disk:\n{}\nif these changes are intended (not yet applied anywhere), run `cargo anonmigrate lock` and commit the result; after a git merge run `cargo anonmigrate merge`",
+                "{} does not match the migrations on disk:\n{}\nif these changes are intended, any command that works on the chain (`cargo anonmigrate lock`, `run`, `schema`) updates it: commit the result; after a git merge run `cargo anonmigrate merge`",
                 LockFile::path_in(&chain.dir).display(),
                 lines.join("\n")
             )))
@@ -217,9 +218,9 @@ fn check_safe_to_run(chain: &Chain, status: &Status, options: &RunOptions) -> Re
     Ok(())
 }
 
-/// Everything `run` checks before it connects: the lock file, `--to`, and every up.sql split and checked.
-fn prepare_run(chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<Vec<Script>> {
-    check_lock_file(chain, observer)?;
+/// Everything `run` checks before it connects: `--to`, and every up.sql split and checked. (The lock file is the
+/// caller's: the CLI brings it up to date, or refuses under `--locked`, before anything runs.)
+fn prepare_run(chain: &Chain, options: &RunOptions) -> Result<Vec<Script>> {
     if let Some(to) = &options.to {
         known_version(chain, "--to", to)?;
     }
@@ -253,7 +254,7 @@ fn select_pending<'a>(scripts: &'a [Script], status: &Status, options: &RunOptio
 /// Applies pending migrations in order under the migration lock.
 pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<RunReport> {
     // Parse every script before connecting, so a bad file changes nothing.
-    let scripts = prepare_run(chain, options, observer)?;
+    let scripts = prepare_run(chain, options)?;
 
     let mut locked = lock(url, options.lock_timeout, observer)?;
     let conn = &mut locked.conn;
@@ -421,8 +422,24 @@ fn apply_statementwise(
     db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
     for index in first..total {
         let statement = &script.statements[index];
+        let block = script.block_of(index);
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        // Inside an author block the progress rows are part of the block's transaction: a failure leaves nothing of
+        // the block, and the recorded progress points at its BEGIN. The closing COMMIT's own progress goes in first,
+        // so it commits with the block.
+        let closes_block = script.closes_block(index);
+        if closes_block {
+            db::execute(conn, &progress).map_err(|error| {
+                rollback(conn);
+                db::context("recording progress")(error)
+            })?;
+        }
         db::execute(conn, &statement.sql).map_err(|error| {
-            let mut err = statement_failed(conn, script, index, error, Recovery::Resume);
+            if block.is_some() {
+                rollback(conn);
+            }
+            let done = block.map_or(index, |(begin, _)| begin);
+            let mut err = statement_failed(conn, script, index, error, Recovery::Resume { done });
             if let Error::MigrationFailed { error, .. } = &mut err
                 && let Some(hint) = invalid_index_hint(conn)
             {
@@ -430,8 +447,14 @@ fn apply_statementwise(
             }
             err
         })?;
-        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
-        db::execute(conn, &progress).map_err(db::context("recording progress"))?;
+        if !closes_block {
+            db::execute(conn, &progress).map_err(|error| {
+                if block.is_some() {
+                    rollback(conn);
+                }
+                db::context("recording progress")(error)
+            })?;
+        }
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
@@ -442,7 +465,12 @@ fn apply_statementwise(
 fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>) -> Result<()> {
     db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
     for (index, statement) in script.statements.iter().enumerate() {
-        db::execute(conn, &statement.sql).map_err(|error| statement_failed(conn, script, index, error, Recovery::RerunDown))?;
+        db::execute(conn, &statement.sql).map_err(|error| {
+            if script.block_of(index).is_some() {
+                rollback(conn);
+            }
+            statement_failed(conn, script, index, error, Recovery::RerunDown)
+        })?;
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let forget = finish_sql(script, Direction::Down, bookkeeping::Elapsed::Unknown);
@@ -504,8 +532,9 @@ fn likely_blockers(conn: &mut PgConnection) -> String {
 enum Recovery {
     /// The migration ran in one transaction, rolled back by now.
     RolledBack,
-    /// A non-transactional up.sql: progress is recorded per statement.
-    Resume,
+    /// A non-transactional up.sql: progress is recorded per statement (per block inside an author block);
+    /// `done` statements are recorded as done.
+    Resume { done: usize },
     /// A non-transactional down.sql: no progress is kept, the whole file runs again.
     RerunDown,
 }
@@ -525,7 +554,10 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
             .map_or_else(|_| "as configured".to_owned(), |a| a.summary);
         let after = match recovery {
             Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
-            Recovery::Resume => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes at this one",
+            Recovery::Resume { done } if done < index => {
+                "; the statements before its BEGIN … COMMIT block stay recorded as done and `cargo anonmigrate run` resumes at the block"
+            }
+            Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes at this one",
             Recovery::RerunDown => "",
         };
         error.hint = Some(format!(
@@ -542,13 +574,13 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
             Recovery::RolledBack => format!(
                 "{lost}; the migration ran in one transaction, so none of it was committed: run `cargo anonmigrate run` again once the server is reachable"
             ),
-            Recovery::Resume if index == 0 => format!(
+            Recovery::Resume { done: 0 } => format!(
                 "{lost}; no statement of this migration is recorded as done, so `cargo anonmigrate run` starts it again once the server is reachable"
             ),
-            Recovery::Resume => format!(
+            Recovery::Resume { done } => format!(
                 "{lost}; {} recorded as done, so `cargo anonmigrate run` resumes at statement {} once the server is reachable",
-                if index == 1 { "statement 1 is".to_owned() } else { format!("statements 1 to {index} are") },
-                index + 1
+                if done == 1 { "statement 1 is".to_owned() } else { format!("statements 1 to {done} are") },
+                done + 1
             ),
             Recovery::RerunDown => format!(
                 "{lost}; the first {index} statement(s) of this down.sql ran and the migration is still recorded as applied: make the down.sql safe to run again (IF EXISTS) and revert again"
@@ -625,8 +657,8 @@ pub struct PlannedMigration {
 
 /// Reads the database and reports what `run` with these options would do, without taking the migration lock or
 /// writing anything (not even the bookkeeping tables).
-pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mut dyn Observer) -> Result<DryRun> {
-    let scripts = prepare_run(chain, options, observer)?;
+pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result<DryRun> {
+    let scripts = prepare_run(chain, options)?;
     let mut conn = db::connect(url)?;
     db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
     let (status, rows) = read_status(&mut conn, chain)?;

@@ -20,6 +20,8 @@
 //! The rest of the input becomes part of the current statement, so the
 //! server reports the error at the right place.
 
+use anonmigrate_chain::transactions::TxStatement;
+
 /// One SQL statement found in a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement<'a> {
@@ -361,6 +363,25 @@ pub fn transaction_control(stmt: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(result)
+}
+
+/// [`transaction_control`] as the kind [`anonmigrate_chain::transactions::layout`] judges. A `BEGIN` or `COMMIT`
+/// is plain when it holds nothing but its keywords (`BEGIN WORK`, `END TRANSACTION`; no modes, no `AND CHAIN`).
+pub fn tx_statement(stmt: &str) -> TxStatement {
+    let Some(kind) = transaction_control(stmt) else {
+        return TxStatement::None;
+    };
+    let plain = || {
+        tokens(stmt, 8).iter().all(|(kind, word)| {
+            *kind == Kind::Word && ["begin", "start", "commit", "end", "work", "transaction"].iter().any(|k| word.eq_ignore_ascii_case(k))
+        })
+    };
+    match kind {
+        "BEGIN" | "START TRANSACTION" => TxStatement::Begin { plain: plain() },
+        "COMMIT" => TxStatement::Commit { plain: plain() },
+        "SAVEPOINT" | "RELEASE" | "ROLLBACK TO SAVEPOINT" => TxStatement::Savepoint,
+        _ => TxStatement::Other,
+    }
 }
 
 fn is_false(text: &str) -> bool {
@@ -788,6 +809,20 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(transaction_control(input), *expected, "input: {input:?}");
         }
+    }
+
+    #[test]
+    fn plain_wrappers_and_modes() {
+        assert_eq!(tx_statement("BEGIN"), TxStatement::Begin { plain: true });
+        assert_eq!(tx_statement("-- why\nbegin transaction"), TxStatement::Begin { plain: true });
+        assert_eq!(tx_statement("START TRANSACTION"), TxStatement::Begin { plain: true });
+        assert_eq!(tx_statement("BEGIN ISOLATION LEVEL SERIALIZABLE"), TxStatement::Begin { plain: false });
+        assert_eq!(tx_statement("END"), TxStatement::Commit { plain: true });
+        assert_eq!(tx_statement("COMMIT WORK"), TxStatement::Commit { plain: true });
+        assert_eq!(tx_statement("COMMIT AND CHAIN"), TxStatement::Commit { plain: false });
+        assert_eq!(tx_statement("SAVEPOINT a"), TxStatement::Savepoint);
+        assert_eq!(tx_statement("ROLLBACK"), TxStatement::Other);
+        assert_eq!(tx_statement("CREATE TABLE t (id int)"), TxStatement::None);
     }
 
     #[test]

@@ -135,9 +135,12 @@ struct Raw {
 }
 
 fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, catalog: &mut Catalog) -> Result<Vec<Finding>> {
+    let transactional = run_in_transaction(migration)?;
+    let kinds: Vec<_> = file.statements.iter().map(|s| rules::tx_statement(&s.stmt)).collect();
     let facts = MigrationFacts {
         dir_name: migration.dir_name.clone(),
-        transactional: run_in_transaction(migration)?,
+        transactional,
+        transactions: anonmigrate_chain::transactions::layout(&kinds, transactional),
         has_down: migration.down_sql.is_some(),
     };
     let active: Vec<&'static Rule> = RULES.iter().copied().filter(|rule| config.level(rule) != Level::Allow).collect();
@@ -167,7 +170,7 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
             catalog.apply(&statement.stmt, &migration.dir_name);
             continue;
         }
-        let cx = StatementCx { stmt: &statement.stmt, migration: &facts, catalog, lock_timeout_set };
+        let cx = StatementCx { stmt: &statement.stmt, index, migration: &facts, catalog, lock_timeout_set };
         for rule in &active {
             if let Check::Statement(check) = rule.check {
                 for Hit { offset, message } in check(&cx) {

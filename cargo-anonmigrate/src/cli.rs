@@ -46,6 +46,10 @@ pub struct GlobalArgs {
     /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
     #[arg(long, global = true, value_name = "DIR")]
     pub migrations_dir: Option<PathBuf>,
+    /// Refuse to update migrations/anonmigrate.lock: exit 7, before anything is touched, when it does not match the
+    /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
+    #[arg(long, global = true)]
+    pub locked: bool,
     /// Output format for status, history and run
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -100,7 +104,7 @@ pub enum Command {
     )]
     Schema(SchemaArgs),
 
-    /// Rewrite migrations/anonmigrate.lock from the migrations on disk (after a deliberate change)
+    /// Rewrite migrations/anonmigrate.lock from the migrations on disk (every command that works on the chain does it too)
     #[command(after_help = "Example:\n  cargo anonmigrate lock && git add migrations/anonmigrate.lock")]
     Lock,
 
@@ -112,12 +116,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  cargo anonmigrate stamp 20250115090400         # the schema already exists\n  cargo anonmigrate stamp --delete 20250115090400  # forget one record, no SQL run")]
     Stamp(StampArgs),
 
-    /// List migrations on disk that migrations/anonmigrate.lock does not know yet
+    /// List migrations on disk that migrations/anonmigrate.lock does not know yet; after a conflicted git merge, what each branch added
     #[command(after_help = "Example:\n  cargo anonmigrate heads")]
     Heads,
 
-    /// After a git merge: move migrations that arrived out of order after the current head and rewrite the lock file
-    #[command(after_help = "Example (the lock file conflicted; keep your branch's side first):\n  git checkout --ours migrations/anonmigrate.lock && cargo anonmigrate merge")]
+    /// After a git merge: resolve a conflicted lock file (both sides, in chain order) and move pending migrations the database shows out of order after its newest applied one
+    #[command(
+        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed."
+    )]
     Merge,
 
     /// Check the setup step by step (URL, server, database, extensions, privileges, migrations, lock file, drift)

@@ -1,5 +1,6 @@
-//! The build-script drift gate end to end: a workspace whose `cargo build` fails with the expected message after
-//! adding a migration, editing one, and hand-editing schema.rs, and passes again after `cargo anonmigrate schema`;
+//! The build-script drift gate end to end, following a user's steps: a workspace whose `cargo build` fails with the
+//! expected message after generating and writing a migration, editing one, and hand-editing schema.rs, and passes
+//! again after `cargo anonmigrate schema` alone;
 //! `rerun-if-changed` is precise (checked with `cargo build -vv`).
 
 use std::path::Path;
@@ -66,35 +67,32 @@ fn assert_builds(dir: &Path) {
 fn the_build_fails_on_drift_and_passes_after_regenerating() {
     let env = Env::new("build_gate");
     workspace(&env);
-    env.cli(&["generate", "placeholder_to_create_the_lock"]).assert_code(0);
-    std::fs::remove_dir_all(
-        std::fs::read_dir(env.ws.migrations())
-            .unwrap()
-            .flatten()
-            .find(|e| e.file_name().to_string_lossy().ends_with("_placeholder_to_create_the_lock"))
-            .unwrap()
-            .path(),
-    )
-    .unwrap();
-    env.cli(&["lock"]).assert_code(0);
     let dir = env.ws.path();
 
     assert_fails_with(dir, "the schema file does not exist");
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
 
-    // A new migration.
-    env.ws.write("migrations/2024-01-02-000000_rooms/up.sql", "CREATE TABLE rooms (id BIGINT PRIMARY KEY);");
-    env.ws.write("migrations/2024-01-02-000000_rooms/down.sql", "DROP TABLE rooms;");
-    env.cli(&["lock"]).assert_code(0);
-    assert_fails_with(dir, "migration added since schema.rs was generated: 2024-01-02-000000_rooms");
-    env.cli(&["schema"]).assert_code(0);
+    // A new migration, the way a user adds one: generate it, write its SQL, build.
+    env.cli(&["generate", "rooms"]).assert_code(0);
+    let rooms = std::fs::read_dir(env.ws.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|name| name.ends_with("_rooms"))
+        .expect("generate created the directory");
+    env.ws.write(&format!("migrations/{rooms}/up.sql"), "CREATE TABLE rooms (id BIGINT PRIMARY KEY);");
+    env.ws.write(&format!("migrations/{rooms}/down.sql"), "DROP TABLE rooms;");
+    assert_fails_with(dir, &format!("migration added since schema.rs was generated: {rooms}"));
+    // The gate's own advice works as given: no lock-file step in between.
+    let regenerated = env.cli(&["schema"]);
+    regenerated.assert_code(0);
+    assert!(regenerated.stderr.contains(&format!("updated migrations/anonmigrate.lock: edited {rooms}")), "{}", regenerated.stderr);
     assert_builds(dir);
 
     // An edited migration.
-    env.ws.write("migrations/2024-01-02-000000_rooms/up.sql", "CREATE TABLE rooms (id BIGINT PRIMARY KEY, title TEXT);");
-    assert_fails_with(dir, "migration edited since schema.rs was generated: 2024-01-02-000000_rooms");
-    env.cli(&["lock"]).assert_code(0);
+    env.ws.write(&format!("migrations/{rooms}/up.sql"), "CREATE TABLE rooms (id BIGINT PRIMARY KEY, title TEXT);");
+    assert_fails_with(dir, &format!("migration edited since schema.rs was generated: {rooms}"));
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
 
@@ -114,7 +112,7 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
     let build_script_ran = |output: &Output| stderr(output).contains("app-") && stderr(output).contains("build-script-build`");
     let quiet = cargo_build(dir, &["-vv"], &[]);
     assert!(!build_script_ran(&quiet), "the build script re-ran with nothing changed:\n{}", stderr(&quiet));
-    env.ws.write("migrations/2024-01-02-000000_rooms/down.sql", "DROP TABLE IF EXISTS rooms;");
+    env.ws.write(&format!("migrations/{rooms}/down.sql"), "DROP TABLE IF EXISTS rooms;");
     let rerun = cargo_build(dir, &["-vv"], &[]);
     assert!(build_script_ran(&rerun), "editing a migration must re-run the gate:\n{}", stderr(&rerun));
 }

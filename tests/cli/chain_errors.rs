@@ -69,7 +69,8 @@ fn missing_migrations_directory() {
 #[test]
 fn transaction_control_inside_a_migration_is_refused() {
     let env = Env::new("txctl");
-    env.ws.write("migrations/2024-01-01-000000_t/up.sql", "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n");
+    // A psql-style wrapper is fine (see transactions.rs); a statement after its COMMIT is not.
+    env.ws.write("migrations/2024-01-01-000000_t/up.sql", "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\nCREATE TABLE u (id int);\n");
     let outcome = env.cli(&["run"]);
     outcome.assert_code(8);
     snap!(env, outcome);

@@ -109,6 +109,8 @@ fn lock_file_mismatch_and_schema_drift() {
 
     env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
     let outcome = env.cli(&["doctor"]);
-    fails(&outcome, "lock file", "not in the lock file: 2024-01-02-000000_b");
+    // A stale lock file is the normal state right after adding a migration (the next `run` updates it): a warning.
+    let lock_line = line(&outcome, "lock file");
+    assert!(lock_line.starts_with("warn") && lock_line.contains("not in the lock file: 2024-01-02-000000_b"), "{}", outcome.stdout);
     fails(&outcome, "schema drift ../src/schema.rs", "migration added since schema.rs was generated: 2024-01-02-000000_b");
 }

@@ -118,19 +118,34 @@ fn out_of_order_migrations_are_refused_unless_allowed() {
 }
 
 #[test]
-fn the_lock_file_must_match_the_chain() {
+fn the_lock_file_follows_the_chain_and_locked_refuses_a_stale_one() {
     let env = Env::new("lockfile");
     env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
     env.raw(&["lock"], &[]).assert_code(0);
     env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id bigint);");
     env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
-    let refused = env.cli(&["run"]);
+    let lock_path = env.ws.migrations().join("anonmigrate.lock");
+    let before = std::fs::read_to_string(&lock_path).unwrap();
+    // --locked (CI, deployment): any difference is an error before anything is touched, files and database alike.
+    let refused = env.cli(&["run", "--locked"]);
     refused.assert_code(7);
     snap!(env, refused);
     assert!(env.db.tables().is_empty());
-    env.raw(&["lock"], &[]).assert_code(0);
-    env.cli(&["run"]).assert_code(0);
+    assert!(env.db.applied_versions().is_empty());
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), before);
+    // Read-only commands report the stale file and write nothing.
+    let status = env.cli(&["status"]);
+    status.assert_code(0);
+    assert!(status.stderr.contains("warning: migrations/anonmigrate.lock is out of date (added 2024-01-02-000000_b; edited 2024-01-01-000000_a)"), "{}", status.stderr);
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), before);
+    // Without --locked, run brings it up to date (like cargo with Cargo.lock) and says what changed.
+    let run = env.cli(&["run"]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("updated migrations/anonmigrate.lock: added 2024-01-02-000000_b; edited 2024-01-01-000000_a\n"), "{}", run.stderr);
     assert_eq!(env.db.applied_versions().len(), 2);
+    env.cli(&["run", "--locked"]).assert_code(0);
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains(" 2024-01-02-000000_b\n"), "{lock}");
 }
 
 #[test]
@@ -188,8 +203,12 @@ fn merge_moves_migrations_from_a_merged_branch_after_the_head() {
     env.ws.write("migrations/2024-01-02-000000_feature_branch/up.sql", "CREATE TABLE b (id int);");
     let heads = env.raw(&["heads"], &[]);
     assert_eq!(heads.stdout, "2024-01-02-000000_feature_branch\n");
-    env.cli(&["run"]).assert_code(7);
-    let merged = env.raw(&["merge"], &[]);
+    let refused = env.cli(&["run"]);
+    refused.assert_code(7);
+    assert!(refused.stderr.contains("updated migrations/anonmigrate.lock: added 2024-01-02-000000_feature_branch\n"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("out of order") || refused.stderr.contains("older than the newest applied"), "{}", refused.stderr);
+    // The database says the newcomer is older than its newest applied migration: merge moves it after the head.
+    let merged = env.cli(&["merge"]);
     merged.assert_code(0);
     assert!(merged.stdout.contains("renamed   2024-01-02-000000_feature_branch -> "), "{}", merged.stdout);
     env.raw(&["heads"], &[]).assert_code(0);

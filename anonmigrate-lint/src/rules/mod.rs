@@ -1,6 +1,7 @@
 //! The rules: one module per rule, each a [`Rule`] constant with its id, default level, documentation, check and
 //! examples. [`RULES`] lists them all; `docs/lint-rules.md` is generated from it (see `crate::docs`).
 
+use anonmigrate_chain::transactions::{TxLayout, TxProblem};
 use squawk_syntax::ast;
 
 use crate::catalog::{Catalog, Origin};
@@ -31,6 +32,9 @@ mod require_concurrent_index_deletion;
 mod require_lock_timeout;
 mod set_not_null_on_existing_column;
 mod transaction_control_in_migration;
+mod transaction_wrapper;
+
+pub(crate) use transaction_control_in_migration::tx_statement;
 mod unparsable_statement;
 mod vector_without_dimension;
 
@@ -57,6 +61,7 @@ pub static RULES: &[&Rule] = &[
     &ban_truncate::RULE,
     &require_lock_timeout::RULE,
     &transaction_control_in_migration::RULE,
+    &transaction_wrapper::RULE,
     &vector_without_dimension::RULE,
     &identifier_too_long::RULE,
     &prefer_bigint_over_int::RULE,
@@ -131,6 +136,8 @@ pub struct MigrationFacts {
     pub dir_name: String,
     /// `run_in_transaction` (metadata.toml; default true).
     pub transactional: bool,
+    /// How up.sql's transaction control is laid out, judged as the runner judges it.
+    pub transactions: Result<TxLayout, TxProblem>,
     pub has_down: bool,
 }
 
@@ -138,6 +145,8 @@ pub struct MigrationFacts {
 #[derive(Debug)]
 pub struct StatementCx<'a> {
     pub stmt: &'a ast::Stmt,
+    /// Index of the statement in up.sql.
+    pub index: usize,
     pub migration: &'a MigrationFacts,
     pub catalog: &'a Catalog,
     /// A `lock_timeout` bounds this statement's lock waits: the runner's `ddl-lock-timeout`, or an earlier `SET`.

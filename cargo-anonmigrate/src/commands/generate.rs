@@ -12,6 +12,7 @@ use crate::cli::GenerateArgs;
 use crate::output::out;
 
 pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    ctx.refuse_if_locked("`generate` adds a migration")?;
     let mut options = GenerateOptions {
         no_down: args.no_down,
         non_transactional: args.non_transactional,

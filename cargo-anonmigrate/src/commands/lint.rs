@@ -14,11 +14,13 @@ pub fn lint(ctx: &Context, args: &LintArgs) -> anyhow::Result<ExitCode> {
     let (chain, config, report) = run_linter(ctx, &args.migrations)?;
     let base = std::env::current_dir().context("cannot read the current directory")?;
     if args.fix {
+        ctx.refuse_if_locked("`lint --fix` edits up.sql files")?;
         let fixed = anonmigrate_lint::fix::apply(&chain, &config, &report).map_err(config_error)?;
         for file in &fixed {
             note(&format!("fixed {}: {}", file.path.strip_prefix(&base).unwrap_or(&file.path).display(), file.applied.join("; ")));
         }
         if !fixed.is_empty() {
+            ctx.sync_lock(anonmigrate_core::lock_sync::LockPolicy::Update)?;
             // What is left after the fixes is what the author still has to decide.
             let (_, _, after) = run_linter(ctx, &args.migrations)?;
             return Ok(print_report(ctx, &after, &base));

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use anonmigrate_core::maintenance;
+use anonmigrate_core::maintenance::{self, Heads};
 
 use super::Context;
 use crate::cli::{AcceptArgs, StampArgs};
-use crate::output::out;
+use crate::output::{note, out};
 
 pub fn accept(ctx: &mut Context, args: &AcceptArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
@@ -45,17 +45,81 @@ pub fn stamp(ctx: &mut Context, args: &StampArgs) -> anyhow::Result<ExitCode> {
 
 pub fn heads(ctx: &Context) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
-    for dir_name in maintenance::heads(&chain)? {
-        out(&dir_name);
+    match maintenance::heads(&chain)? {
+        Heads::New(names) => {
+            for dir_name in names {
+                out(&dir_name);
+            }
+        }
+        Heads::Conflict { ours_label, theirs_label, ours, theirs, unlisted } => {
+            for (label, names) in [(&ours_label, &ours), (&theirs_label, &theirs)] {
+                out(&format!("{label} added:{}", if names.is_empty() { " nothing" } else { "" }));
+                for name in names {
+                    out(&format!("  {name}"));
+                }
+            }
+            if !unlisted.is_empty() {
+                out("on disk, in neither side:");
+                for name in &unlisted {
+                    out(&format!("  {name}"));
+                }
+            }
+            note("migrations/anonmigrate.lock holds git conflict markers; `cargo anonmigrate merge` resolves them");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn merge(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let renamed = maintenance::merge(&ctx.workspace.migrations_dir)?;
-    for r in &renamed {
-        out(&format!("renamed   {} -> {}", r.from, r.to));
+pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
+    ctx.refuse_if_locked("`merge` rewrites the lock file and may rename migrations")?;
+    let chain = ctx.chain()?;
+    let status = match merge_database(ctx)? {
+        Some(url) => {
+            let mut conn = anonmigrate_core::db::connect(&url)?;
+            let (status, _) = anonmigrate_core::runner::read_status(&mut conn, &chain)?;
+            Some((url.describe(), status))
+        }
+        None => None,
+    };
+    let merged = maintenance::merge(&ctx.workspace.migrations_dir, status.as_ref().map(|(_, s)| s))?;
+    if let Some((ours_label, theirs_label, ours, theirs)) = &merged.conflict {
+        let list = |names: &Vec<String>| if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
+        out(&format!("lock file conflict: {ours_label} added {}; {theirs_label} added {}", list(ours), list(theirs)));
     }
-    out(&format!("{} migration(s) moved after the head; lock file rewritten", renamed.len()));
+    match &status {
+        Some((database, _)) => {
+            let newest = merged.newest_applied.as_deref().unwrap_or("none");
+            for r in &merged.renamed {
+                out(&format!("renamed   {} -> {}  (pending on {database}, older than its newest applied version {newest})", r.from, r.to));
+            }
+            if merged.renamed.is_empty() {
+                out(&format!("nothing to renumber: no pending migration is older than the newest applied one on {database} ({newest})"));
+            }
+        }
+        None => out("no database to compare with (none configured and no managed server yet): nothing renumbered"),
+    }
+    let lock = "migrations/anonmigrate.lock";
+    let what = if merged.conflict.is_some() { "both sides, " } else { "" };
+    if merged.change.is_empty() && merged.conflict.is_none() {
+        out(&format!("{lock} was already up to date ({} migrations)", merged.entries));
+    } else if merged.change.is_empty() {
+        out(&format!("wrote {lock}: {what}{} migrations in chain order", merged.entries));
+    } else {
+        out(&format!(
+            "wrote {lock}: {what}{} migrations in chain order ({})",
+            merged.entries,
+            anonmigrate_core::lock_sync::describe(&merged.change)
+        ));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The database `merge` consults: the configured one, or the managed server if it was ever created (merge does
+/// not create one: a database that never existed has nothing applied).
+fn merge_database(ctx: &mut Context) -> anyhow::Result<Option<anonmigrate_core::database_url::DatabaseUrl>> {
+    if ctx.workspace.configured_url()?.is_none() && !ctx.workspace.dev_server_dir().exists() {
+        return Ok(None);
+    }
+    let chain = ctx.chain()?;
+    Ok(Some(ctx.database(Some(&chain))?))
 }

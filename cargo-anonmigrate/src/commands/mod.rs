@@ -21,14 +21,18 @@ use anonmigrate_core::config::{Overrides, Workspace};
 use anonmigrate_core::database_url::DatabaseUrl;
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command, Format, GlobalArgs};
-use crate::output::Printer;
+use anonmigrate_core::lock_sync::{self, LockPolicy};
+
+use crate::cli::{Cli, Command, DatabaseCommand, Format, GlobalArgs};
+use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
 pub struct Context {
     pub workspace: Workspace,
     pub format: Format,
     pub printer: Printer,
+    /// `--locked`: the lock file must already match; nothing may update it.
+    pub locked: bool,
 }
 
 impl Context {
@@ -43,7 +47,41 @@ impl Context {
             workspace,
             format: global.format,
             printer: Printer::new(global.format),
+            locked: global.locked,
         })
+    }
+
+    /// Brings migrations/anonmigrate.lock up to date (or only reports, or refuses under `--locked`) and prints
+    /// the one line that says what changed. A chain that does not load is left to the command to report.
+    pub fn sync_lock(&self, policy: LockPolicy) -> anyhow::Result<()> {
+        let policy = if self.locked { LockPolicy::Locked } else { policy };
+        if !self.workspace.migrations_dir.is_dir() {
+            if policy == LockPolicy::Locked {
+                return Err(anonmigrate_core::Error::Integrity(format!(
+                    "--locked: there is no migrations directory at {} (and so no lock file); nothing was changed",
+                    self.workspace.migrations_dir.display()
+                ))
+                .into());
+            }
+            return Ok(());
+        }
+        let Ok(chain) = self.chain() else { return Ok(()) };
+        let synced = lock_sync::sync(&chain, policy)?;
+        if let Some(message) = synced.message() {
+            note(&if synced.is_warning() { format!("warning: {message}") } else { message });
+        }
+        Ok(())
+    }
+
+    /// `--locked` forbids commands whose job is to change the lock file.
+    pub fn refuse_if_locked(&self, what: &str) -> anyhow::Result<()> {
+        if self.locked {
+            return Err(anonmigrate_core::Error::Integrity(format!(
+                "--locked: {what}, which changes migrations/anonmigrate.lock; nothing was changed; run it without --locked"
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     pub fn chain(&self) -> anyhow::Result<Chain> {
@@ -84,6 +122,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return completions::completions(shell);
     }
     let mut ctx = Context::new(&cli.global)?;
+    if let Some(policy) = lock_policy(&cli.command) {
+        ctx.sync_lock(policy)?;
+    } else if ctx.locked
+        && !matches!(cli.command, Command::Check(_) | Command::Server(_) | Command::Setup | Command::Database(_))
+    {
+        ctx.sync_lock(LockPolicy::Locked)?;
+    }
     match cli.command {
         Command::Setup => database::setup(&mut ctx),
         Command::Run(args) => run::run(&mut ctx, &args),
@@ -97,13 +142,43 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Accept(args) => maintenance::accept(&mut ctx, &args),
         Command::Stamp(args) => maintenance::stamp(&mut ctx, &args),
         Command::Heads => maintenance::heads(&ctx),
-        Command::Merge => maintenance::merge(&ctx),
+        Command::Merge => maintenance::merge(&mut ctx),
         Command::Doctor => doctor::doctor(&ctx),
         Command::Lint(args) => lint::lint(&ctx, &args),
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
+    }
+}
+
+/// How a command treats migrations/anonmigrate.lock before it starts, like cargo with Cargo.lock: commands that
+/// work on the chain bring it up to date, read-only ones report a stale one. `None`: the command has its own
+/// rule (`check` is strict, `heads`/`merge` read a conflicted file, `doctor` reports it as a check, `lock` rewrites
+/// it) or does not use the chain; `--locked` still checks for those that read the chain.
+fn lock_policy(command: &Command) -> Option<LockPolicy> {
+    match command {
+        Command::Run(args) if args.dry_run => Some(LockPolicy::ReadOnly),
+        Command::Schema(args) if args.from_database => Some(LockPolicy::ReadOnly),
+        Command::Run(_)
+        | Command::Revert(_)
+        | Command::Redo(_)
+        | Command::Generate(_)
+        | Command::Schema(_)
+        | Command::Lint(_)
+        | Command::Accept(_)
+        | Command::Stamp(_)
+        | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
+        Command::Status(_) | Command::History(_) => Some(LockPolicy::ReadOnly),
+        Command::Heads
+        | Command::Merge
+        | Command::Doctor
+        | Command::Lock
+        | Command::Check(_)
+        | Command::Setup
+        | Command::Completions { .. }
+        | Command::Database(DatabaseCommand::Drop { .. })
+        | Command::Server(_) => None,
     }
 }
 

@@ -20,7 +20,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
             step: args.step,
             ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
         };
-        out(offline::run_script(&chain, &options, &mut ctx.printer)?.trim_end());
+        out(offline::run_script(&chain, &options)?.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
     let url = ctx.database_for_changes(Some(&chain))?;
@@ -34,7 +34,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         statement_timeout: ctx.workspace.statement_timeout()?,
     };
     if args.dry_run {
-        let report = runner::dry_run(&url, &chain, &options, &mut ctx.printer)
+        let report = runner::dry_run(&url, &chain, &options)
             .with_context(|| format!("failed to inspect {}", url.describe()))?;
         return print_dry_run(ctx.format, report);
     }
@@ -125,7 +125,7 @@ pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> 
             ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
             ..OfflineOptions::default()
         };
-        out(offline::revert_script(&chain, scope, &options, &mut ctx.printer)?.trim_end());
+        out(offline::revert_script(&chain, scope, &options)?.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
     let many = !matches!(scope, RevertScope::Steps(1));
