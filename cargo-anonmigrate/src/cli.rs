@@ -90,7 +90,7 @@ pub enum Command {
 
     /// Regenerate schema.rs from the migrations (replayed into a temporary database), as diesel print-schema writes it
     #[command(
-        after_help = "Examples:\n  cargo anonmigrate schema\n  cargo anonmigrate schema --stdout\n  cargo anonmigrate schema --from-database --database-url postgres://app@localhost/anonchat\n\nThe file is diesel.toml's [print_schema] `file` (each [print_schema.<key>] section writes its own), or `schema-file` in [workspace.metadata.anonmigrate]; without either the schema is printed. The temporary database is always dropped."
+        after_help = "Examples:\n  cargo anonmigrate schema\n  cargo anonmigrate schema --stdout\n  cargo anonmigrate schema --from-database --database-url postgres://app@localhost/anonchat\n\nThe file is diesel.toml's [print_schema] `file` (each [print_schema.<key>] section writes its own), or `schema-file` in [workspace.metadata.anonmigrate]; without either the schema is printed. The temporary database is always dropped. Hand edits of schema.rs that no migration explains are not overwritten (exit 8): turn them into a migration with `generate NAME --autogenerate`, or discard them with --force."
     )]
     Schema(SchemaArgs),
 
@@ -265,6 +265,9 @@ pub struct SchemaArgs {
     /// Print what the database at the URL gives instead of replaying the migrations (like diesel print-schema); writes nothing
     #[arg(long)]
     pub from_database: bool,
+    /// Overwrite hand edits of schema.rs that no migration explains (without it, `schema` refuses, exit 8)
+    #[arg(long, conflicts_with_all = ["stdout", "from_database"])]
+    pub force: bool,
     /// Print how long the replay, the catalog read and the rendering took (stderr)
     #[arg(long, hide = true)]
     pub timings: bool,

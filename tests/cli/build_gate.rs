@@ -49,11 +49,16 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn assert_fails_with(dir: &Path, expected: &str) {
+fn assert_fails_with(dir: &Path, expected: &str) -> String {
     let output = cargo_build(dir, &[], &[]);
     let text = stderr(&output);
     assert!(!output.status.success(), "the build should fail on drift:\n{text}");
     assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
+    text
+}
+
+fn assert_fails_advising_schema(dir: &Path, expected: &str) {
+    let text = assert_fails_with(dir, expected);
     assert!(text.contains("run `cargo anonmigrate schema`"), "{text}");
 }
 
@@ -79,7 +84,7 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
     env.cli(&["lock"]).assert_code(0);
     let dir = env.ws.path();
 
-    assert_fails_with(dir, "the schema file does not exist");
+    assert_fails_advising_schema(dir, "the schema file does not exist");
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
 
@@ -87,13 +92,13 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
     env.ws.write("migrations/2024-01-02-000000_rooms/up.sql", "CREATE TABLE rooms (id BIGINT PRIMARY KEY);");
     env.ws.write("migrations/2024-01-02-000000_rooms/down.sql", "DROP TABLE rooms;");
     env.cli(&["lock"]).assert_code(0);
-    assert_fails_with(dir, "migration added since schema.rs was generated: 2024-01-02-000000_rooms");
+    assert_fails_advising_schema(dir, "migration added since schema.rs was generated: 2024-01-02-000000_rooms");
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
 
     // An edited migration.
     env.ws.write("migrations/2024-01-02-000000_rooms/up.sql", "CREATE TABLE rooms (id BIGINT PRIMARY KEY, title TEXT);");
-    assert_fails_with(dir, "migration edited since schema.rs was generated: 2024-01-02-000000_rooms");
+    assert_fails_advising_schema(dir, "migration edited since schema.rs was generated: 2024-01-02-000000_rooms");
     env.cli(&["lock"]).assert_code(0);
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
@@ -102,12 +107,23 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
     let schema_path = dir.join("app/src/schema.rs");
     let generated = std::fs::read_to_string(&schema_path).unwrap();
     std::fs::write(&schema_path, generated.replace("name -> Text", "name -> Varchar")).unwrap();
-    assert_fails_with(dir, "(table users) were edited by hand");
+    // No migration explains it: the gate leads with autogenerate (keep the edit) and names `schema --force`
+    // (discard it); plain `schema` refuses to throw the edit away.
+    let text = assert_fails_with(dir, "(table users) were edited by hand");
+    let first = text.lines().find(|l| l.contains("anonmigrate drift gate")).unwrap_or_default();
+    assert!(first.contains("edited by hand and no migration explains it") && first.contains("cargo anonmigrate generate NAME --autogenerate"), "{text}");
+    assert!(text.contains("to discard the edit instead: `cargo anonmigrate schema --force`"), "{text}");
+    assert!(!text.contains("run `cargo anonmigrate schema`"), "{text}");
     // ANONMIGRATE_DRIFT=warn lets a local build through, still saying what is wrong.
     let warned = cargo_build(dir, &["--color=never"], &[("ANONMIGRATE_DRIFT", "warn")]);
     assert!(warned.status.success(), "{}", stderr(&warned));
     assert!(stderr(&warned).contains("were edited by hand"), "{}", stderr(&warned));
-    env.cli(&["schema"]).assert_code(0);
+    let refused = env.cli(&["schema"]);
+    refused.assert_code(8);
+    assert!(refused.stderr.contains("has hand edits that no migration explains") && refused.stderr.contains("schema --force"), "{}", refused.stderr);
+    assert!(std::fs::read_to_string(&schema_path).unwrap().contains("name -> Varchar"), "the edit must survive");
+    env.cli(&["schema", "--force"]).assert_code(0);
+    assert_eq!(std::fs::read_to_string(&schema_path).unwrap(), generated);
     assert_builds(dir);
 
     // rerun-if-changed: nothing changed, the build script does not run again; a migration edit re-runs it.
