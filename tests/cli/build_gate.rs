@@ -29,12 +29,17 @@ fn workspace(env: &Env) {
 }
 
 /// `cargo build` of the test workspace, sharing one target directory between runs to keep it quick.
-fn cargo_build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn cargo_build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    cargo("build", dir, extra, env)
+}
+
+/// `cargo <command> --offline` in a test workspace (`build`, `run`).
+pub(crate) fn cargo(command: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = repo_root().join("target/build-gate-test");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(dir)
-        .args(["build", "--offline"])
+        .args([command, "--offline"])
         .args(if extra.is_empty() { &["--quiet"][..] } else { extra })
         .env("CARGO_TARGET_DIR", target)
         .env_remove("ANONMIGRATE_DRIFT")
@@ -45,7 +50,7 @@ fn cargo_build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("cargo build")
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 

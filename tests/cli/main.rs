@@ -12,6 +12,7 @@ mod doctor;
 mod faults;
 mod help;
 mod lint;
+mod model_end_to_end;
 mod offline;
 mod readme;
 mod runner_safety;
