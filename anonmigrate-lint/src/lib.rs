@@ -107,10 +107,10 @@ pub fn lint(chain: &Chain, config: &Config, selected: &[usize]) -> Result<Report
     let mut catalog = Catalog::default();
     let mut findings = Vec::new();
     let wanted: HashSet<usize> = selected.iter().copied().collect();
-    for (index, migration) in chain.migrations.iter().enumerate() {
-        let file = SourceFile::parse(&migration.up_sql);
+    let files = SourceFile::parse_all(chain.migrations.iter().map(|m| m.up_sql.as_str()));
+    for (index, (migration, file)) in chain.migrations.iter().zip(&files).enumerate() {
         if wanted.contains(&index) {
-            findings.extend(lint_migration(migration, &file, config, &mut catalog)?);
+            findings.extend(lint_migration(migration, file, config, &mut catalog)?);
         } else {
             for statement in &file.statements {
                 catalog.apply(&statement.stmt, &migration.dir_name);
@@ -333,6 +333,9 @@ fn lowercase_first(text: &str) -> String {
 
 /// `Some(true)` when a statement sets a non-zero `lock_timeout`, `Some(false)` when it resets or disables it.
 fn sets_lock_timeout(stmt: &ast::Stmt) -> Option<bool> {
+    if !matches!(stmt, ast::Stmt::Reset(_) | ast::Stmt::Set(_)) {
+        return None;
+    }
     let words: Vec<String> = stmt
         .syntax()
         .descendants_with_tokens()

@@ -3,7 +3,7 @@
 //! belongs to.
 
 use squawk_syntax::ast::{self, AstNode};
-use squawk_syntax::{Parse, SyntaxKind};
+use squawk_syntax::{Parse, SyntaxKind, SyntaxNode, SyntaxToken};
 
 /// A statement of the file.
 #[derive(Debug)]
@@ -39,22 +39,35 @@ pub struct SourceFile {
 const MARKER: &str = "anonmigrate:";
 
 impl SourceFile {
+    #[cfg(test)]
     pub fn parse(text: &str) -> SourceFile {
+        SourceFile::from_parse(text, squawk_syntax::SourceFile::parse(text))
+    }
+
+    /// Parses many files on every core (parsing is most of a lint run; the trees are `Send`, the nodes over them
+    /// are not, so the files are put together on the calling thread).
+    pub fn parse_all<'a>(texts: impl ExactSizeIterator<Item = &'a str>) -> Vec<SourceFile> {
+        let texts: Vec<&str> = texts.collect();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(texts.len().div_ceil(64)).max(1);
+        let chunk = texts.len().div_ceil(workers).max(1);
+        let parses: Vec<Parse<squawk_syntax::SourceFile>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(|t| squawk_syntax::SourceFile::parse(t)).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        texts.into_iter().zip(parses).map(|(text, parse)| SourceFile::from_parse(text, parse)).collect()
+    }
+
+    fn from_parse(text: &str, parse: Parse<squawk_syntax::SourceFile>) -> SourceFile {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        let parse = squawk_syntax::SourceFile::parse(text);
         let mut statements: Vec<Statement> = parse
             .tree()
             .stmts()
             .filter_map(|stmt| {
-                let tokens: Vec<_> = stmt
-                    .syntax()
-                    .descendants_with_tokens()
-                    .filter_map(|e| e.into_token())
-                    .filter(|t| !t.kind().is_trivia() && t.kind() != SyntaxKind::SEMICOLON)
-                    .collect();
-                let start = usize::from(tokens.first()?.text_range().start());
-                let end = usize::from(tokens.last()?.text_range().end());
+                let (start, end) = significant_token_range(stmt.syntax())?;
                 Some(Statement { stmt, start, end, error: None })
             })
             .collect();
@@ -80,13 +93,18 @@ impl SourceFile {
                 None => {}
             }
         }
-        let comments: Vec<(usize, String)> = parse
-            .syntax_node()
-            .descendants_with_tokens()
-            .filter_map(|e| e.into_token())
-            .filter(|t| t.kind() == SyntaxKind::COMMENT)
-            .filter_map(|t| directive_text(t.text()).map(|d| (usize::from(t.text_range().start()), d)))
-            .collect();
+        // Walking every token of a file costs as much as a rule, and most files have no directive at all.
+        let comments: Vec<(usize, String)> = if text.contains(MARKER) {
+            parse
+                .syntax_node()
+                .descendants_with_tokens()
+                .filter_map(|e| e.into_token())
+                .filter(|t| t.kind() == SyntaxKind::COMMENT)
+                .filter_map(|t| directive_text(t.text()).map(|d| (usize::from(t.text_range().start()), d)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut file = SourceFile { parse, line_starts, statements, directives: Vec::new() };
         file.directives = comments
             .into_iter()
@@ -116,6 +134,29 @@ impl SourceFile {
         }
         (following < self.statements.len()).then_some(following)
     }
+}
+
+/// Byte offsets of a statement's first token and the end of its last one, trivia and the closing `;` excluded.
+/// Stops at the first significant token from each end instead of collecting every token of the statement.
+fn significant_token_range(node: &SyntaxNode) -> Option<(usize, usize)> {
+    let range = node.text_range();
+    let significant = |t: &SyntaxToken| !t.kind().is_trivia() && t.kind() != SyntaxKind::SEMICOLON;
+    let inside = |t: &SyntaxToken| range.contains_range(t.text_range());
+    let first = node.descendants_with_tokens().filter_map(|e| e.into_token()).find(significant)?;
+    // Backwards by offset: rowan's `last_token`/`prev_token` stop at the empty nodes squawk's parser leaves.
+    let mut end = range.end();
+    let last = loop {
+        let token = node.token_at_offset(end).left_biased().filter(inside)?;
+        if significant(&token) {
+            break token;
+        }
+        // A zero-width token would not move `end`; none is significant, so there is nothing before it to find.
+        if token.text_range().is_empty() {
+            return None;
+        }
+        end = token.text_range().start();
+    };
+    Some((usize::from(first.text_range().start()), usize::from(last.text_range().end())))
 }
 
 /// The directive inside a comment, if it is one.
