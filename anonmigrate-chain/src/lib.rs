@@ -7,7 +7,7 @@ mod error;
 mod hash;
 mod lockfile;
 
-pub use chain::{Chain, Migration, parse_dir_name};
+pub use chain::{Chain, Migration, parse_dir_name, version_of_arg};
 pub use error::ChainError;
 pub use hash::{normalise_line_endings, sha256_hex};
 pub use lockfile::{LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, split_blocks};

@@ -153,7 +153,7 @@ pub struct LockArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Apply up to and including this version
+    /// Apply up to and including this migration (version with or without dashes, or directory name)
     #[arg(long, value_name = "VERSION", conflicts_with = "step")]
     pub to: Option<String>,
     /// Apply at most N migrations
@@ -187,7 +187,7 @@ pub struct RevertArgs {
     /// Revert the N newest applied migrations
     #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
     pub step: Option<usize>,
-    /// Revert everything applied after this version (it stays applied)
+    /// Revert everything applied after this migration (it stays applied; version or directory name)
     #[arg(long, value_name = "VERSION", conflicts_with = "all")]
     pub to: Option<String>,
     /// Revert every applied migration
@@ -305,7 +305,7 @@ pub struct LintArgs {
 
 #[derive(Debug, Args)]
 pub struct AcceptArgs {
-    /// Version of the applied migration whose file changed
+    /// The applied migration whose file changed (version with or without dashes, or directory name)
     pub version: String,
     #[command(flatten)]
     pub lock: LockArgs,
@@ -313,7 +313,7 @@ pub struct AcceptArgs {
 
 #[derive(Debug, Args)]
 pub struct StampArgs {
-    /// Version to stamp up to (inclusive), or the one record to delete with --delete
+    /// Migration to stamp up to (inclusive), or the one record to delete with --delete (version or directory name)
     pub version: String,
     /// Remove this version's record instead (its down.sql is not run)
     #[arg(long)]

@@ -72,6 +72,30 @@ impl Context {
     }
 }
 
+/// The version of the migration `arg` names in any spelling diesel uses (`20250115090400`,
+/// `2025-01-15-090400`, the directory name or its path); otherwise a usage error (exit 2) with the candidates.
+pub fn migration_version(chain: &Chain, what: &str, arg: &str) -> anyhow::Result<String> {
+    if let Some(migration) = chain.resolve(arg) {
+        return Ok(migration.version.clone());
+    }
+    let candidates = chain.candidates(arg);
+    let hint = if candidates.is_empty() {
+        format!("{} has no migrations", chain.dir.display())
+    } else {
+        format!("candidates: {}", candidates.join(", "))
+    };
+    Err(crate::exit::UsageError(format!(
+        "{what} `{arg}`: no migration in {} has that version or directory name ({hint}); name one by version (20250115090400 or 2025-01-15-090400) or directory name, as `cargo anonmigrate history` lists them",
+        chain.dir.display()
+    ))
+    .into())
+}
+
+/// [`migration_version`] for an optional flag.
+pub fn optional_version(chain: &Chain, what: &str, arg: Option<&String>) -> anyhow::Result<Option<String>> {
+    arg.map(|a| migration_version(chain, what, a)).transpose()
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // Completions need no workspace: they work anywhere.
     if let Command::Completions { shell } = cli.command {
