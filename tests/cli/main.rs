@@ -7,6 +7,7 @@ mod build_gate;
 mod chain_errors;
 mod check;
 mod commands;
+mod completions;
 mod concurrency;
 mod doctor;
 mod faults;

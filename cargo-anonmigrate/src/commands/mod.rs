@@ -137,7 +137,8 @@ pub fn confirm(question: &str, yes: bool, flag_hint: &str) -> anyhow::Result<()>
         ))
         .into());
     }
-    eprint!("{question}? [y/N] ");
+    // Not eprint!: it panics when stderr is a closed pipe.
+    let _ = write!(std::io::stderr().lock(), "{question}? [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
