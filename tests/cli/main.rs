@@ -12,6 +12,7 @@ mod concurrency;
 mod doctor;
 mod faults;
 mod help;
+mod layouts;
 mod lint;
 mod model_end_to_end;
 mod offline;

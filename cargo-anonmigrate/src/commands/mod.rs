@@ -32,12 +32,16 @@ pub struct Context {
 }
 
 impl Context {
-    fn new(global: &GlobalArgs) -> anyhow::Result<Context> {
+    /// `needs_migrations`: the command works on the migrations directory (all but `server`).
+    fn new(global: &GlobalArgs, needs_migrations: bool) -> anyhow::Result<Context> {
         let workspace = Workspace::discover(Overrides {
             manifest_path: global.manifest_path.clone(),
             migrations_dir: global.migrations_dir.clone(),
             database_url: global.database_url.clone(),
         })?;
+        if global.manifest_path.is_none() && !workspace.root.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
+            outside_cargo_project(&workspace, global.migrations_dir.is_some(), needs_migrations)?;
+        }
         Ok(Context {
             workspace,
             format: global.format,
@@ -72,6 +76,25 @@ impl Context {
     }
 }
 
+/// Outside any Cargo project the current directory is the root. Said once; and a `migrations` directory that
+/// does not exist there is not assumed (`generate` would create it wherever the command happened to run):
+/// the user names the directory with --migrations-dir, or runs the command inside the project.
+fn outside_cargo_project(workspace: &Workspace, explicit_dir: bool, needs_migrations: bool) -> anyhow::Result<()> {
+    let root = workspace.root.display();
+    if needs_migrations && !explicit_dir && !workspace.migrations_dir.is_dir() {
+        return Err(anonmigrate_core::Error::Config(format!(
+            "not in a Cargo project (no Cargo.toml in {root} or above) and there is no migrations directory at {}; run the command inside your project, pass --manifest-path, or name the migrations directory with --migrations-dir",
+            workspace.migrations_dir.display()
+        ))
+        .into());
+    }
+    crate::output::note(&format!(
+        "note: not in a Cargo project (no Cargo.toml in {root} or above): working on {}",
+        workspace.migrations_dir.display()
+    ));
+    Ok(())
+}
+
 /// The version of the migration `arg` names in any spelling diesel uses (`20250115090400`,
 /// `2025-01-15-090400`, the directory name or its path); otherwise a usage error (exit 2) with the candidates.
 pub fn migration_version(chain: &Chain, what: &str, arg: &str) -> anyhow::Result<String> {
@@ -101,7 +124,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
         return completions::completions(shell);
     }
-    let mut ctx = Context::new(&cli.global)?;
+    let needs_migrations = !matches!(cli.command, Command::Server(_));
+    let mut ctx = Context::new(&cli.global, needs_migrations)?;
     match cli.command {
         Command::Setup => database::setup(&mut ctx),
         Command::Run(args) => run::run(&mut ctx, &args),
