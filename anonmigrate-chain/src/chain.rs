@@ -109,9 +109,67 @@ impl Chain {
         self.migrations.iter().find(|m| m.version == version)
     }
 
+    /// The migration a command-line argument names, in any spelling diesel uses: the version with or without
+    /// dashes (`20250115090400`, `2025-01-15-090400`), the directory name, or a path to the directory.
+    pub fn resolve(&self, arg: &str) -> Option<&Migration> {
+        let last = last_component(arg);
+        if let Some(m) = self.migrations.iter().find(|m| m.dir_name == last) {
+            return Some(m);
+        }
+        let (version, name) = split_arg(last);
+        self.migrations
+            .iter()
+            .find(|m| m.version == version && name.is_none_or(|n| n == m.name))
+    }
+
+    /// Directory names close to an argument that names no migration (for the error message): those whose
+    /// version starts with the argument's digits or whose name contains its name part; else the newest few.
+    pub fn candidates(&self, arg: &str) -> Vec<&str> {
+        let last = last_component(arg);
+        let (version, name) = split_arg(last);
+        let digits = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit());
+        let close: Vec<&str> = self
+            .migrations
+            .iter()
+            .filter(|m| {
+                (digits && (m.version.starts_with(&version) || version.starts_with(&m.version)))
+                    || (digits && name.is_some_and(|n| !n.is_empty() && m.name.contains(n)))
+                    || (!last.is_empty() && m.dir_name.contains(last))
+            })
+            .map(|m| m.dir_name.as_str())
+            .collect();
+        if close.is_empty() {
+            self.migrations.iter().rev().take(5).rev().map(|m| m.dir_name.as_str()).collect()
+        } else {
+            close
+        }
+    }
+
     pub fn latest(&self) -> Option<&Migration> {
         self.migrations.last()
     }
+}
+
+/// The last path component of an argument (`migrations/2025-01-15-090400_x/` → `2025-01-15-090400_x`).
+fn last_component(arg: &str) -> &str {
+    let trimmed = arg.trim().trim_end_matches(['/', '\\']);
+    trimmed.rsplit(['/', '\\']).next().unwrap_or(trimmed)
+}
+
+/// `2025-01-15-090400_name` → (`20250115090400`, Some(`name`)); `2025-01-15-090400` → (`20250115090400`, None).
+fn split_arg(arg: &str) -> (String, Option<&str>) {
+    let (raw, name) = match arg.split_once('_') {
+        Some((raw, name)) => (raw, Some(name)),
+        None => (arg, None),
+    };
+    (raw.chars().filter(|c| *c != '-').collect(), name)
+}
+
+/// The version an argument spells (`2025-01-15-090400_x` → `20250115090400`), for a record that may have no
+/// directory on disk; `None` when it is not digits.
+pub fn version_of_arg(arg: &str) -> Option<String> {
+    let (version, _) = split_arg(last_component(arg));
+    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())).then_some(version)
 }
 
 fn read_migration(root: &Path, dir_name: &str) -> Result<Migration, ChainError> {
@@ -190,6 +248,29 @@ mod tests {
         let path = root.join(rel);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, contents).unwrap();
+    }
+
+    #[test]
+    fn a_migration_is_named_in_any_spelling_diesel_uses() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "2025-01-15-090300_messages/up.sql", b"select 1;");
+        write(tmp.path(), "2025-01-15-090400_index_message_embeddings/up.sql", b"select 2;");
+        let chain = Chain::load(tmp.path()).unwrap();
+        for arg in [
+            "20250115090400",
+            "2025-01-15-090400",
+            "2025-01-15-090400_index_message_embeddings",
+            "20250115090400_index_message_embeddings",
+            "migrations/2025-01-15-090400_index_message_embeddings/",
+        ] {
+            assert_eq!(chain.resolve(arg).map(|m| m.version.as_str()), Some("20250115090400"), "{arg}");
+        }
+        assert!(chain.resolve("2025-01-15-090400_other_name").is_none());
+        assert!(chain.resolve("2025011509").is_none(), "a prefix is not a version");
+        assert_eq!(chain.candidates("2025011509"), ["2025-01-15-090300_messages", "2025-01-15-090400_index_message_embeddings"]);
+        assert_eq!(chain.candidates("index_message"), ["2025-01-15-090400_index_message_embeddings"]);
+        assert_eq!(version_of_arg("2024-01-01-000000_gone").as_deref(), Some("20240101000000"));
+        assert_eq!(version_of_arg("gone"), None);
     }
 
     #[test]

@@ -14,10 +14,16 @@ use std::path::{Component, Path, PathBuf};
 use crate::chain::Chain;
 use crate::error::ChainError;
 use crate::hash::{normalise_line_endings, sha256_hex};
-use crate::lockfile::{LockFile, split_blocks};
+use crate::lockfile::{LockFile, SchemaRecord, split_blocks};
 
-/// The command that makes the gate pass again.
+/// The command that makes the gate pass again after a migration changed.
 pub const FIX_COMMAND: &str = "cargo anonmigrate schema";
+
+/// The command that turns a hand edit of schema.rs into a migration.
+pub const AUTOGENERATE_COMMAND: &str = "cargo anonmigrate generate NAME --autogenerate";
+
+/// The command that throws a hand edit of schema.rs away.
+pub const DISCARD_COMMAND: &str = "cargo anonmigrate schema --force";
 
 /// Set to `warn` to turn drift errors into warnings while iterating locally (CI keeps the error).
 pub const MODE_VARIABLE: &str = "ANONMIGRATE_DRIFT";
@@ -40,6 +46,16 @@ pub enum Finding {
     NeverGenerated,
     /// The schema file does not exist.
     SchemaMissing,
+}
+
+impl Finding {
+    /// A hand edit of the schema file (rather than a migration that changed, or a missing record).
+    pub fn is_hand_edit(&self) -> bool {
+        matches!(
+            self,
+            Finding::SchemaEdited { .. } | Finding::SchemaAdded { .. } | Finding::SchemaRemoved { .. } | Finding::SchemaChanged
+        )
+    }
 }
 
 impl fmt::Display for Finding {
@@ -81,12 +97,26 @@ impl Report {
         self.findings.is_empty()
     }
 
+    /// Only hand edits, and no migration changed since generation that could explain them: the README's
+    /// "edit schema.rs first" workflow, where regenerating would throw the edit away.
+    pub fn is_hand_edit(&self) -> bool {
+        !self.findings.is_empty() && self.findings.iter().all(Finding::is_hand_edit)
+    }
+
     /// The message lines, ending with the command to run.
     pub fn lines(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "{} does not match the migrations (anonmigrate drift gate):",
-            self.schema_file.display()
-        )];
+        let file = self.schema_file.display();
+        if self.is_hand_edit() {
+            let mut lines = vec![format!(
+                "{file} was edited by hand and no migration explains it: to keep the edit, run `{AUTOGENERATE_COMMAND}` (it writes the migration), then `cargo anonmigrate run` (anonmigrate drift gate)"
+            )];
+            lines.extend(self.findings.iter().map(|f| format!("  {f}")));
+            lines.push(format!(
+                "to discard the edit instead: `{DISCARD_COMMAND}` (set {MODE_VARIABLE}=warn to only warn while editing)"
+            ));
+            return lines;
+        }
+        let mut lines = vec![format!("{file} does not match the migrations (anonmigrate drift gate):")];
         lines.extend(self.findings.iter().map(|f| format!("  {f}")));
         lines.push(format!(
             "run `{FIX_COMMAND}` and commit the schema file and migrations/anonmigrate.lock (set {MODE_VARIABLE}=warn to only warn while iterating)"
@@ -147,38 +177,7 @@ impl Gate {
             }
         }
 
-        let content = normalise_line_endings(&content);
-        if sha256_hex(content.as_bytes()) != record.checksum {
-            let before = schema_finding_count(&findings);
-            let current = split_blocks(&content);
-            for block in &current {
-                let stored = record.blocks.iter().find(|b| b.label == block.label);
-                let (first_line, last_line) = block.lines;
-                match stored {
-                    Some(stored) if stored.hash == block.hash => {}
-                    Some(_) => findings.push(Finding::SchemaEdited {
-                        first_line,
-                        last_line,
-                        label: block.label.clone(),
-                    }),
-                    None => findings.push(Finding::SchemaAdded {
-                        first_line,
-                        last_line,
-                        label: block.label.clone(),
-                    }),
-                }
-            }
-            for stored in &record.blocks {
-                if current.iter().all(|b| b.label != stored.label) {
-                    findings.push(Finding::SchemaRemoved {
-                        label: stored.label.clone(),
-                    });
-                }
-            }
-            if schema_finding_count(&findings) == before {
-                findings.push(Finding::SchemaChanged);
-            }
-        }
+        findings.extend(hand_edits(record, &content));
         Ok(report(findings))
     }
 
@@ -210,11 +209,35 @@ impl Gate {
     }
 }
 
-fn schema_finding_count(findings: &[Finding]) -> usize {
+/// The hand edits of a schema file: its top-level items that differ from what `record` says was generated
+/// (empty when the file is exactly what was generated; CRLF line endings are not an edit). Also used by
+/// `cargo anonmigrate schema`, which will not overwrite edits that no migration explains.
+pub fn hand_edits(record: &SchemaRecord, content: &str) -> Vec<Finding> {
+    let content = normalise_line_endings(content);
+    if sha256_hex(content.as_bytes()) == record.checksum {
+        return Vec::new();
+    }
+    let mut findings = Vec::new();
+    let current = split_blocks(&content);
+    for block in &current {
+        let stored = record.blocks.iter().find(|b| b.label == block.label);
+        let (first_line, last_line) = block.lines;
+        let label = block.label.clone();
+        match stored {
+            Some(stored) if stored.hash == block.hash => {}
+            Some(_) => findings.push(Finding::SchemaEdited { first_line, last_line, label }),
+            None => findings.push(Finding::SchemaAdded { first_line, last_line, label }),
+        }
+    }
+    for stored in &record.blocks {
+        if current.iter().all(|b| b.label != stored.label) {
+            findings.push(Finding::SchemaRemoved { label: stored.label.clone() });
+        }
+    }
+    if findings.is_empty() {
+        findings.push(Finding::SchemaChanged);
+    }
     findings
-        .iter()
-        .filter(|f| !matches!(f, Finding::MigrationAdded(_) | Finding::MigrationEdited(_) | Finding::MigrationRemoved(_)))
-        .count()
 }
 
 /// `schema_file` relative to `migrations_dir`, `/`-separated: how the lock file names it. Works on the
@@ -351,6 +374,24 @@ mod tests {
         assert!(lines[0].starts_with("cargo::rerun-if-changed="), "{lines:?}");
         assert!(lines.iter().any(|l| l.starts_with("cargo::error=") && l.contains("2024-01-03-000000_likes")), "{lines:?}");
         assert!(lines.last().unwrap().contains(FIX_COMMAND), "{lines:?}");
+    }
+
+    #[test]
+    fn a_hand_edit_leads_with_autogenerate_and_names_the_discard() {
+        let f = Fixture::new();
+        f.write("app/src/schema.rs", &SCHEMA.replace("        id -> Int8,\n    }\n}\n", "        id -> Int8,\n        title -> Text,\n    }\n}\n"));
+        let gate = Gate::new(f.migrations(), f.dir.path().join("app/src/schema.rs"));
+        let report = gate.check().unwrap();
+        assert!(report.is_hand_edit());
+        let lines = report.lines();
+        assert!(lines[0].contains("edited by hand and no migration explains it"), "{lines:?}");
+        assert!(lines[0].contains(AUTOGENERATE_COMMAND), "{lines:?}");
+        assert!(lines.last().unwrap().contains(DISCARD_COMMAND), "{lines:?}");
+        // With a migration added too, the migration may explain the edit: regenerate.
+        f.write("migrations/2024-01-03-000000_likes/up.sql", "CREATE TABLE likes (id int);");
+        let report = gate.check().unwrap();
+        assert!(!report.is_hand_edit());
+        assert!(report.lines().last().unwrap().contains(FIX_COMMAND));
     }
 
     #[test]

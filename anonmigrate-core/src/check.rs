@@ -336,7 +336,8 @@ fn schema_section(workspace: &Workspace, chain: &Chain, path: &Path, settings: &
         .collect();
     let structural = findings.len();
     let gate = anonmigrate_chain::drift::Gate::new(chain.dir.clone(), path.to_path_buf()).check()?;
-    let generated = !gate.findings.iter().any(|f| matches!(f, anonmigrate_chain::drift::Finding::NeverGenerated));
+    let generated = !gate.findings.iter().any(|f| matches!(f, anonmigrate_chain::drift::Finding::NeverGenerated))
+        && drift_gate_configured(&workspace.root);
     if generated {
         findings.extend(gate.findings.iter().map(|f| Finding::text(format!("build-script drift gate: {f}"))));
     }
@@ -350,6 +351,28 @@ fn schema_section(workspace: &Workspace, chain: &Chain, path: &Path, settings: &
         "matches the migrations structurally, but the build-script drift gate would fail".to_owned()
     };
     Ok(Section::failed(SectionKind::Schema, title, summary, findings, SCHEMA_FIX))
+}
+
+/// Whether a build script of the project runs the drift gate (`anonmigrate_chain::drift::Gate`): only then can
+/// `cargo build` fail on it, so only then does `check` report what the gate would say. Looks at `build.rs` files
+/// up to three directories below the root, skipping `target` and hidden directories.
+fn drift_gate_configured(root: &Path) -> bool {
+    fn visit(dir: &Path, depth: usize) -> bool {
+        if std::fs::read_to_string(dir.join("build.rs")).is_ok_and(|text| text.contains("drift::Gate")) {
+            return true;
+        }
+        if depth == 0 {
+            return false;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return false };
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let skip = name.starts_with('.') || name == "target" || name == "node_modules";
+            !skip && entry.file_type().is_ok_and(|t| t.is_dir()) && visit(&entry.path(), depth - 1)
+        })
+    }
+    visit(root, 3)
 }
 
 fn snapshot_at(snapshots: &[(usize, Fingerprint)], index: usize) -> Option<&Fingerprint> {

@@ -118,10 +118,15 @@ impl Workspace {
             (cwd.clone(), cwd.join("target"), serde_json::Value::Null)
         };
 
-        let settings: MetadataSettings = match metadata_value.get("anonmigrate") {
-            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+        // A single-crate project has no workspace table: its `[package.metadata.anonmigrate]` is read instead.
+        let table = match metadata_value.get("anonmigrate") {
+            Some(value) => Some((value.clone(), "workspace")),
+            None => package_metadata(&root)?.map(|value| (value, "package")),
+        };
+        let settings: MetadataSettings = match table {
+            Some((value, kind)) => serde_json::from_value(value).map_err(|e| {
                 Error::Config(format!(
-                    "invalid [workspace.metadata.anonmigrate] in {}: {e}; see the configuration reference in README.md",
+                    "invalid [{kind}.metadata.anonmigrate] in {}: {e}; see the configuration reference in README.md",
                     root.join("Cargo.toml").display()
                 ))
             })?,
@@ -296,6 +301,16 @@ fn discover_without_cargo(cwd: &Path) -> Option<(PathBuf, PathBuf, serde_json::V
         .and_then(|m| serde_json::to_value(m).ok())
         .unwrap_or(serde_json::Value::Null);
     Some((root, target_dir, metadata))
+}
+
+/// `[package.metadata.anonmigrate]` of the root manifest, if it has one.
+fn package_metadata(root: &Path) -> Result<Option<serde_json::Value>> {
+    let manifest = root.join("Cargo.toml");
+    let Ok(text) = std::fs::read_to_string(&manifest) else { return Ok(None) };
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("cannot parse `{}`: {e}; fix the TOML syntax", manifest.display())))?;
+    let value = table.get("package").and_then(|p| p.get("metadata")).and_then(|m| m.get("anonmigrate"));
+    Ok(value.and_then(|v| serde_json::to_value(v).ok()))
 }
 
 fn diesel_migrations_dir(root: &Path) -> Result<Option<PathBuf>> {

@@ -435,7 +435,15 @@ fn drift_checks(chain: &Chain) -> Vec<Check> {
                     &name,
                     Level::Fail,
                     report.findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-                    Some(format!("`{}`", anonmigrate_chain::drift::FIX_COMMAND)),
+                    Some(if report.is_hand_edit() {
+                        format!(
+                            "`{}` keeps the edit as a migration; `{}` discards it",
+                            anonmigrate_chain::drift::AUTOGENERATE_COMMAND,
+                            anonmigrate_chain::drift::DISCARD_COMMAND
+                        )
+                    } else {
+                        format!("`{}`", anonmigrate_chain::drift::FIX_COMMAND)
+                    }),
                 ),
                 Err(e) => check(&name, Level::Fail, e.to_string(), None),
             }

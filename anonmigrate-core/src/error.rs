@@ -126,6 +126,13 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    #[error(
+        "`{}` has hand edits that no migration explains, so it was not overwritten:\n  {}\nturn them into a migration with `cargo anonmigrate generate NAME --autogenerate`, or discard them with `cargo anonmigrate schema --force`",
+        path.display(),
+        edits.join("\n  ")
+    )]
+    HandEdited { path: PathBuf, edits: Vec<String> },
+
     #[error("cannot write `{}`: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -148,7 +155,7 @@ impl Error {
             Error::LockTimeout { .. } => ErrorKind::LockTimeout,
             Error::Pooler { .. } => ErrorKind::Pooler,
             Error::Integrity(_) | Error::OutOfOrder(_) => ErrorKind::Integrity,
-            Error::Refused(_) | Error::NothingToDo(_) => ErrorKind::Refused,
+            Error::Refused(_) | Error::NothingToDo(_) | Error::HandEdited { .. } => ErrorKind::Refused,
             // A lost connection is the server's side, not a statement to fix: same code as "cannot connect".
             Error::Postgres { error, .. } if crate::db::connection_lost(&error.message) => ErrorKind::Connection,
             Error::Postgres { .. }

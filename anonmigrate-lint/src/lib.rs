@@ -80,13 +80,9 @@ pub fn select(chain: &Chain, config: &Config, args: &[String]) -> Result<Vec<usi
     }
     let mut picked = Vec::new();
     for arg in args {
-        let trimmed = arg.trim_end_matches('/');
-        let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
-        let version: String = last.chars().filter(|c| *c != '-').collect();
         let index = chain
-            .migrations
-            .iter()
-            .position(|m| m.dir_name == last || m.version == version)
+            .resolve(arg)
+            .and_then(|found| chain.migrations.iter().position(|m| m.version == found.version))
             .ok_or_else(|| {
                 Error::Config(format!(
                     "no migration `{arg}` in {}; name one by version (20250115090100) or directory name",

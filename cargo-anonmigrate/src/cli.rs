@@ -100,7 +100,7 @@ pub enum Command {
 
     /// Regenerate schema.rs from the migrations (replayed into a temporary database), as diesel print-schema writes it
     #[command(
-        after_help = "Examples:\n  cargo anonmigrate schema\n  cargo anonmigrate schema --stdout\n  cargo anonmigrate schema --from-database --database-url postgres://app@localhost/anonchat\n\nThe file is diesel.toml's [print_schema] `file` (each [print_schema.<key>] section writes its own), or `schema-file` in [workspace.metadata.anonmigrate]; without either the schema is printed. The temporary database is always dropped."
+        after_help = "Examples:\n  cargo anonmigrate schema\n  cargo anonmigrate schema --stdout\n  cargo anonmigrate schema --from-database --database-url postgres://app@localhost/anonchat\n\nThe file is diesel.toml's [print_schema] `file` (each [print_schema.<key>] section writes its own), or `schema-file` in [workspace.metadata.anonmigrate]; without either the schema is printed. The temporary database is always dropped. Hand edits of schema.rs that no migration explains are not overwritten (exit 8): turn them into a migration with `generate NAME --autogenerate`, or discard them with --force."
     )]
     Schema(SchemaArgs),
 
@@ -165,7 +165,7 @@ pub struct LockArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Apply up to and including this version
+    /// Apply up to and including this migration (version with or without dashes, or directory name)
     #[arg(long, value_name = "VERSION", conflicts_with = "step")]
     pub to: Option<String>,
     /// Apply at most N migrations
@@ -199,7 +199,7 @@ pub struct RevertArgs {
     /// Revert the N newest applied migrations
     #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
     pub step: Option<usize>,
-    /// Revert everything applied after this version (it stays applied)
+    /// Revert everything applied after this migration (it stays applied; version or directory name)
     #[arg(long, value_name = "VERSION", conflicts_with = "all")]
     pub to: Option<String>,
     /// Revert every applied migration
@@ -277,6 +277,9 @@ pub struct SchemaArgs {
     /// Print what the database at the URL gives instead of replaying the migrations (like diesel print-schema); writes nothing
     #[arg(long)]
     pub from_database: bool,
+    /// Overwrite hand edits of schema.rs that no migration explains (without it, `schema` refuses, exit 8)
+    #[arg(long, conflicts_with_all = ["stdout", "from_database"])]
+    pub force: bool,
     /// Print how long the replay, the catalog read and the rendering took (stderr)
     #[arg(long, hide = true)]
     pub timings: bool,
@@ -314,7 +317,7 @@ pub struct LintArgs {
 
 #[derive(Debug, Args)]
 pub struct AcceptArgs {
-    /// Version of the applied migration whose file changed
+    /// The applied migration whose file changed (version with or without dashes, or directory name)
     pub version: String,
     #[command(flatten)]
     pub lock: LockArgs,
@@ -322,7 +325,7 @@ pub struct AcceptArgs {
 
 #[derive(Debug, Args)]
 pub struct StampArgs {
-    /// Version to stamp up to (inclusive), or the one record to delete with --delete
+    /// Migration to stamp up to (inclusive), or the one record to delete with --delete (version or directory name)
     pub version: String,
     /// Remove this version's record instead (its down.sql is not run)
     #[arg(long)]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anonmigrate_core::ErrorKind;
 
 pub const FAILURE: u8 = 1;
+pub const USAGE: u8 = 2;
 pub const NOT_UP_TO_DATE: u8 = 3;
 pub const CONFIG: u8 = 4;
 pub const CONNECTION: u8 = 5;
@@ -23,7 +24,7 @@ Exit codes:
   0  success
   1  a migration or database statement failed (the message names the file, statement and line);
      `lint`: a deny-level rule fired; `doctor`: a check failed
-  2  invalid command-line usage
+  2  invalid command-line usage, including a version or migration name that names no migration
   3  `status --exit-code`: the database is not up to date (pending, changed or missing migrations)
   4  configuration or migration directory problem, found before touching the database
   5  cannot reach the database server, lost the connection to it, or the database does not exist
@@ -39,7 +40,22 @@ Exit codes:
 `check` exits with the code of its first failing section, in the order lock file (7), schema.rs (9),
 down.sql and revert all (10), live database (11), lint (12).";
 
+/// An argument that parsed but names nothing (an unknown migration): invalid usage, exit 2 like clap's own.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 pub fn for_error(error: &anyhow::Error) -> ExitCode {
+    if error.chain().any(|c| c.downcast_ref::<UsageError>().is_some()) {
+        return ExitCode::from(USAGE);
+    }
     let kind = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<anonmigrate_core::Error>())

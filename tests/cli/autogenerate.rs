@@ -84,6 +84,9 @@ fn new_and_dropped_tables_with_keys_and_foreign_keys() {
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'posts'::regclass AND contype = 'f'",
     );
     assert_eq!(fk, ["FOREIGN KEY (user_id) REFERENCES users(id)"]);
+    // The new table's integer key is an identity column, so an insert that leaves `id` out works.
+    assert_eq!(env.db.query("SELECT attidentity::text FROM pg_attribute WHERE attrelid = 'posts'::regclass AND attname = 'id'"), ["d"]);
+    assert!(stderr.contains("warning: posts.created_at has no default (see the WARNING in up.sql)"), "{stderr}");
 }
 
 #[test]

@@ -30,12 +30,17 @@ fn workspace(env: &Env) {
 }
 
 /// `cargo build` of the test workspace, sharing one target directory between runs to keep it quick.
-fn cargo_build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn cargo_build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    cargo("build", dir, extra, env)
+}
+
+/// `cargo <command> --offline` in a test workspace (`build`, `run`).
+pub(crate) fn cargo(command: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = repo_root().join("target/build-gate-test");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(dir)
-        .args(["build", "--offline"])
+        .args([command, "--offline"])
         .args(if extra.is_empty() { &["--quiet"][..] } else { extra })
         .env("CARGO_TARGET_DIR", target)
         .env_remove("ANONMIGRATE_DRIFT")
@@ -46,15 +51,20 @@ fn cargo_build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("cargo build")
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn assert_fails_with(dir: &Path, expected: &str) {
+fn assert_fails_with(dir: &Path, expected: &str) -> String {
     let output = cargo_build(dir, &[], &[]);
     let text = stderr(&output);
     assert!(!output.status.success(), "the build should fail on drift:\n{text}");
     assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
+    text
+}
+
+fn assert_fails_advising_schema(dir: &Path, expected: &str) {
+    let text = assert_fails_with(dir, expected);
     assert!(text.contains("run `cargo anonmigrate schema`"), "{text}");
 }
 
@@ -69,7 +79,7 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
     workspace(&env);
     let dir = env.ws.path();
 
-    assert_fails_with(dir, "the schema file does not exist");
+    assert_fails_advising_schema(dir, "the schema file does not exist");
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
 
@@ -83,7 +93,7 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
         .expect("generate created the directory");
     env.ws.write(&format!("migrations/{rooms}/up.sql"), "CREATE TABLE rooms (id BIGINT PRIMARY KEY);");
     env.ws.write(&format!("migrations/{rooms}/down.sql"), "DROP TABLE rooms;");
-    assert_fails_with(dir, &format!("migration added since schema.rs was generated: {rooms}"));
+    assert_fails_advising_schema(dir, &format!("migration added since schema.rs was generated: {rooms}"));
     // The gate's own advice works as given: no lock-file step in between.
     let regenerated = env.cli(&["schema"]);
     regenerated.assert_code(0);
@@ -92,7 +102,7 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
 
     // An edited migration.
     env.ws.write(&format!("migrations/{rooms}/up.sql"), "CREATE TABLE rooms (id BIGINT PRIMARY KEY, title TEXT);");
-    assert_fails_with(dir, &format!("migration edited since schema.rs was generated: {rooms}"));
+    assert_fails_advising_schema(dir, &format!("migration edited since schema.rs was generated: {rooms}"));
     env.cli(&["schema"]).assert_code(0);
     assert_builds(dir);
 
@@ -100,12 +110,23 @@ fn the_build_fails_on_drift_and_passes_after_regenerating() {
     let schema_path = dir.join("app/src/schema.rs");
     let generated = std::fs::read_to_string(&schema_path).unwrap();
     std::fs::write(&schema_path, generated.replace("name -> Text", "name -> Varchar")).unwrap();
-    assert_fails_with(dir, "(table users) were edited by hand");
+    // No migration explains it: the gate leads with autogenerate (keep the edit) and names `schema --force`
+    // (discard it); plain `schema` refuses to throw the edit away.
+    let text = assert_fails_with(dir, "(table users) were edited by hand");
+    let first = text.lines().find(|l| l.contains("anonmigrate drift gate")).unwrap_or_default();
+    assert!(first.contains("edited by hand and no migration explains it") && first.contains("cargo anonmigrate generate NAME --autogenerate"), "{text}");
+    assert!(text.contains("to discard the edit instead: `cargo anonmigrate schema --force`"), "{text}");
+    assert!(!text.contains("run `cargo anonmigrate schema`"), "{text}");
     // ANONMIGRATE_DRIFT=warn lets a local build through, still saying what is wrong.
     let warned = cargo_build(dir, &["--color=never"], &[("ANONMIGRATE_DRIFT", "warn")]);
     assert!(warned.status.success(), "{}", stderr(&warned));
     assert!(stderr(&warned).contains("were edited by hand"), "{}", stderr(&warned));
-    env.cli(&["schema"]).assert_code(0);
+    let refused = env.cli(&["schema"]);
+    refused.assert_code(8);
+    assert!(refused.stderr.contains("has hand edits that no migration explains") && refused.stderr.contains("schema --force"), "{}", refused.stderr);
+    assert!(std::fs::read_to_string(&schema_path).unwrap().contains("name -> Varchar"), "the edit must survive");
+    env.cli(&["schema", "--force"]).assert_code(0);
+    assert_eq!(std::fs::read_to_string(&schema_path).unwrap(), generated);
     assert_builds(dir);
 
     // rerun-if-changed: nothing changed, the build script does not run again; a migration edit re-runs it.

@@ -43,6 +43,7 @@ fn anonchat(label: &str) -> Env {
     let env = Env::anonchat(label);
     env.ws.write("diesel.toml", std::fs::read_to_string(repo_root().join("diesel.toml")).unwrap());
     env.ws.write("anonchat-schema/src/schema.rs", committed_schema());
+    env.ws.write("anonchat-schema/build.rs", std::fs::read_to_string(repo_root().join("anonchat-schema/build.rs")).unwrap());
     env
 }
 
@@ -249,4 +250,21 @@ fn a_column_added_by_hand_to_the_live_database_fails_check_database_with_11() {
     assert_has(&outcome, "  index messages_room_created_at_idx on messages: in the migrations, missing from the live database\n");
     // The bookkeeping tables are not drift.
     assert!(!outcome.stdout.contains("__diesel"), "{}", outcome.stdout);
+}
+
+#[test]
+fn without_a_build_script_gate_check_does_not_report_the_gate() {
+    let env = anonchat("check_no_gate");
+    std::fs::remove_file(env.ws.path().join("anonchat-schema/build.rs")).unwrap();
+    // A blank line added by hand: the gate would fail `cargo build`, but no build script runs it here.
+    env.ws.write("anonchat-schema/src/schema.rs", committed_schema().replacen("\n\n", "\n\n\n", 1));
+    let outcome = check(&env, &["--no-lint", "--no-down-check"]);
+    outcome.assert_code(0);
+    assert_has(&outcome, "ok    schema.rs (anonchat-schema/src/schema.rs): matches the migrations (same tables, columns, types and keys)\n");
+    assert!(!outcome.stdout.contains("drift gate"), "{}", outcome.stdout);
+    // With the gate in a build script, the same edit fails check as it would fail `cargo build`.
+    env.ws.write("anonchat-schema/build.rs", std::fs::read_to_string(repo_root().join("anonchat-schema/build.rs")).unwrap());
+    let outcome = check(&env, &["--no-lint", "--no-down-check"]);
+    outcome.assert_code(9);
+    assert_has(&outcome, "build-script drift gate would fail");
 }

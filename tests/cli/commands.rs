@@ -211,3 +211,40 @@ fn passwords_never_appear_in_output() {
     missing.assert_code(5);
     assert!(missing.stderr.contains("cargo anonmigrate setup"), "{}", missing.stderr);
 }
+
+#[test]
+fn versions_are_accepted_in_every_spelling_and_a_typo_is_a_usage_error_with_candidates() {
+    let env = Env::anonchat("version_spellings");
+    env.cli(&["run", "--to", "2025-01-15-090100"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..2]);
+    env.cli(&["run", "--to", "2025-01-15-090300_create_messages"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..4]);
+    env.cli(&["run", "--to", "migrations/2025-01-15-090400_index_message_embeddings/"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS);
+    env.cli(&["revert", "--to", "2025-01-15-090200_create_request_log", "--yes"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..3]);
+    let sql = env.cli(&["run", "--sql", "--from", "2025-01-15-090200", "--to", "20250115090300_create_messages"]);
+    sql.assert_code(0);
+    assert!(sql.stdout.contains("2025-01-15-090300_create_messages") && !sql.stdout.contains("090400_index"), "{}", sql.stdout);
+    env.cli(&["stamp", "--delete", "2025-01-15-090200_create_request_log"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..2]);
+    env.cli(&["stamp", "2025-01-15-090200"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..3]);
+    env.cli(&["accept", "2025-01-15-090100_create_users"]).assert_code(0);
+
+    // A typo is invalid usage (exit 2), not a database failure, and the message lists what was meant.
+    let typo = env.cli(&["run", "--to", "2025-01-15-0904"]);
+    typo.assert_code(2);
+    assert!(
+        typo.stderr.contains("--to `2025-01-15-0904`: no migration in")
+            && typo.stderr.contains("candidates: 2025-01-15-090400_index_message_embeddings"),
+        "{}",
+        typo.stderr
+    );
+    let typo = env.cli(&["revert", "--to", "create_user", "--yes"]);
+    typo.assert_code(2);
+    assert!(typo.stderr.contains("candidates: 2025-01-15-090100_create_users"), "{}", typo.stderr);
+    env.cli(&["stamp", "nonsense"]).assert_code(2);
+    env.cli(&["accept", "20990101000000"]).assert_code(2);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..3], "nothing changed");
+}

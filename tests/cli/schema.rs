@@ -236,3 +236,45 @@ fn schema_file_from_cargo_metadata_gets_the_pgvector_defaults_and_conflicts_with
     both.assert_code(4);
     assert!(both.stderr.contains("keep one"), "{}", both.stderr);
 }
+
+#[test]
+fn run_regenerates_over_hand_edits_its_migrations_explain_and_leaves_other_hand_edits_alone() {
+    let env = Env::new("schema_hand_edit");
+    env.ws.write("migrations/2024-01-01-000000_users/up.sql", "CREATE TABLE users (id INT PRIMARY KEY);\n");
+    env.ws.write("migrations/2024-01-01-000000_users/down.sql", "DROP TABLE users;\n");
+    env.ws.write("diesel.toml", "[print_schema]\nfile = \"src/schema.rs\"\n");
+    schema_cli(&env, &["run"]).assert_code(0);
+    let path = env.ws.path().join("src/schema.rs");
+    let generated = std::fs::read_to_string(&path).unwrap();
+
+    // Explained: schema.rs gains a column by hand (placed first), and a migration adds it (PostgreSQL puts it last).
+    let edited = generated.replace("        id -> Int4,\n", "        name -> Nullable<Text>,\n        id -> Int4,\n");
+    std::fs::write(&path, &edited).unwrap();
+    env.ws.write("migrations/2024-01-02-000000_name/up.sql", "ALTER TABLE users ADD COLUMN name TEXT;\n");
+    env.ws.write("migrations/2024-01-02-000000_name/down.sql", "ALTER TABLE users DROP COLUMN name;\n");
+    schema_cli(&env, &["lock"]).assert_code(0);
+    let run = schema_cli(&env, &["run"]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("regenerated src/schema.rs"), "{}", run.stderr);
+    let regenerated = std::fs::read_to_string(&path).unwrap();
+    assert!(regenerated.contains("        id -> Int4,\n        name -> Nullable<Text>,\n"), "{regenerated}");
+
+    // Unexplained: a hand-written column no migration adds survives `run`, with a warning saying what to do.
+    let edited = regenerated.replace("        name -> Nullable<Text>,\n", "        name -> Nullable<Text>,\n        email -> Text,\n");
+    std::fs::write(&path, &edited).unwrap();
+    env.ws.write("migrations/2024-01-03-000000_posts/up.sql", "CREATE TABLE posts (id INT PRIMARY KEY);\n");
+    env.ws.write("migrations/2024-01-03-000000_posts/down.sql", "DROP TABLE posts;\n");
+    schema_cli(&env, &["lock"]).assert_code(0);
+    let run = schema_cli(&env, &["run"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("warning: the migrations were applied; `")
+            && run.stderr.contains("has hand edits that no migration explains, so it was not overwritten")
+            && run.stderr.contains("schema.rs lines 3-9 (table users) were edited by hand")
+            && run.stderr.contains("cargo anonmigrate generate NAME --autogenerate"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited, "the hand edit must survive `run`");
+    assert_eq!(env.db.query("SELECT count(*)::text FROM posts"), ["0"], "the migration itself applied");
+}

@@ -239,9 +239,12 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// A Cargo project (a `[workspace]` manifest without members) with an empty `migrations/`; tests of what
+    /// happens outside any Cargo project use a plain temporary directory instead.
     pub fn empty() -> Workspace {
         let dir = tempfile::Builder::new().prefix("anonmigrate-ws").tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("migrations")).unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\nresolver = \"2\"\n").unwrap();
         Workspace { dir }
     }
 

@@ -36,13 +36,17 @@ pub struct Context {
 }
 
 impl Context {
-    fn new(global: &GlobalArgs) -> anyhow::Result<Context> {
+    /// `needs_migrations`: the command works on the migrations directory (all but `server`).
+    fn new(global: &GlobalArgs, needs_migrations: bool) -> anyhow::Result<Context> {
         let workspace = Workspace::discover(Overrides {
             manifest_path: global.manifest_path.clone(),
             migrations_dir: global.migrations_dir.clone(),
             database_url: global.database_url.clone(),
             direct_url: global.direct_url.clone(),
         })?;
+        if global.manifest_path.is_none() && !workspace.root.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
+            outside_cargo_project(&workspace, global.migrations_dir.is_some(), needs_migrations)?;
+        }
         Ok(Context {
             workspace,
             format: global.format,
@@ -116,12 +120,56 @@ impl Context {
     }
 }
 
+/// Outside any Cargo project the current directory is the root. Said once; and a `migrations` directory that
+/// does not exist there is not assumed (`generate` would create it wherever the command happened to run):
+/// the user names the directory with --migrations-dir, or runs the command inside the project.
+fn outside_cargo_project(workspace: &Workspace, explicit_dir: bool, needs_migrations: bool) -> anyhow::Result<()> {
+    let root = workspace.root.display();
+    if needs_migrations && !explicit_dir && !workspace.migrations_dir.is_dir() {
+        return Err(anonmigrate_core::Error::Config(format!(
+            "not in a Cargo project (no Cargo.toml in {root} or above) and there is no migrations directory at {}; run the command inside your project, pass --manifest-path, or name the migrations directory with --migrations-dir",
+            workspace.migrations_dir.display()
+        ))
+        .into());
+    }
+    crate::output::note(&format!(
+        "note: not in a Cargo project (no Cargo.toml in {root} or above): working on {}",
+        workspace.migrations_dir.display()
+    ));
+    Ok(())
+}
+
+/// The version of the migration `arg` names in any spelling diesel uses (`20250115090400`,
+/// `2025-01-15-090400`, the directory name or its path); otherwise a usage error (exit 2) with the candidates.
+pub fn migration_version(chain: &Chain, what: &str, arg: &str) -> anyhow::Result<String> {
+    if let Some(migration) = chain.resolve(arg) {
+        return Ok(migration.version.clone());
+    }
+    let candidates = chain.candidates(arg);
+    let hint = if candidates.is_empty() {
+        format!("{} has no migrations", chain.dir.display())
+    } else {
+        format!("candidates: {}", candidates.join(", "))
+    };
+    Err(crate::exit::UsageError(format!(
+        "{what} `{arg}`: no migration in {} has that version or directory name ({hint}); name one by version (20250115090400 or 2025-01-15-090400) or directory name, as `cargo anonmigrate history` lists them",
+        chain.dir.display()
+    ))
+    .into())
+}
+
+/// [`migration_version`] for an optional flag.
+pub fn optional_version(chain: &Chain, what: &str, arg: Option<&String>) -> anyhow::Result<Option<String>> {
+    arg.map(|a| migration_version(chain, what, a)).transpose()
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // Completions need no workspace: they work anywhere.
     if let Command::Completions { shell } = cli.command {
         return completions::completions(shell);
     }
-    let mut ctx = Context::new(&cli.global)?;
+    let needs_migrations = !matches!(cli.command, Command::Server(_));
+    let mut ctx = Context::new(&cli.global, needs_migrations)?;
     if let Some(policy) = lock_policy(&cli.command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
@@ -194,7 +242,8 @@ pub fn confirm(question: &str, yes: bool, flag_hint: &str) -> anyhow::Result<()>
         ))
         .into());
     }
-    eprint!("{question}? [y/N] ");
+    // Not eprint!: it panics when stderr is a closed pipe.
+    let _ = write!(std::io::stderr().lock(), "{question}? [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -6,17 +6,18 @@ use anonmigrate_core::offline::{self, OfflineOptions};
 use anonmigrate_core::runner::{self, DryRun, RevertOptions, RevertScope, RunOptions};
 use anyhow::Context as _;
 
-use super::{Context, confirm};
+use super::{Context, confirm, migration_version, optional_version};
 use crate::cli::{Format, RedoArgs, RevertArgs, RunArgs};
 use crate::output::{json, out};
 
 pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
+    let to = optional_version(&chain, "--to", args.to.as_ref())?;
     if args.sql {
         // Offline: no database is resolved, so not even the managed server starts.
         let options = OfflineOptions {
-            from: args.from.clone(),
-            to: args.to.clone(),
+            from: optional_version(&chain, "--from", args.from.as_ref())?,
+            to,
             step: args.step,
             ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
         };
@@ -25,7 +26,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let url = ctx.database_for_changes(Some(&chain))?;
     let options = RunOptions {
-        to: args.to.clone(),
+        to,
         step: args.step,
         ignore_missing: args.ignore_missing,
         allow_out_of_order: args.allow_out_of_order,
@@ -108,20 +109,16 @@ fn print_dry_run(format: Format, report: DryRun) -> anyhow::Result<ExitCode> {
 pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
     let scope = match (&args.to, args.all, args.step) {
-        (Some(version), _, _) => {
-            let index = chain.migrations.iter().position(|m| &m.version == version).ok_or_else(|| {
-                anonmigrate_core::Error::Refused(format!(
-                    "--to {version}: no migration with that version on disk; `cargo anonmigrate history` lists them"
-                ))
-            })?;
-            RevertScope::To(index)
+        (Some(arg), _, _) => {
+            let version = migration_version(&chain, "--to", arg)?;
+            RevertScope::To(chain.migrations.iter().position(|m| m.version == version).expect("resolved from the chain"))
         }
         (None, true, _) => RevertScope::All,
         (None, false, step) => RevertScope::Steps(step.unwrap_or(1)),
     };
     if args.sql {
         let options = OfflineOptions {
-            from: args.from.clone(),
+            from: optional_version(&chain, "--from", args.from.as_ref())?,
             ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
             ..OfflineOptions::default()
         };

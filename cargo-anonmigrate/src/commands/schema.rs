@@ -37,7 +37,7 @@ pub fn schema(ctx: &mut Context, args: &SchemaArgs) -> anyhow::Result<ExitCode> 
         print(&generated);
         return Ok(ExitCode::SUCCESS);
     }
-    let written = schema::write(&generated.files, &chain)?;
+    let written = schema::write(&generated.files, &chain, args.force)?;
     match ctx.format {
         Format::Json => json(&serde_json::json!({
             "files": written.iter().map(|w| serde_json::json!({ "path": w.path, "changed": w.changed })).collect::<Vec<_>>(),
@@ -80,14 +80,15 @@ fn print(generated: &Generated) {
 }
 
 /// After `run` applied migrations: regenerate the configured schema file(s), as diesel does. Nothing happens
-/// when no file is configured; a failure here is a warning, since the migrations did apply.
+/// when no file is configured; a failure here is a warning, since the migrations did apply. A schema.rs with hand
+/// edits the migrations do not explain is left alone (with a warning saying how to keep or discard them).
 pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
     let result = SchemaConfig::load(&ctx.workspace).map_err(anyhow::Error::from).and_then(|config| {
         if config.files().next().is_none() {
             return Ok(Vec::new());
         }
         let generated = generate(ctx, chain, &config, false)?;
-        Ok(schema::write(&generated.files, chain)?)
+        Ok(schema::write(&generated.files, chain, false)?)
     });
     match result {
         Ok(written) => {
@@ -95,6 +96,9 @@ pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
                 let shown = file.path.strip_prefix(&ctx.workspace.root).unwrap_or(&file.path).display().to_string();
                 ctx.printer.event(Event::Notice(format!("regenerated {shown}")));
             }
+        }
+        Err(error) if matches!(error.downcast_ref(), Some(anonmigrate_core::Error::HandEdited { .. })) => {
+            ctx.printer.event(Event::Warning(format!("the migrations were applied; {error:#}")))
         }
         Err(error) => ctx.printer.event(Event::Warning(format!(
             "the migrations were applied, but schema.rs was not regenerated: {error:#}; run `cargo anonmigrate schema` (or pass --no-schema)"
