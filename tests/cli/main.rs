@@ -13,6 +13,7 @@ mod faults;
 mod help;
 mod lint;
 mod offline;
+mod provisioning;
 mod readme;
 mod runner_safety;
 mod schema;

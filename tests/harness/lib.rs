@@ -28,7 +28,9 @@ pub fn cluster() -> &'static Cluster {
 }
 
 fn start_cluster() -> Shared {
-    let binaries = local_server::find_binaries(&["vector".to_owned()], true).unwrap_or_else(|e| {
+    // ANONMIGRATE_POSTGRES=16 runs the suite on the other provisioned major version.
+    let major = local_server::requested_major(None).unwrap_or_else(|e| panic!("{e}"));
+    let binaries = local_server::find_binaries(&["vector".to_owned()], major, true).unwrap_or_else(|e| {
         panic!("the tests need a PostgreSQL server with pgvector and none could be found or provisioned: {e}")
     });
     assert!(
