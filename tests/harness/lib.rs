@@ -166,6 +166,29 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A fresh database with the chain in `migrations` applied by the engine's runner (for crates' model tests).
+    pub fn migrated(label: &str, migrations: &Path) -> TestDb {
+        use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
+        use anonmigrate_core::runner::{self, RunOptions};
+        let db = TestDb::new(label);
+        let chain = anonmigrate_core::chain::Chain::load(migrations)
+            .unwrap_or_else(|e| panic!("cannot load {}: {e}", migrations.display()));
+        let url = DatabaseUrl::parse(&db.url, UrlSource::Flag).expect("the test database URL parses");
+        let options = RunOptions {
+            to: None,
+            step: None,
+            ignore_missing: false,
+            allow_out_of_order: false,
+            lock_timeout: std::time::Duration::from_secs(30),
+            ddl_lock_timeout: Some(std::time::Duration::from_secs(10)),
+        };
+        runner::run(&url, &chain, &options, &mut anonmigrate_core::events::Silent)
+            .unwrap_or_else(|e| panic!("migrating {} failed: {e}", db.name));
+        db
+    }
+}
+
 /// A connection held open by a test; `pid` is its backend.
 #[allow(missing_debug_implementations)]
 pub struct Session {
