@@ -13,7 +13,7 @@
 #   DIESEL                diesel_cli 2.3 binary (default /var/cache/anonmigrate-peers/bin/diesel; install with
 #                         cargo install diesel_cli --version ^2.3 --no-default-features --features postgres
 #                           --root /var/cache/anonmigrate-peers); without it only anonmigrate is measured
-#   ANONMIGRATE_PG_BINDIR PostgreSQL 16 + pgvector binaries (default: `cargo anonmigrate server install`)
+#   ANONMIGRATE_PG_BINDIR PostgreSQL + pgvector binaries (default: `cargo anonmigrate server install`)
 # `--timings` makes `schema` print its phases (replay, catalog read, render) to stderr; they are reported too.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)

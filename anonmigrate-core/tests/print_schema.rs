@@ -109,8 +109,8 @@ fn a_table_without_a_primary_key_is_left_out_with_a_warning_that_says_how_to_fix
 
 #[test]
 fn without_print_schema_pgvector_types_come_from_the_pgvector_crate() {
-    // diesel's default output defines its own `Vector` (see not-from-diesel.txt); ours imports pgvector's and still
-    // generates the enum.
+    // diesel's default output defines its own `Vector` (see not-from-diesel.txt); ours imports pgvector's (the real
+    // halfvec, sparsevec and bit types of pgvector 0.8 included) and still generates the enum.
     let case = fixtures().join("pgvector_default");
     assert!(case.join("not-from-diesel.txt").is_file());
     let (actual, _, _) = render_case(&case);
@@ -118,6 +118,7 @@ fn without_print_schema_pgvector_types_come_from_the_pgvector_crate() {
     assert!(actual.contains("use pgvector::sql_types::Vector;"));
     assert!(actual.contains("use pgvector::sql_types::HalfVector;"));
     assert!(actual.contains("use pgvector::sql_types::SparseVector;"));
+    assert!(actual.contains("use pgvector::sql_types::Bit;"));
     assert!(actual.contains("pub struct Mood;"));
     assert!(!actual.contains("pub struct Vector"), "no clashing definition:\n{actual}");
 }

@@ -362,6 +362,11 @@ pub enum ServerCommand {
     Stop,
     /// Print the managed server's database URL (for psql or your app)
     Url,
-    /// Download the pinned PostgreSQL + pgvector build into the cache (idempotent)
-    Install,
+    /// Download the pinned PostgreSQL + pgvector build into the cache (idempotent; sha256-checked)
+    #[command(after_help = "Example:\n  cargo anonmigrate server install --postgres 16")]
+    Install {
+        /// PostgreSQL major version: 18 (default) or 16; default: `postgres` in [workspace.metadata.anonmigrate]
+        #[arg(long, value_name = "MAJOR")]
+        postgres: Option<String>,
+    },
 }

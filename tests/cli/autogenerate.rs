@@ -17,7 +17,12 @@ fn case_dir(case: &str) -> PathBuf {
 
 fn env_for(case: &str) -> Env {
     let env = Env { ws: Workspace::with_migrations(&case_dir(case).join("migrations")), db: TestDb::new(&format!("autogen_{case}")) };
-    env.ws.write("diesel.toml", DIESEL_TOML);
+    // A case with a Cargo.toml of its own configures `schema-file` there: anonmigrate's defaults (pgvector's
+    // types) instead of diesel.toml's exact diesel behaviour.
+    match std::fs::read_to_string(case_dir(case).join("Cargo.toml")) {
+        Ok(manifest) => env.ws.write("Cargo.toml", manifest),
+        Err(_) => env.ws.write("diesel.toml", DIESEL_TOML),
+    }
     env.cli(&["lock"]).assert_code(0);
     env
 }
@@ -122,6 +127,26 @@ fn vectors_keep_their_dimension_and_new_enums_get_their_labels() {
     );
     assert_eq!(types, ["id bigint", "embedding vector(3)", "note_embedding vector(5)", "status item_status", "labels item_status[]"]);
     assert_eq!(env.db.query("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum"), ["open,closed"]);
+}
+
+#[test]
+fn halfvec_sparsevec_and_bit_keep_their_dimensions_with_the_pgvector_types() {
+    let (env, _) = round_trip("pgvector_types");
+    let types = env.db.query(
+        "SELECT attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    );
+    assert_eq!(
+        types,
+        [
+            "id bigint not null",
+            "embedding halfvec(3)",
+            "sparse sparsevec(5) not null",
+            "bits bit(4)",
+            "half_note halfvec(8)",
+            "sparse_note sparsevec(10)",
+            "flags bit(2)",
+        ]
+    );
 }
 
 #[test]

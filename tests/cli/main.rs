@@ -20,6 +20,7 @@ mod model_end_to_end;
 mod offline;
 mod packaging;
 mod pooler;
+mod provisioning;
 mod readme;
 mod runner_safety;
 mod schema;

@@ -101,6 +101,21 @@ fn without_configuration_the_schema_is_printed_with_the_pgvector_defaults() {
 }
 
 #[test]
+fn the_pgvector_fixture_crate_compiles_exactly_what_schema_writes() {
+    // tests/fixtures/pgvector_crate builds its src/schema.rs with diesel + pgvector (its own tests use it): that
+    // file must be what `schema` prints for its chain, pgvector's halfvec, sparsevec and bit types included.
+    let crate_dir = repo_root().join("tests/fixtures/pgvector_crate");
+    let env = Env { ws: anonmigrate_testkit::Workspace::with_migrations(&crate_dir.join("migrations")), db: anonmigrate_testkit::TestDb::new("schema_pgvector") };
+    let outcome = schema_cli(&env, &["schema"]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, std::fs::read_to_string(crate_dir.join("src/schema.rs")).unwrap());
+    for line in ["embedding -> HalfVector,", "sparse -> Nullable<SparseVector>,", "bits -> Nullable<Bit>,", "use pgvector::sql_types::Bit;"] {
+        assert!(outcome.stdout.contains(line), "{line}\n{}", outcome.stdout);
+    }
+    assert!(!outcome.stdout.contains("pub mod sql_types"), "no custom type definitions needed:\n{}", outcome.stdout);
+}
+
+#[test]
 fn several_sections_write_several_files_and_timings_go_to_stderr() {
     let env = Env::new("schema_sections");
     env.ws.write("migrations/2024-01-01-000000_users/up.sql", "CREATE SCHEMA audit;\nCREATE TABLE users (id INT PRIMARY KEY);\nCREATE TABLE audit.entries (id INT PRIMARY KEY);\n");

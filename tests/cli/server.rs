@@ -84,3 +84,127 @@ fn quick_start_applies_the_chain_on_the_managed_server() {
     assert!(again.stdout.contains("nothing to apply"), "{}", again.stdout);
     server.cli(&["server", "stop"], &with_server).assert_code(0);
 }
+
+/// Runs the binary with no PostgreSQL version asked for from outside (the suite may run with
+/// ANONMIGRATE_POSTGRES=16), plus `env`.
+fn bare(ws: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> crate::support::Outcome {
+    let output = std::process::Command::new(crate::support::bin())
+        .current_dir(ws)
+        .args(std::iter::once(&"anonmigrate").chain(args))
+        .env_remove("DATABASE_URL")
+        .env_remove("ANONMIGRATE_POSTGRES")
+        .env_remove("ANONMIGRATE_PG_BINDIR")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    crate::support::Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A server directory the server's OS user can reach, removed (server stopped first) when dropped.
+struct ServerDir {
+    dir: tempfile::TempDir,
+    ws: std::path::PathBuf,
+}
+
+impl ServerDir {
+    fn new(ws: &std::path::Path) -> ServerDir {
+        let dir = tempfile::Builder::new().prefix("anonmigrate-dev").tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        ServerDir { dir, ws: ws.to_path_buf() }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().join("server").to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for ServerDir {
+    fn drop(&mut self) {
+        // Whichever major made it: stop never refuses a cluster of another version.
+        for major in ["18", "16"] {
+            bare(&self.ws, &["server", "stop"], &[("ANONMIGRATE_SERVER_DIR", &self.path()), ("ANONMIGRATE_POSTGRES", major)]);
+        }
+    }
+}
+
+#[test]
+fn with_nothing_configured_halfvec_sparsevec_and_a_concurrent_hnsw_index_run_on_postgres_18() {
+    let ws = anonmigrate_testkit::Workspace::with_migrations(
+        &anonmigrate_testkit::repo_root().join("tests/fixtures/pgvector_crate/migrations"),
+    );
+    let server = ServerDir::new(ws.path());
+    let env = [("ANONMIGRATE_SERVER_DIR", server.path())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let run = bare(ws.path(), &["run"], &env);
+    run.assert_code(0);
+    assert!(run.stdout.contains("3 migrations applied"), "{}", run.stdout);
+
+    let status = bare(ws.path(), &["server", "status"], &env);
+    status.assert_code(0);
+    assert!(status.stdout.contains("version: PostgreSQL 18.4, pgvector 0.8.5"), "{}", status.stdout);
+    assert!(!status.stdout.contains("warning"), "{}", status.stdout);
+
+    let url = bare(ws.path(), &["server", "url"], &env);
+    let url = url.stdout.trim();
+    let db = anonmigrate_testkit::TestDb { name: String::new(), url: url.to_owned() };
+    assert_eq!(db.query("SELECT current_setting('server_version_num')")[0].get(..2), Some("18"));
+    assert_eq!(db.query("SELECT extversion FROM pg_extension WHERE extname = 'vector'"), ["0.8.5"]);
+    assert_eq!(
+        db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 1 ORDER BY attnum"),
+        ["text", "halfvec(3)", "sparsevec(5)", "bit(4)", "vector(3)"]
+    );
+    assert_eq!(
+        db.query("SELECT indisvalid::text || ' ' || pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = 'items_embedding_hnsw'::regclass"),
+        ["true CREATE INDEX items_embedding_hnsw ON public.items USING hnsw (embedding halfvec_l2_ops)"]
+    );
+    std::mem::forget(db); // lives on the managed server
+}
+
+#[test]
+fn a_data_directory_of_another_major_version_is_explained_and_never_started() {
+    let env_anonchat = crate::support::Env::anonchat("other_major");
+    let ws = env_anonchat.ws.path();
+    let server = ServerDir::new(ws);
+    let dir = server.path();
+    let on = |major: &'static str| vec![("ANONMIGRATE_SERVER_DIR", dir.as_str()), ("ANONMIGRATE_POSTGRES", major)];
+    let nothing = [("ANONMIGRATE_SERVER_DIR", dir.as_str())];
+
+    // Made by PostgreSQL 16 (asked for through the environment), then stopped.
+    bare(ws, &["run"], &on("16")).assert_code(0);
+    let status = bare(ws, &["server", "status"], &on("16"));
+    assert!(status.stdout.contains("version: PostgreSQL 16.14, pgvector 0.8.5"), "{}", status.stdout);
+    bare(ws, &["server", "stop"], &on("16")).assert_code(0);
+
+    // With nothing configured the default is 18: refused with both ways out, and nothing started.
+    let run = bare(ws, &["run"], &nothing);
+    run.assert_code(4);
+    assert!(run.stderr.contains("was made by PostgreSQL 16, but this workspace now gets PostgreSQL 18"), "{}", run.stderr);
+    assert!(run.stderr.contains("set `postgres = \"16\"` in [workspace.metadata.anonmigrate] (or ANONMIGRATE_POSTGRES=16)"), "{}", run.stderr);
+    assert!(run.stderr.contains("cargo anonmigrate server stop"), "{}", run.stderr);
+    assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists(), "started with the wrong binaries");
+    bare(ws, &["server", "start"], &nothing).assert_code(4);
+    assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists(), "started with the wrong binaries");
+    let status = bare(ws, &["server", "status"], &nothing);
+    status.assert_code(0);
+    assert!(status.stdout.contains("managed server: stopped"), "{}", status.stdout);
+    assert!(status.stdout.contains("warning: the managed server's data"), "{}", status.stdout);
+
+    // The workspace key keeps it: the data is there, nothing to apply.
+    let manifest = std::fs::read_to_string(std::path::Path::new(ws).join("Cargo.toml")).unwrap_or_default();
+    std::fs::write(
+        std::path::Path::new(ws).join("Cargo.toml"),
+        format!("{manifest}\n[workspace]\n\n[workspace.metadata.anonmigrate]\npostgres = \"16\"\n"),
+    )
+    .unwrap();
+    let again = bare(ws, &["run"], &nothing);
+    again.assert_code(0);
+    assert!(again.stdout.contains("nothing to apply"), "{}", again.stdout);
+    bare(ws, &["server", "stop"], &nothing).assert_code(0);
+}

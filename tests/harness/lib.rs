@@ -28,7 +28,9 @@ pub fn cluster() -> &'static Cluster {
 }
 
 fn start_cluster() -> Shared {
-    let binaries = local_server::find_binaries(&["vector".to_owned()], true).unwrap_or_else(|e| {
+    // ANONMIGRATE_POSTGRES=16 runs the suite on the other provisioned major version.
+    let major = local_server::requested_major(None).unwrap_or_else(|e| panic!("{e}"));
+    let binaries = local_server::find_binaries(&["vector".to_owned()], major, true).unwrap_or_else(|e| {
         panic!("the tests need a PostgreSQL server with pgvector and none could be found or provisioned: {e}")
     });
     assert!(
@@ -166,6 +168,30 @@ impl TestDb {
             return Vec::new();
         }
         self.query("SELECT version FROM __diesel_schema_migrations ORDER BY 1")
+    }
+}
+
+impl TestDb {
+    /// A fresh database with the chain in `migrations` applied by the engine's runner (for crates' model tests).
+    pub fn migrated(label: &str, migrations: &Path) -> TestDb {
+        use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
+        use anonmigrate_core::runner::{self, RunOptions};
+        let db = TestDb::new(label);
+        let chain = anonmigrate_core::chain::Chain::load(migrations)
+            .unwrap_or_else(|e| panic!("cannot load {}: {e}", migrations.display()));
+        let url = DatabaseUrl::parse(&db.url, UrlSource::Flag).expect("the test database URL parses");
+        let options = RunOptions {
+            to: None,
+            step: None,
+            ignore_missing: false,
+            allow_out_of_order: false,
+            lock_timeout: std::time::Duration::from_secs(30),
+            ddl_lock_timeout: Some(std::time::Duration::from_secs(10)),
+            statement_timeout: None,
+        };
+        runner::run(&url, &chain, &options, &mut anonmigrate_core::events::Silent)
+            .unwrap_or_else(|e| panic!("migrating {} failed: {e}", db.name));
+        db
     }
 }
 

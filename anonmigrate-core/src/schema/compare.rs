@@ -402,6 +402,18 @@ mod tests {
     }
 
     #[test]
+    fn pgvector_types_by_path_or_import_and_against_each_other() {
+        // What `schema` writes with the pgvector defaults, and a hand-written file naming the same types by path.
+        let generated = "diesel::table! {\n    use diesel::sql_types::*;\n    use pgvector::sql_types::HalfVector;\n    use pgvector::sql_types::SparseVector;\n    use pgvector::sql_types::Bit;\n\n    t (id) {\n        id -> Int8,\n        h -> HalfVector,\n        s -> Nullable<SparseVector>,\n        #[max_length = 4]\n        b -> Nullable<Bit>,\n    }\n}\n";
+        let by_path = "diesel::table! {\n    t (id) {\n        id -> Int8,\n        h -> pgvector::sql_types::HalfVector,\n        s -> Nullable<pgvector::sql_types::SparseVector>,\n        #[max_length = 4]\n        b -> Nullable<pgvector::sql_types::Bit>,\n    }\n}\n";
+        assert_eq!(check(by_path, generated), Vec::<String>::new());
+        let swapped = by_path.replace("h -> pgvector::sql_types::HalfVector", "h -> pgvector::sql_types::Vector");
+        assert_eq!(check(&swapped, generated), ["column t.h: type Vector in schema.rs, HalfVector in the migrations"]);
+        let sparse_as_half = by_path.replace("Nullable<pgvector::sql_types::SparseVector>", "Nullable<pgvector::sql_types::HalfVector>");
+        assert_eq!(check(&sparse_as_half, generated), ["column t.s: type Nullable<HalfVector> in schema.rs, Nullable<SparseVector> in the migrations"]);
+    }
+
+    #[test]
     fn max_length_order_and_primary_key() {
         let committed = "diesel::table! {\n    users (id, name) {\n        id -> Int8,\n        email -> Text,\n        name -> Varchar,\n        bio -> Nullable<Text>,\n    }\n}\n";
         assert_eq!(

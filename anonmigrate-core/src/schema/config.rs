@@ -4,7 +4,7 @@
 //!
 //! Precedence: when diesel.toml has a `[print_schema]` table, it is used exactly as diesel uses it (so both tools
 //! write the same file). Otherwise there is one section with anonmigrate's defaults: diesel's, plus pgvector's
-//! `vector`/`halfvec`/`sparsevec` mapped to `pgvector::sql_types`, written to `schema-file` if that is set.
+//! `vector`/`halfvec`/`sparsevec`/`bit` mapped to `pgvector::sql_types`, written to `schema-file` if that is set.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,16 +70,23 @@ pub struct ExternalType {
     pub rust_name: String,
     /// What the table imports (`use <path>;`).
     pub path: String,
+    /// Only in a schema that has a pgvector column: for PostgreSQL's own `bit`, which diesel writes as a `Bit` it
+    /// does not define; a schema without pgvector keeps diesel's output exactly.
+    pub only_with_pgvector: bool,
 }
+
+/// The types only pgvector defines; a column of one means the schema uses pgvector.
+pub const PGVECTOR_SQL_TYPES: &[&str] = &["vector", "halfvec", "sparsevec"];
 
 /// The pgvector crate's diesel types, used when no `[print_schema]` is configured.
 pub fn pgvector_types() -> Vec<ExternalType> {
-    [("vector", "Vector"), ("halfvec", "HalfVector"), ("sparsevec", "SparseVector")]
+    [("vector", "Vector"), ("halfvec", "HalfVector"), ("sparsevec", "SparseVector"), ("bit", "Bit")]
         .into_iter()
         .map(|(sql, rust)| ExternalType {
             sql_name: sql.to_owned(),
             rust_name: rust.to_owned(),
             path: format!("pgvector::sql_types::{rust}"),
+            only_with_pgvector: !PGVECTOR_SQL_TYPES.contains(&sql),
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::config::{ColumnSorting, DocMode, Layout, Settings, TableGrouping};
+use super::config::{ColumnSorting, DocMode, ExternalType, Layout, PGVECTOR_SQL_TYPES, Settings, TableGrouping};
 use super::model::{Catalog, QualifiedName, Table};
 use super::names::{rust_name, string_literal, type_name};
 use crate::error::{Error, Result};
@@ -83,6 +83,12 @@ pub fn render(catalog: &Catalog, settings: &Settings) -> Result<Rendered> {
     let qualifier = settings.schema.as_deref().filter(|s| *s != "public");
     let mut tables_without_primary_key = Vec::new();
     let mut tables: Vec<TableOut> = Vec::new();
+    let uses_pgvector = catalog.tables.iter().flat_map(|t| &t.columns).any(|c| {
+        let udt = &c.sql_type.udt.name;
+        PGVECTOR_SQL_TYPES.contains(&udt.strip_prefix('_').unwrap_or(udt))
+    });
+    let externals: Vec<&ExternalType> =
+        settings.external_types.iter().filter(|e| uses_pgvector || !e.only_with_pgvector).collect();
     // The catalog is sorted by name (byte order), as diesel sorts.
     for table in catalog.tables.iter().filter(|t| t.name.schema == pg_schema) {
         let name = &table.name.name;
@@ -93,7 +99,7 @@ pub fn render(catalog: &Catalog, settings: &Settings) -> Result<Rendered> {
             tables_without_primary_key.push(table.name.clone());
             continue;
         }
-        tables.push(table_out(table, qualifier, settings));
+        tables.push(table_out(table, qualifier, settings, &externals));
     }
 
     let joinables = joinables(catalog, pg_schema, &tables);
@@ -158,7 +164,7 @@ fn apply_patch(text: &str, patch: &str) -> std::result::Result<String, String> {
     diffy::apply(text, &patch).map_err(|e| e.to_string())
 }
 
-fn table_out<'a>(table: &'a Table, qualifier: Option<&str>, settings: &Settings) -> TableOut<'a> {
+fn table_out<'a>(table: &'a Table, qualifier: Option<&str>, settings: &Settings, externals: &[&ExternalType]) -> TableOut<'a> {
     let name = &table.name.name;
     let table_rust = rust_name(name, None);
     let (full_sql_name, path) = match qualifier {
@@ -183,7 +189,7 @@ fn table_out<'a>(table: &'a Table, qualifier: Option<&str>, settings: &Settings)
                 Some(element) => (true, element),
                 None => (false, type_sql.as_str()),
             };
-            let external = settings.external_types.iter().find(|e| e.sql_name == base);
+            let external = externals.iter().find(|e| e.sql_name == base);
             let type_rust_name = external.map_or_else(|| type_name(base), |e| e.rust_name.clone());
             let source = if let Some(external) = external {
                 TypeSource::External { path: external.path.clone() }

@@ -10,15 +10,28 @@ use crate::cli::ServerCommand;
 use crate::output::out;
 
 pub fn server(ctx: &Context, command: &ServerCommand) -> anyhow::Result<ExitCode> {
-    if let ServerCommand::Install = command {
-        let binaries = local_server::provision()?;
-        out(&format!("PostgreSQL + pgvector binaries ready in {}", binaries.bindir.display()));
+    if let ServerCommand::Install { postgres } = command {
+        let major = match postgres {
+            Some(text) => local_server::parse_major(text, "--postgres")?,
+            None => ctx.workspace.postgres_major()?.unwrap_or(local_server::DEFAULT_MAJOR),
+        };
+        let binaries = local_server::provision(major)?;
+        out(&format!(
+            "PostgreSQL {major} + pgvector {} binaries ready in {}",
+            binaries.extension_version("vector").unwrap_or_else(|| "?".into()),
+            binaries.bindir.display()
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let chain = Chain::load(&ctx.workspace.migrations_dir).ok();
     let extensions = setup::required_extensions(&ctx.workspace, chain.as_ref());
     let provision = matches!(command, ServerCommand::Start);
-    let cluster = target::dev_cluster(&ctx.workspace, &extensions, provision)?;
+    // status explains a data directory of another major version, and stop must still be able to stop it.
+    let cluster = if matches!(command, ServerCommand::Status | ServerCommand::Stop) {
+        target::dev_cluster_unchecked(&ctx.workspace, &extensions, provision)?
+    } else {
+        target::dev_cluster(&ctx.workspace, &extensions, provision)?
+    };
     match command {
         ServerCommand::Status => {
             let state = if cluster.is_running() {
@@ -31,6 +44,15 @@ pub fn server(ctx: &Context, command: &ServerCommand) -> anyhow::Result<ExitCode
             out(&format!("managed server: {state}"));
             out(&format!("data: {}", cluster.data_dir().display()));
             out(&format!("binaries: {} ({})", cluster.binaries.bindir.display(), cluster.binaries.source));
+            let pgvector = cluster
+                .binaries
+                .extension_version("vector")
+                .map_or_else(|| "no pgvector".to_owned(), |v| format!("pgvector {v}"));
+            let postgres = cluster.server_version().unwrap_or_else(|| "PostgreSQL (version unknown)".into());
+            out(&format!("version: {postgres}, {pgvector}"));
+            if let Some(mismatch) = target::version_mismatch(&cluster) {
+                out(&format!("warning: {mismatch}"));
+            }
             out(&format!("url: {}", cluster.url(&ctx.workspace.dev_database())));
         }
         ServerCommand::Start => {
@@ -46,7 +68,7 @@ pub fn server(ctx: &Context, command: &ServerCommand) -> anyhow::Result<ExitCode
             }
         }
         ServerCommand::Url => out(&cluster.url(&ctx.workspace.dev_database())),
-        ServerCommand::Install => unreachable!("handled above"),
+        ServerCommand::Install { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
