@@ -77,8 +77,9 @@ impl DatabaseUrl {
         let authority = &after_scheme[..after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len())];
         // `user:12/34@host/db` parses as host `user`, port 12 and database `34@host/db` (and `user:/x?y#@host`
         // as a path, query and fragment): a password with an unencoded `/`, `?` or `#` would then be printed
-        // as the database name. An `@` in a query after `host:port` must be encoded too, then.
-        if !authority.contains('@') && authority.contains(':') && after_scheme[authority.len()..].contains('@') {
+        // as the database name. That holds when the password's own `@` comes first too (`user:@&/x@host`), so
+        // any `@` after the authority of a URL with a `:` in it is refused: one in a query must be encoded too.
+        if authority.contains(':') && after_scheme[authority.len()..].contains('@') {
             return Err(bad(format!("the part before the `@` holds a `/`, `?` or `#`; {ENCODE}")));
         }
         let normalised = format!("postgresql{}", &raw[scheme_end..]);
