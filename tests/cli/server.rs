@@ -197,10 +197,12 @@ fn a_data_directory_of_another_major_version_is_explained_and_never_started() {
     assert!(status.stdout.contains("warning: the managed server's data"), "{}", status.stdout);
 
     // The workspace key keeps it: the data is there, nothing to apply.
-    let manifest = std::fs::read_to_string(std::path::Path::new(ws).join("Cargo.toml")).unwrap_or_default();
+    // The test workspace is a Cargo project already (`[workspace]`), so only the metadata table is added.
+    let manifest = std::fs::read_to_string(std::path::Path::new(ws).join("Cargo.toml")).expect("the test workspace's Cargo.toml");
+    assert!(manifest.contains("[workspace]") && !manifest.contains("[workspace.metadata.anonmigrate]"), "{manifest}");
     std::fs::write(
         std::path::Path::new(ws).join("Cargo.toml"),
-        format!("{manifest}\n[workspace]\n\n[workspace.metadata.anonmigrate]\npostgres = \"16\"\n"),
+        format!("{manifest}\n[workspace.metadata.anonmigrate]\npostgres = \"16\"\n"),
     )
     .unwrap();
     let again = bare(ws, &["run"], &nothing);
