@@ -10,6 +10,7 @@ pub mod db;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod generate;
 pub mod local_server;
 pub mod lock_sync;

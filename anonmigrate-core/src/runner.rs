@@ -22,6 +22,24 @@ use crate::status::{MigrationState, Status};
 pub const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The migration lock of a target: the database's, or for a tenant schema one of its own, so tenants of one
+/// database migrate side by side while two runners on the same tenant still exclude each other.
+pub fn migration_lock_key(url: &DatabaseUrl) -> i64 {
+    match url.tenant() {
+        None => MIGRATION_LOCK_KEY,
+        Some(tenant) => {
+            // FNV-1a, written out: the key must be the same in every process and release, which std's hasher
+            // does not promise.
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in tenant.schema.bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            MIGRATION_LOCK_KEY ^ (hash as i64)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub to: Option<String>,
@@ -37,6 +55,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub applied: Vec<AppliedMigration>,
+    /// The newest applied version before this run (`None`: nothing was applied).
+    pub version_before: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +70,7 @@ pub struct AppliedMigration {
 /// A connection that holds the migration lock for as long as it lives.
 pub struct LockedConnection {
     pub conn: PgConnection,
+    key: i64,
 }
 
 impl std::fmt::Debug for LockedConnection {
@@ -61,7 +82,7 @@ impl std::fmt::Debug for LockedConnection {
 impl Drop for LockedConnection {
     fn drop(&mut self) {
         // Closing the session releases the lock anyway; unlocking explicitly frees it before the socket closes.
-        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
     }
 }
 
@@ -75,7 +96,7 @@ struct Holder {
     since: String,
 }
 
-fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
+fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
     diesel::sql_query(
         "SELECT a.pid::text AS pid, coalesce(nullif(a.application_name, ''), 'unknown') AS application, \
                 coalesce('connected since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), 'since an unknown time') AS since \
@@ -83,7 +104,7 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 LIMIT 1",
     )
-    .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+    .bind::<BigInt, _>(key)
     .get_result(conn)
     .ok()
 }
@@ -94,19 +115,20 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
     let session = pooler::Session::claim(&mut conn, url)?;
+    let key = migration_lock_key(url);
     let started = Instant::now();
     let mut announced = false;
     loop {
-        if session.try_lock(&mut conn, MIGRATION_LOCK_KEY)? {
-            session.confirm_lock(&mut conn, url, MIGRATION_LOCK_KEY)?;
+        if session.try_lock(&mut conn, key)? {
+            session.confirm_lock(&mut conn, url, key)?;
             // If this process dies (kill -9, a lost network), the server notices within a second even in the
             // middle of a long statement and rolls back, releasing the migration lock and the table locks instead
             // of holding them until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused
             // and the default kept.
             let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
-            return Ok(LockedConnection { conn });
+            return Ok(LockedConnection { conn, key });
         }
-        let holder = lock_holder(&mut conn);
+        let holder = lock_holder(&mut conn, key);
         if started.elapsed() >= timeout {
             let holder = holder.unwrap_or(Holder {
                 pid: "unknown".into(),
@@ -265,7 +287,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
 
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
-    let mut report = RunReport::default();
+    let mut report = RunReport { version_before: status.current_version.clone(), ..RunReport::default() };
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
@@ -662,7 +684,7 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
     let mut conn = db::connect(url)?;
     db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
     let (status, rows) = read_status(&mut conn, chain)?;
-    let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    let lock_holder = lock_holder(&mut conn, migration_lock_key(url)).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
     let mut refusal = check_safe_to_run(chain, &status, options).err();
     let mut actions = Vec::new();
     for script in select_pending(&scripts, &status, options) {

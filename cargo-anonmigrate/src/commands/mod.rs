@@ -4,6 +4,7 @@ mod check;
 mod completions;
 mod database;
 mod doctor;
+mod fleet;
 mod generate;
 mod history;
 mod lint;
@@ -23,7 +24,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, GlobalArgs};
+use crate::cli::{Cli, Command, DatabaseCommand, FleetCommand, Format, GlobalArgs};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -195,6 +196,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => lint::lint(&ctx, &args),
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
+        Command::Fleet(command) => fleet::fleet(&mut ctx, &command),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
     }
@@ -218,6 +220,9 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Stamp(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
         Command::Status(_) | Command::History(_) => Some(LockPolicy::ReadOnly),
+        // Once for the whole fleet, before any target.
+        Command::Fleet(FleetCommand::Run(_)) => Some(LockPolicy::Update),
+        Command::Fleet(FleetCommand::Status(_) | FleetCommand::Check(_)) => Some(LockPolicy::ReadOnly),
         Command::Heads
         | Command::Merge
         | Command::Doctor

@@ -1,0 +1,219 @@
+//! `fleet status|run|check` against real servers: dozens of tenant databases with one broken, a failing canary,
+//! schema-per-tenant with pgvector shared, targets on two servers from a file, resuming after a fix, and the JSON
+//! report's shape.
+
+use anonmigrate_testkit::{TestDb, cluster, execute_url, query_url, second_cluster};
+
+use crate::support::{Env, Outcome};
+
+const HEAD: &str = "20250115090400";
+const FIRST: &str = "20250115090000";
+
+/// `count` fresh tenant databases named `t_<label>_N`, sorted as the fleet orders them (by name, bytewise).
+fn tenants(label: &str, count: usize) -> Vec<TestDb> {
+    let mut dbs: Vec<TestDb> = (0..count).map(|_| TestDb::new(label)).collect();
+    dbs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    dbs
+}
+
+/// The LIKE pattern that matches exactly the databases of [`tenants`] with this label.
+fn pattern(label: &str) -> String {
+    format!(r"t\_{label}\_%")
+}
+
+/// A tenant whose second migration (`CREATE TABLE users`) fails: the table is already there.
+fn break_tenant(db: &TestDb) {
+    db.execute("CREATE TABLE users (squatter int)");
+}
+
+fn json(outcome: &Outcome) -> serde_json::Value {
+    serde_json::from_str(&outcome.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", outcome.stdout, outcome.stderr))
+}
+
+#[test]
+fn forty_one_tenants_with_one_broken_reach_head_and_the_broken_one_is_named() {
+    let env = Env::anonchat("fleet41base");
+    let dbs = tenants("fl41", 41);
+    let broken = &dbs[17];
+    break_tenant(broken);
+
+    let run = env.cli(&["fleet", "run", "--databases-like", &pattern("fl41"), "--jobs", "4", "--max-failures", "3"]);
+    run.assert_code(14);
+    assert!(
+        run.stdout.contains("fleet: 41 targets: 40 migrated, 0 already up to date, 1 failed, 0 not run"),
+        "{}",
+        run.stdout
+    );
+    let failed_section = run.stdout.split("failed:\n").nth(1).expect("a failed section");
+    assert!(failed_section.contains(&broken.name) && failed_section.contains("create_users"), "{failed_section}");
+    assert!(failed_section.contains("already exists"), "the server's error is reported: {failed_section}");
+    assert!(run.stdout.contains(&format!("  {HEAD}  40 targets")), "histogram: {}", run.stdout);
+    assert!(run.stdout.contains(&format!("  {FIRST}   1 target\n")), "histogram: {}", run.stdout);
+    for db in &dbs {
+        let versions = db.applied_versions();
+        if db.name == broken.name {
+            assert_eq!(versions, [FIRST], "the broken tenant keeps what ran before its failure");
+        } else {
+            assert_eq!(versions.len(), 5, "{} reached head", db.name);
+            assert_eq!(versions.last().map(String::as_str), Some(HEAD));
+        }
+    }
+
+    let status = env.cli(&["fleet", "status", "--databases-like", &pattern("fl41"), "--exit-code"]);
+    status.assert_code(3);
+    assert!(status.stdout.contains("41 targets: 40 up to date"), "{}", status.stdout);
+    assert!(status.stdout.contains(&format!("{}  version {FIRST}, 4 pending", broken.name)), "{}", status.stdout);
+}
+
+#[test]
+fn after_the_first_failure_no_new_target_starts_by_default() {
+    let env = Env::anonchat("fleetstopbase");
+    let dbs = tenants("flstop", 5);
+    break_tenant(&dbs[1]);
+    let run = env.cli(&["fleet", "run", "--databases-like", &pattern("flstop"), "--jobs", "1"]);
+    run.assert_code(14);
+    assert_eq!(dbs[0].applied_versions().len(), 5);
+    assert_eq!(dbs[1].applied_versions(), [FIRST]);
+    for db in &dbs[2..] {
+        assert!(db.tables().is_empty(), "{} was not touched: {:?}", db.name, db.tables());
+    }
+    assert!(run.stdout.contains("1 failed, 3 not run"), "{}", run.stdout);
+    assert!(run.stdout.contains("stopped: 1 target(s) failed, more than --max-failures 0"), "{}", run.stdout);
+}
+
+#[test]
+fn a_failing_canary_leaves_every_other_tenant_untouched() {
+    let env = Env::anonchat("fleetcanarybase");
+    let dbs = tenants("flcanary", 6);
+    break_tenant(&dbs[0]);
+    let run = env.cli(&["fleet", "run", "--databases-like", &pattern("flcanary"), "--canary", "2", "--jobs", "4", "--max-failures", "10"]);
+    run.assert_code(14);
+    assert!(run.stdout.contains("stopped: a canary target failed"), "{}", run.stdout);
+    assert!(run.stdout.contains("0 migrated, 0 already up to date, 1 failed, 5 not run"), "{}", run.stdout);
+    for db in &dbs[1..] {
+        assert!(db.tables().is_empty(), "{} was touched: {:?}", db.name, db.tables());
+    }
+
+    // Fixed, the same command goes through: canary first, then the rest.
+    dbs[0].execute("DROP TABLE users");
+    let again = env.cli(&["fleet", "run", "--databases-like", &pattern("flcanary"), "--canary", "2", "--jobs", "4"]);
+    again.assert_code(0);
+    assert!(again.stderr.contains("canary: 2 targets first, one at a time"), "{}", again.stderr);
+    for db in &dbs {
+        assert_eq!(db.applied_versions().len(), 5, "{}", db.name);
+    }
+}
+
+#[test]
+fn twenty_tenant_schemas_share_pgvector_and_keep_their_own_bookkeeping() {
+    let env = Env::anonchat("fleetschemas");
+    for n in 0..20 {
+        env.db.execute(&format!("CREATE SCHEMA tenant_{n:02}"));
+    }
+    let run = env.cli(&["fleet", "run", "--schemas-like", r"tenant\_%", "--jobs", "4"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("fleet: 20 targets: 20 migrated"), "{}", run.stdout);
+    assert!(run.stderr.contains("created extension(s) vector in schema `public`"), "{}", run.stderr);
+    assert_eq!(
+        env.db.query("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"),
+        ["public"],
+        "pgvector exists once, in the shared schema"
+    );
+    assert_eq!(env.db.query("SELECT to_regclass('public.__diesel_schema_migrations')"), ["NULL"], "nothing in public's bookkeeping");
+    for n in 0..20 {
+        let schema = format!("tenant_{n:02}");
+        assert_eq!(env.db.query(&format!("SELECT count(*) FROM {schema}.__diesel_schema_migrations")), ["5"], "{schema}");
+        assert_eq!(env.db.query(&format!("SELECT count(*) FROM {schema}.__anonmigrate_migrations WHERE finished_at IS NOT NULL")), ["5"]);
+        assert_eq!(
+            env.db.query(&format!(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '{schema}.messages'::regclass AND attname = 'embedding'"
+            )),
+            ["vector(384)"]
+        );
+    }
+    assert_eq!(
+        env.db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'messages_embedding_hnsw_idx' AND schemaname LIKE 'tenant%'"),
+        ["20"],
+        "each tenant built its own HNSW index"
+    );
+    // A tenant's rows do not leak into another's.
+    env.db.execute("INSERT INTO tenant_03.users (username) VALUES ('only-in-03')");
+    assert_eq!(env.db.query("SELECT count(*) FROM tenant_04.users"), ["0"]);
+
+    let status = env.cli(&["fleet", "status", "--schemas-like", r"tenant\_%", "--exit-code"]);
+    status.assert_code(0);
+    assert!(status.stdout.contains("20 targets: 20 up to date"), "{}", status.stdout);
+    let again = env.cli(&["fleet", "run", "--schemas-like", r"tenant\_%"]);
+    again.assert_code(0);
+    assert!(again.stdout.contains("0 migrated, 20 already up to date"), "{}", again.stdout);
+}
+
+#[test]
+fn targets_on_two_servers_from_a_file() {
+    let env = Env::anonchat("fleettwo");
+    let name = "fleet_two_servers";
+    let first = cluster().url(name);
+    let second = second_cluster().url(name);
+    execute_url(&cluster().url("postgres"), &format!("CREATE DATABASE {name}"));
+    execute_url(&second_cluster().url("postgres"), &format!("CREATE DATABASE {name}"));
+    env.ws.write("shards.txt", format!("# two shards, same database name on different servers\n{first}\n\n{second}  # the second server\n"));
+
+    let run = env.raw(&["fleet", "run", "--targets", "shards.txt"], &[]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("fleet: 2 targets: 2 migrated"), "{}", run.stdout);
+    for url in [&first, &second] {
+        assert_eq!(query_url(url, "SELECT max(version) FROM __diesel_schema_migrations"), [HEAD], "{url}");
+    }
+    // The same database name on two servers: names carry the server.
+    let status = env.raw(&["fleet", "status", "--targets", "shards.txt", "--format", "json"], &[]);
+    status.assert_code(0);
+    let names: Vec<String> = json(&status)["targets"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names[0].ends_with(&format!("/{name}")) && names[1].ends_with(&format!("/{name}")) && names[0] != names[1], "{names:?}");
+}
+
+#[test]
+fn a_rerun_after_the_fix_continues_where_the_failure_stopped() {
+    let env = Env::anonchat("fleetresumebase");
+    let dbs = tenants("flresume", 3);
+    break_tenant(&dbs[1]);
+    let first = env.cli(&["fleet", "run", "--databases-like", &pattern("flresume"), "--max-failures", "5", "--format", "json"]);
+    first.assert_code(14);
+    let report = json(&first);
+    assert_eq!(report["targets"][1]["outcome"], "failed");
+    assert_eq!(report["targets"][1]["version_after"], FIRST);
+
+    dbs[1].execute("DROP TABLE users");
+    let second = env.cli(&["fleet", "run", "--databases-like", &pattern("flresume"), "--format", "json"]);
+    second.assert_code(0);
+    let report = json(&second);
+    let outcomes: Vec<&str> = report["targets"].as_array().unwrap().iter().map(|t| t["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["up_to_date", "applied", "up_to_date"]);
+    assert_eq!(report["targets"][1]["version_before"], FIRST);
+    assert_eq!(report["targets"][1]["applied"].as_array().unwrap().len(), 4, "only what was left ran");
+    assert_eq!(report["histogram"][HEAD], 3);
+}
+
+#[test]
+fn json_report_shape() {
+    let env = Env::anonchat("fleetjsonbase");
+    let dbs = tenants("fljson", 3);
+    break_tenant(&dbs[2]);
+    let run = env.cli(&["fleet", "run", "--databases-like", &pattern("fljson"), "--jobs", "1", "--max-failures", "5", "--format", "json"]);
+    run.assert_code(14);
+    let status = env.cli(&["fleet", "status", "--databases-like", &pattern("fljson"), "--format", "json"]);
+    status.assert_code(0);
+    let mut text = format!("--- fleet run --format json\n{}--- fleet status --format json\n{}", run.stdout, status.stdout);
+    // Longest names first: t_fljson_10 must not be rewritten through t_fljson_1.
+    let mut names: Vec<(usize, &str)> = dbs.iter().enumerate().map(|(i, db)| (i, db.name.as_str())).collect();
+    names.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
+    for (index, name) in names {
+        text = text.replace(name, &format!("[tenant{index}]"));
+    }
+    text = text
+        .replace(&env.ws.path().display().to_string(), "[ws]")
+        .replace(&cluster().socket_dir().display().to_string(), "[sock]");
+    insta::with_settings!({filters => vec![(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#)]}, {
+        insta::assert_snapshot!(text);
+    });
+}
