@@ -217,3 +217,45 @@ fn json_report_shape() {
         insta::assert_snapshot!(text);
     });
 }
+
+#[test]
+fn fleet_check_names_the_drifted_tenant_and_its_differences() {
+    let env = Env::anonchat("fleetcheckbase");
+    let dbs = tenants("flcheck", 3);
+    env.cli(&["fleet", "run", "--databases-like", &pattern("flcheck")]).assert_code(0);
+    dbs[1].execute("ALTER TABLE users ADD COLUMN nickname text");
+    // Behind the chain but otherwise what the migrations give: reported as behind, not as drift.
+    dbs[2].execute("DROP INDEX messages_embedding_hnsw_idx");
+    dbs[2].execute(&format!("DELETE FROM __diesel_schema_migrations WHERE version = '{HEAD}'; DELETE FROM __anonmigrate_migrations WHERE version = '{HEAD}'"));
+
+    let check = env.cli(&["fleet", "check", "--databases-like", &pattern("flcheck")]);
+    check.assert_code(11);
+    let line_of = |name: &str| check.stdout.lines().find(|l| l.contains(&format!(" {name} "))).unwrap_or_default().to_owned();
+    assert!(line_of(&dbs[0].name).starts_with("ok"), "{}", check.stdout);
+    assert!(line_of(&dbs[1].name).starts_with("FAIL"), "{}", check.stdout);
+    assert!(line_of(&dbs[2].name).starts_with("FAIL") && line_of(&dbs[2].name).contains("is not where the chain is"), "{}", check.stdout);
+    assert!(check.stdout.contains("column users.nickname: in the live database"), "{}", check.stdout);
+    assert!(check.stdout.contains("1 migration(s) not applied yet: 2025-01-15-090400_index_message_embeddings"), "{}", check.stdout);
+    assert!(check.stdout.contains("3 targets: 1 match the migrations, 2 differ or are behind"), "{}", check.stdout);
+}
+
+#[test]
+fn fleet_check_compares_each_tenant_schema_alone() {
+    let env = Env::anonchat("fleetcheckschemas");
+    for n in 0..3 {
+        env.db.execute(&format!("CREATE SCHEMA tenant_{n}"));
+    }
+    env.cli(&["fleet", "run", "--schemas-like", r"tenant\_%"]).assert_code(0);
+    let clean = env.cli(&["fleet", "check", "--schemas-like", r"tenant\_%"]);
+    clean.assert_code(0);
+    assert!(clean.stdout.contains("3 targets: 3 match the migrations"), "{}", clean.stdout);
+
+    env.db.execute("CREATE INDEX users_created_at_idx ON tenant_2.users (created_at)");
+    let drifted = env.cli(&["fleet", "check", "--schemas-like", r"tenant\_%", "--format", "json"]);
+    drifted.assert_code(11);
+    let report = json(&drifted);
+    let passed: Vec<bool> = report["targets"].as_array().unwrap().iter().map(|t| t["section"]["outcome"] == "ok").collect();
+    assert_eq!(passed, [true, true, false], "{report:#}");
+    let finding = report["targets"][2]["section"]["findings"][0]["message"].as_str().unwrap();
+    assert!(finding.contains("index users_created_at_idx"), "{finding}");
+}

@@ -329,6 +329,44 @@ impl FleetObserver for FleetPrinter {
 }
 
 fn check(ctx: &mut Context, args: &FleetCheckArgs) -> anyhow::Result<ExitCode> {
-    let _ = (ctx, args);
-    Err(anonmigrate_core::Error::Refused("fleet check is not built yet".into()).into())
+    let chain = ctx.chain()?;
+    let targets = targets(ctx, &args.targets)?;
+    let jobs = jobs(ctx, &args.targets);
+    let checks = fleet::check::check(&ctx.workspace, &chain, &targets, jobs, &mut ctx.printer)?;
+    if ctx.format == Format::Json {
+        json(&serde_json::json!({ "targets": checks }))?;
+    } else {
+        let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for check in &checks {
+            match (&check.section, &check.error) {
+                (Some(section), _) => {
+                    let verdict = if check.passed() { "ok  " } else { "FAIL" };
+                    out(&format!("{verdict}  {:width$}  {}", check.name, section.summary));
+                    for finding in &section.findings {
+                        out(&format!("        {}", finding.message));
+                    }
+                }
+                (None, error) => out(&format!("FAIL  {:width$}  cannot be read: {}", check.name, first_line(error.as_deref().unwrap_or("")))),
+            }
+        }
+        let failed = checks.iter().filter(|c| !c.passed()).count();
+        out(&format!(
+            "{} target{}: {} match the migrations, {failed} differ or are behind{}",
+            checks.len(),
+            if checks.len() == 1 { "" } else { "s" },
+            checks.len() - failed,
+            if failed > 0 {
+                "; turn a deliberate change into a migration (`cargo anonmigrate generate NAME`) or undo it in that database; pending migrations: `cargo anonmigrate fleet run`"
+            } else {
+                ""
+            }
+        ));
+    }
+    if checks.iter().any(|c| c.error.is_some()) {
+        return Ok(ExitCode::from(exit::FLEET_FAILED));
+    }
+    if checks.iter().any(|c| !c.passed()) {
+        return Ok(ExitCode::from(exit::CHECK_DATABASE));
+    }
+    Ok(ExitCode::SUCCESS)
 }
