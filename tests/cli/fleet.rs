@@ -259,3 +259,32 @@ fn fleet_check_compares_each_tenant_schema_alone() {
     let finding = report["targets"][2]["section"]["findings"][0]["message"].as_str().unwrap();
     assert!(finding.contains("index users_created_at_idx"), "{finding}");
 }
+
+#[test]
+fn ctrl_c_stops_scheduling_and_lets_the_target_in_flight_finish() {
+    let env = Env::new("fleetctrlcbase");
+    env.ws.write("migrations/2024-01-01-000000_slow/up.sql", "CREATE TABLE t (a int);\nSELECT pg_sleep(0.8);");
+    env.ws.write("migrations/2024-01-02-000000_more/up.sql", "ALTER TABLE t ADD COLUMN b int;");
+    let dbs = tenants("flctrlc", 5);
+    let child = std::process::Command::new(crate::support::bin())
+        .current_dir(env.ws.path())
+        .args(["fleet", "run", "--databases-like", &pattern("flctrlc"), "--jobs", "1", "--database-url", &env.db.url])
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start fleet run");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let signal = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(signal.success());
+    let output = child.wait_with_output().expect("fleet run ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(14), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("stopped: interrupted"), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "nothing was cut off half-way: {stdout}");
+    let done: Vec<usize> = dbs.iter().map(|db| db.applied_versions().len()).collect();
+    assert!(done.iter().all(|&n| n == 0 || n == 2), "each tenant has all or nothing: {done:?}");
+    assert!(done[0] == 2 && done[4] == 0, "the first finished, the last never started: {done:?}");
+}
