@@ -288,3 +288,42 @@ fn ctrl_c_stops_scheduling_and_lets_the_target_in_flight_finish() {
     assert!(done.iter().all(|&n| n == 0 || n == 2), "each tenant has all or nothing: {done:?}");
     assert!(done[0] == 2 && done[4] == 0, "the first finished, the last never started: {done:?}");
 }
+
+#[test]
+fn targets_from_the_manifest_a_query_and_unreadable_targets() {
+    let env = Env::anonchat("fleetconfigbase");
+    let dbs = tenants("flq", 3);
+    env.ws.write(
+        "Cargo.toml",
+        r#"[workspace]
+resolver = "2"
+
+[workspace.metadata.anonmigrate.fleet]
+targets-query = '''SELECT datname FROM pg_database WHERE datname LIKE 't\_flq\_%' ORDER BY datname DESC'''
+canary = 1
+jobs = 2
+"#,
+    );
+    let run = env.cli(&["fleet", "run", "--format", "json"]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("canary: 1 target first"), "{}", run.stderr);
+    let report = json(&run);
+    let names: Vec<&str> = report["targets"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [dbs[2].name.as_str(), dbs[1].name.as_str(), dbs[0].name.as_str()], "the query's order");
+    assert_eq!(report["targets"][0]["canary"], true);
+    assert_eq!(report["targets"][1]["canary"], false);
+
+    // Nothing chosen, nothing found, a target that does not exist.
+    let plain = Env::anonchat("fleetconfigplain");
+    plain.cli(&["fleet", "status"]).assert_code(2);
+    let none = plain.cli(&["fleet", "status", "--databases-like", "no\\_such\\_tenant%"]);
+    none.assert_code(4);
+    assert!(none.stderr.contains("found no targets"), "{}", none.stderr);
+    plain.ws.write("targets.txt", format!("{}\n{}\n", dbs[0].url, cluster().url("fleet_no_such_database")));
+    let status = plain.raw(&["fleet", "status", "--targets", "targets.txt"], &[]);
+    status.assert_code(14);
+    assert!(status.stdout.contains("fleet_no_such_database  UNREADABLE  database `fleet_no_such_database` does not exist"), "{}", status.stdout);
+    let run = plain.raw(&["fleet", "run", "--targets", "targets.txt"], &[]);
+    run.assert_code(14);
+    assert!(run.stdout.contains("0 migrated, 1 already up to date, 1 failed"), "{}", run.stdout);
+}
