@@ -497,9 +497,10 @@ fn apply_statementwise(
             total,
         });
     }
+    // One message each for the start (with the session's lock_timeout) and the end (with its reset).
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
-    db::execute(conn, &record).map_err(db::context("recording the migration start"))?;
-    db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+    let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
+    db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
     for index in first..total {
         let statement = &script.statements[index];
         let block = script.block_of(index);
@@ -536,9 +537,8 @@ fn apply_statementwise(
             })?;
         }
     }
-    db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("BEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
