@@ -200,6 +200,11 @@ impl Session {
         Ok(session)
     }
 
+    /// Whether the operating system proved the connection direct (so the second client was not needed).
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
     /// Takes the advisory lock `key` if this transaction runs on the marked process; an error (nothing taken)
     /// when it does not.
     pub fn try_lock(&self, conn: &mut PgConnection, key: i64) -> Result<bool> {
