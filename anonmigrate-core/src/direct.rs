@@ -15,6 +15,9 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+/// An address and port.
+type Endpoint = (IpAddr, u16);
+
 /// What the server reports about the connection it serves.
 #[derive(Debug, Clone, Default)]
 pub struct ServerView {
@@ -58,7 +61,7 @@ fn lock_file_matches(socket: &Path, view: &ServerView) -> bool {
 }
 
 /// A TCP socket of this process connects `local` to `remote`.
-fn own_tcp_socket(local: (IpAddr, u16), remote: (IpAddr, u16)) -> bool {
+fn own_tcp_socket(local: Endpoint, remote: Endpoint) -> bool {
     let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return false };
     let inodes: Vec<u64> = fds
         .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
@@ -73,12 +76,12 @@ fn own_tcp_socket(local: (IpAddr, u16), remote: (IpAddr, u16)) -> bool {
 }
 
 /// Compares addresses across families: a dual-stack socket shows `::ffff:a.b.c.d` for an IPv4 peer.
-fn same(a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
+fn same(a: Endpoint, b: Endpoint) -> bool {
     a.1 == b.1 && a.0.to_canonical() == b.0.to_canonical()
 }
 
 /// One row of `/proc/net/tcp[6]`: local and remote address, inode.
-fn parse_tcp_line(line: &str) -> Option<((IpAddr, u16), (IpAddr, u16), u64)> {
+fn parse_tcp_line(line: &str) -> Option<(Endpoint, Endpoint, u64)> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let local = parse_endpoint(fields.get(1)?)?;
     let remote = parse_endpoint(fields.get(2)?)?;
@@ -87,7 +90,7 @@ fn parse_tcp_line(line: &str) -> Option<((IpAddr, u16), (IpAddr, u16), u64)> {
 }
 
 /// `0100007F:1538`: the address as the kernel's 32-bit words printed in host byte order, the port in hex.
-fn parse_endpoint(text: &str) -> Option<(IpAddr, u16)> {
+fn parse_endpoint(text: &str) -> Option<Endpoint> {
     let (addr, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let mut bytes = Vec::with_capacity(16);
