@@ -121,6 +121,26 @@ impl DatabaseUrl {
         url.to_string()
     }
 
+    /// The Unix socket file libpq connects to when the URL (or PGHOST/PGPORT, as libpq reads them) names exactly
+    /// one socket directory: `<dir>/.s.PGSQL.<port>`. `None` for TCP, several hosts, or libpq's built-in default.
+    pub fn unix_socket(&self) -> Option<std::path::PathBuf> {
+        let param = |key: &str| self.url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
+        if param("hostaddr").is_some() {
+            return None;
+        }
+        let host = param("host")
+            .or_else(|| self.url.host_str().filter(|h| !h.is_empty()).map(decode))
+            .or_else(|| std::env::var("PGHOST").ok())?;
+        let port = param("port")
+            .or_else(|| self.url.port().map(|p| p.to_string()))
+            .or_else(|| std::env::var("PGPORT").ok())
+            .unwrap_or_else(|| "5432".into());
+        if !host.starts_with('/') || host.contains(',') || port.contains(',') {
+            return None;
+        }
+        Some(std::path::Path::new(&host).join(format!(".s.PGSQL.{}", port.trim())))
+    }
+
     /// The URL with any password replaced by `***`, safe to print.
     pub fn redacted(&self) -> String {
         redact_text(self.url.as_str())
