@@ -54,7 +54,7 @@ fn pg_dump_for(major: u32) -> Result<PgBinaries> {
     same.or(newer).cloned().ok_or_else(|| {
         let seen: Vec<String> =
             candidates.iter().map(|b| format!("{} (PostgreSQL {})", b.bindir.display(), b.major.map_or("?".into(), |m| m.to_string()))).collect();
-        Error::ServerBinaries(format!(
+        Error::Config(format!(
             "no pg_dump for PostgreSQL {major} or newer was found (looked at: {}); install the server's client tools (Debian: `postgresql-client-{major}`) or set ANONMIGRATE_PG_BINDIR to a bin directory that has pg_dump",
             if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }
         ))
