@@ -71,6 +71,8 @@ fn the_imported_chain_builds_what_alembic_upgrade_head_builds_and_reverts_to_not
     insta::assert_snapshot!("request_log_up_sql", up);
     let metadata = std::fs::read_to_string(migrations.join("2025-01-11-140512_add_request_log/metadata.toml")).unwrap();
     assert!(metadata.contains(&format!("alembic_revision = \"{REV2}\"")) && metadata.contains(&format!("[\"{REV1}\"]")), "{metadata}");
+    // Explicit: diesel takes a metadata.toml without the key as `run_in_transaction = false`.
+    assert!(metadata.contains("run_in_transaction = true"), "{metadata}");
     for dir in migration_dirs(&env) {
         for file in ["up.sql", "down.sql"] {
             let text = std::fs::read_to_string(migrations.join(&dir).join(file)).unwrap();

@@ -253,7 +253,7 @@ fn statements(section: &str, version_table: &str) -> Vec<String> {
 /// Why a revision's offline SQL may not stand for what it does online: Python that talks to the live connection
 /// (its SQL is missing from the offline output), or rows written (a data migration, replayed literally).
 fn review_reasons(source: Option<&str>, up: &[String]) -> Vec<String> {
-    let mut reasons = Vec::new();
+    let mut found: Vec<(usize, &str)> = Vec::new();
     if let Some(source) = source {
         for (needle, what) in [
             ("get_bind(", "op.get_bind()"),
@@ -262,10 +262,15 @@ fn review_reasons(source: Option<&str>, up: &[String]) -> Vec<String> {
             ("Session(", "an ORM Session"),
         ] {
             if let Some(line) = source.lines().position(|l| l.contains(needle) && !l.trim_start().starts_with('#')) {
-                reasons.push(format!("its Python uses {what} (line {}), whose work offline SQL does not capture", line + 1));
+                found.push((line + 1, what));
             }
         }
     }
+    found.sort();
+    let mut reasons: Vec<String> = found
+        .into_iter()
+        .map(|(line, what)| format!("its Python uses {what} (line {line}), whose work offline SQL does not capture"))
+        .collect();
     for statement in up {
         let code = statement.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or_default();
         let word = code.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
@@ -443,7 +448,10 @@ impl Files<'_> {
         if !self.reasons.is_empty() {
             text.push_str(&format!("# Review against the revision's Python before relying on it:\nalembic_review = [{}]\n", quoted(self.reasons)));
         }
-        if !transactional {
+        // Written either way: diesel reads a metadata.toml without the key as `run_in_transaction = false`.
+        if transactional {
+            text.push_str("run_in_transaction = true\n");
+        } else {
             text.push_str("# A statement cannot run inside a transaction (CREATE INDEX CONCURRENTLY ...).\nrun_in_transaction = false\n");
         }
         text
