@@ -174,6 +174,27 @@ fn revisions_offline_sql_cannot_stand_for_are_listed_and_marked() {
 }
 
 #[test]
+fn an_autocommit_block_becomes_a_non_transactional_migration() {
+    let env = Env::new("alembic_concurrently");
+    let backend = project(&env, &["concurrent_index"]);
+    let outcome = import(&env);
+    outcome.assert_code(0);
+    assert!(outcome.stdout.contains("2025-02-10-080000_index_messages_by_author  <- alembic 9e8d7c6b5a40 \"index messages by author\"  (non-transactional)"), "{}", outcome.stdout);
+    assert!(outcome.stderr.is_empty(), "an autocommit block needs no review:\n{}", outcome.stderr);
+    let dir = env.ws.migrations().join("2025-02-10-080000_index_messages_by_author");
+    let up = std::fs::read_to_string(dir.join("up.sql")).unwrap();
+    assert!(up.contains("\nCREATE INDEX CONCURRENTLY ix_messages_author_id ON messages (author_id);\n") && !up.contains("COMMIT"), "{up}");
+    let metadata = std::fs::read_to_string(dir.join("metadata.toml")).unwrap();
+    assert!(metadata.contains("run_in_transaction = false"), "{metadata}");
+    env.cli(&["run"]).assert_code(0);
+    let reference = TestDb::new("alembic_concurrently_head");
+    alembic(&backend, &reference.url, &["upgrade", "head"]);
+    assert_same_schema(&reference, &env.db);
+    env.cli(&["revert", "--all", "--yes"]).assert_code(0);
+    assert_same_schema(&TestDb::new("alembic_concurrently_empty"), &env.db);
+}
+
+#[test]
 fn unmerged_heads_are_refused_and_merged_branches_are_linearised() {
     let env = Env::new("alembic_heads");
     project(&env, &["two_heads"]);
