@@ -351,7 +351,7 @@ pub fn import_alembic(migrations_dir: &Path, options: &AlembicOptions) -> Result
     };
     let Some(head) = head else { return Ok(report) };
 
-    let offline_fix = "the revision must run in Alembic's offline mode (`alembic upgrade --sql`): guard Python that needs a live connection with `if not context.is_offline_mode():`";
+    let offline_fix = "fix what Alembic reports: env.py must run in offline mode (`alembic upgrade --sql`) with the environment it needs (e.g. a valid DATABASE_URL; nothing connects), and Python in a revision that needs a live connection must be guarded with `if not context.is_offline_mode():`";
     let up_sql = alembic(&["upgrade", &format!("base:{head}"), "--sql"], offline_fix)?;
     let down_sql = alembic(&["downgrade", &format!("{head}:base"), "--sql"], offline_fix)?;
     let (preamble, ups) = sections(&up_sql, true);
