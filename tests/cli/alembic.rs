@@ -276,7 +276,7 @@ fn baseline_of_the_anonymous_chat_database_replays_to_the_same_schema_and_is_app
     let run = env.raw(&["run", "--database-url", &replay.url], &[]);
     run.assert_code(0);
     assert_same_schema(&env.db, &replay);
-    assert_eq!(replay.applied_versions(), [version.clone()]);
+    assert_eq!(replay.applied_versions(), [version.as_str()]);
     // Its down.sql drops what it made.
     env.raw(&["revert", "--database-url", &replay.url], &[]).assert_code(0);
     assert_same_schema(&TestDb::new("baseline_empty"), &replay);
@@ -284,8 +284,16 @@ fn baseline_of_the_anonymous_chat_database_replays_to_the_same_schema_and_is_app
     // The source shows it applied (the old history's records are reported, not deleted).
     let status = env.cli(&["history"]);
     assert!(status.stdout.contains(&dirs[0]), "{}", status.stdout);
-    let again = env.cli(&["baseline", "second"]);
+    // A password in the URL reaches pg_dump through PGPASSWORD and no output or file (the test cluster trusts
+    // local connections, so any password is accepted).
+    let with_password = env.db.url.replacen("postgresql://postgres@", "postgresql://postgres:s3cret-pw@", 1);
+    assert_ne!(with_password, env.db.url);
+    let again = env.raw(&["baseline", "second", "--database-url", &with_password], &[]);
     again.assert_code(0);
+    assert!(!again.stdout.contains("s3cret-pw") && !again.stderr.contains("s3cret-pw"), "{}{}", again.stdout, again.stderr);
+    let second = migration_dirs(&env).into_iter().find(|d| d.ends_with("_second")).expect("a second baseline");
+    let text = std::fs::read_to_string(env.ws.migrations().join(second).join("up.sql")).unwrap();
+    assert!(!text.contains("s3cret-pw"), "{text}");
 
     // Migrations the database has not applied are refused: they would be stamped without running.
     let fresh = Env::new("baseline_pending");

@@ -149,11 +149,13 @@ pub fn baseline(url: &DatabaseUrl, migrations_dir: &std::path::Path, name: &str,
     for table in ["__diesel_schema_migrations", "__anonmigrate_*", "alembic_version"] {
         argv.push(format!("--exclude-table={table}"));
     }
-    argv.extend(["--dbname".into(), url.libpq_url(10)]);
+    let (conninfo, password) = url.libpq_url_and_password(10);
+    argv.extend(["--dbname".into(), conninfo]);
+    let env: Vec<(&str, &str)> = password.as_deref().map(|p| ("PGPASSWORD", p)).into_iter().collect();
     let dump = command::run(
         &argv,
         &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-        &[],
+        &env,
         "pg_dump must reach the database with the same URL; check the URL and that the role may read every object",
     )?;
     let statements = clean_dump(&dump);
