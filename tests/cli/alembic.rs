@@ -254,6 +254,14 @@ fn a_failing_alembic_is_named_with_its_error_and_no_password() {
 #[test]
 fn baseline_of_the_anonymous_chat_database_replays_to_the_same_schema_and_is_applied_there() {
     let source = TestDb::migrated("baseline_src", &repo_root().join("migrations"));
+    // Hand-made objects no migration knows (a function, its trigger, a view) and rows: the schema comes over,
+    // the rows do not.
+    source.execute(
+        "CREATE FUNCTION touch_created_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;
+         CREATE TRIGGER users_touch BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION touch_created_at();
+         CREATE VIEW recent_messages AS SELECT id, room, body FROM messages WHERE created_at > now() - interval '1 day';
+         INSERT INTO users (username) VALUES ('ada');",
+    );
     let env = Env { ws: Workspace::empty(), db: source };
     let outcome = env.cli(&["baseline", "initial_schema"]);
     outcome.assert_code(0);
@@ -277,6 +285,8 @@ fn baseline_of_the_anonymous_chat_database_replays_to_the_same_schema_and_is_app
     run.assert_code(0);
     assert_same_schema(&env.db, &replay);
     assert_eq!(replay.applied_versions(), [version.as_str()]);
+    assert_eq!(replay.query("SELECT count(*) FROM users"), ["0"], "a baseline holds no data");
+    assert_eq!(replay.query("SELECT count(*) FROM pg_trigger WHERE tgname = 'users_touch'"), ["1"]);
     // Its down.sql drops what it made.
     env.raw(&["revert", "--database-url", &replay.url], &[]).assert_code(0);
     assert_same_schema(&TestDb::new("baseline_empty"), &replay);

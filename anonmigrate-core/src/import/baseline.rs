@@ -164,10 +164,11 @@ pub fn baseline(url: &DatabaseUrl, migrations_dir: &std::path::Path, name: &str,
             "{database} has no schema objects besides bookkeeping, so there is nothing to baseline; start with `cargo anonmigrate generate NAME` instead"
         )));
     }
+    // The file is committed: it names the database and the server version, not this machine's paths.
     let body = |statements: &[String], what: &str| -> String {
         let mut text = format!(
-            "-- Baseline: the schema of {database} as pg_dump --schema-only ({}) printed it, {what}\n-- without ownership, privileges, pg_dump's SET preamble and the migration bookkeeping tables.\n",
-            binaries.bindir.display()
+            "-- Baseline: the schema of database `{}` (PostgreSQL {server_major}) as pg_dump --schema-only printed it, {what}\n-- without ownership, privileges, pg_dump's SET preamble and the migration bookkeeping tables.\n",
+            url.database()
         );
         for statement in statements {
             text.push('\n');
