@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod generate;
+pub mod import;
 pub mod local_server;
 pub mod lock_sync;
 pub mod maintenance;
