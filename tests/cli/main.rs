@@ -9,6 +9,7 @@ mod check;
 mod commands;
 mod completions;
 mod concurrency;
+mod diesel_parity;
 mod doctor;
 mod faults;
 mod hardening;
