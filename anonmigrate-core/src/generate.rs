@@ -82,7 +82,7 @@ pub fn generate(migrations_dir: &Path, name: &str, options: &GenerateOptions) ->
             options
                 .down_sql
                 .as_deref()
-                .unwrap_or("-- This file should undo anything in `up.sql`\n"),
+                .unwrap_or(crate::plan::DOWN_STUB),
         )?);
     }
     if options.non_transactional {
