@@ -79,11 +79,11 @@ pub enum Command {
     Run(RunArgs),
 
     /// Revert applied migrations, newest first (default: one)
-    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2 --yes\n  cargo anonmigrate revert --all --yes\n  cargo anonmigrate revert --sql --step 2 > rollback.sql")]
+    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2          # or -n 2, as diesel spells it\n  cargo anonmigrate revert --all --yes\n  cargo anonmigrate revert --sql --step 2 > rollback.sql\n\nA migration whose down.sql is missing, empty or only comments is irreversible: revert refuses it before changing anything (`stamp --delete VERSION` forgets it without undoing it).")]
     Revert(RevertArgs),
 
-    /// Revert and re-apply the newest migrations (default: one), to test a down.sql
-    #[command(after_help = "Example:\n  cargo anonmigrate redo")]
+    /// Revert and re-apply the newest migrations (default: one) in one transaction, to test a down.sql
+    #[command(after_help = "Examples:\n  cargo anonmigrate redo\n  cargo anonmigrate redo -n 2\n  cargo anonmigrate redo --all\n\nWhen every migration involved is transactional (the default), each down.sql, each up.sql and the bookkeeping run in one transaction: a failure anywhere changes nothing. A migration with `run_in_transaction = false` cannot run inside it; such a redo reverts, then applies again, step by step (and says so).")]
     Redo(RedoArgs),
 
     /// Show the current version, pending migrations and anything applied that is no longer on disk
@@ -196,16 +196,16 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct RevertArgs {
-    /// Revert the N newest applied migrations
-    #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
+    /// Revert the N newest applied migrations (0 reverts nothing)
+    #[arg(long, short = 'n', visible_alias = "number", value_name = "N", conflicts_with_all = ["to", "all"])]
     pub step: Option<usize>,
     /// Revert everything applied after this migration (it stays applied; version or directory name)
     #[arg(long, value_name = "VERSION", conflicts_with = "all")]
     pub to: Option<String>,
-    /// Revert every applied migration
-    #[arg(long)]
+    /// Revert every applied migration (needs --yes when stdin is not a terminal: their down.sql may drop data)
+    #[arg(long, short = 'a')]
     pub all: bool,
-    /// Confirm reverting more than one migration without a prompt (required when stdin is not a terminal)
+    /// Confirm --all without a prompt (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Print the SQL script revert would send without connecting; assumes every migration on disk is applied
@@ -221,10 +221,14 @@ pub struct RevertArgs {
 
 #[derive(Debug, Args)]
 pub struct RedoArgs {
-    /// Redo the N newest applied migrations
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub step: usize,
-    /// Confirm redoing more than one migration without a prompt
+    /// Redo the N newest applied migrations [default: 1]
+    #[arg(long, short = 'n', visible_alias = "number", value_name = "N", conflicts_with = "all")]
+    pub step: Option<usize>,
+    /// Redo every applied migration
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// Accepted for scripts that pass it; redo asks nothing (it runs in one transaction when every migration
+    /// involved is transactional)
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]

@@ -65,13 +65,21 @@ fn state(db: &TestDb) -> (Vec<String>, Vec<String>, Vec<String>) {
     (db.tables(), db.applied_versions(), ours)
 }
 
+/// Writes `<dir>/up.sql` and `<dir>/down.sql` for each (dir, up, down).
+fn write_chain(env: &Env, migrations: &[(&str, &str, &str)]) {
+    for (dir, up, down) in migrations {
+        env.ws.write(&format!("migrations/{dir}/up.sql"), up);
+        env.ws.write(&format!("migrations/{dir}/down.sql"), down);
+    }
+}
+
 #[test]
 fn a_down_sql_with_nothing_to_run_is_irreversible() {
     let env = Env::new("parity_irreversible");
-    env.ws.write("migrations/2024-01-01-000000-0000_a/up.sql", "CREATE TABLE a (id int);");
-    env.ws.write("migrations/2024-01-01-000000-0000_a/down.sql", "DROP TABLE a;");
-    env.ws.write("migrations/2024-01-02-000000-0000_b/up.sql", "CREATE TABLE b (id int);");
-    env.ws.write("migrations/2024-01-02-000000-0000_b/down.sql", "-- nothing to undo\n/* really */\n");
+    write_chain(&env, &[
+        ("2024-01-01-000000-0000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000-0000_b", "CREATE TABLE b (id int);", "-- nothing to undo\n/* really */\n"),
+    ]);
     env.cli(&["run"]).assert_code(0);
     let before = state(&env.db);
     assert_eq!(before.0, ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations", "a", "b"]);
@@ -173,4 +181,74 @@ fn metadata_toml_is_read_as_diesel_reads_it() {
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("2024-01-01-000000_t/metadata.toml"), "{}", refused.stderr);
     assert!(bad.db.tables().is_empty());
+}
+
+#[test]
+fn redo_runs_in_one_transaction_and_a_failure_changes_nothing() {
+    let env = Env::new("parity_redo");
+    write_chain(&env, &[
+        ("2024-01-01-000000-0000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000-0000_b", "CREATE TABLE b (id int);", "DROP TABLE b;\nDROP TABLE does_not_exist;"),
+        ("2024-01-03-000000-0000_c", "CREATE TABLE c (id int);", "DROP TABLE c;"),
+    ]);
+    env.cli(&["run"]).assert_code(0);
+    env.db.execute("INSERT INTO c VALUES (1)");
+    let run_on = "SELECT version || ' ' || run_on FROM __diesel_schema_migrations ORDER BY 1";
+    let before = (state(&env.db), env.db.query(run_on), env.db.query("SELECT count(*) FROM c"));
+
+    // The second down.sql fails: the first one (c) must not stay reverted.
+    let failed = env.cli(&["redo", "--step", "2"]);
+    failed.assert_code(1);
+    assert!(failed.stderr.contains("redo failed in migration `2024-01-02-000000-0000_b`"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("nothing was changed"), "{}", failed.stderr);
+    assert!(!failed.stderr.contains("anonmigrate run"), "a failed redo must not advise `run`: {}", failed.stderr);
+    assert!(!failed.stdout.contains("reverted"), "no line may claim a revert that was rolled back: {}", failed.stdout);
+    assert_eq!((state(&env.db), env.db.query(run_on), env.db.query("SELECT count(*) FROM c")), before);
+    for args in [&["redo", "-n", "2"][..], &["redo", "--number", "3"], &["redo", "--all"], &["redo", "-a"]] {
+        env.cli(args).assert_code(1);
+        assert_eq!((state(&env.db), env.db.query(run_on), env.db.query("SELECT count(*) FROM c")), before, "{args:?}");
+    }
+
+    // An up.sql that fails after the down.sql files ran changes nothing either.
+    env.ws.write("migrations/2024-01-02-000000-0000_b/down.sql", "DROP TABLE b;");
+    env.ws.write("migrations/2024-01-03-000000-0000_c/up.sql", "CREATE TABLE c (id int);\nSELECT 1/0;");
+    env.cli(&["redo", "-n", "2"]).assert_code(1);
+    assert_eq!((state(&env.db), env.db.query(run_on), env.db.query("SELECT count(*) FROM c")), before);
+
+    // A working redo asks nothing, even for several migrations, and leaves them applied (with fresh tables).
+    env.ws.write("migrations/2024-01-03-000000-0000_c/up.sql", "CREATE TABLE c (id int);");
+    let redone = env.cli(&["redo", "-n", "2"]);
+    redone.assert_code(0);
+    assert!(redone.stdout.contains("2 migrations redone in one transaction"), "{}", redone.stdout);
+    assert_eq!(state(&env.db), before.0);
+    assert_eq!(env.db.query("SELECT count(*) FROM c"), ["0"]);
+    env.cli(&["redo", "--all"]).assert_code(0);
+    assert_eq!(state(&env.db), before.0);
+}
+
+#[test]
+fn revert_step_zero_reverts_nothing_and_only_all_asks_for_yes() {
+    let env = Env::new("parity_step0");
+    write_chain(&env, &[
+        ("2024-01-01-000000-0000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000-0000_b", "CREATE TABLE b (id int);", "DROP TABLE b;"),
+        ("2024-01-03-000000-0000_c", "CREATE TABLE c (id int);", "DROP TABLE c;"),
+    ]);
+    env.cli(&["run"]).assert_code(0);
+    let before = state(&env.db);
+    for args in [&["revert", "--step", "0"][..], &["revert", "-n", "0", "--yes"], &["redo", "--number", "0"]] {
+        let zero = env.cli(args);
+        zero.assert_code(0);
+        assert!(zero.stdout.contains("--step 0 names no migration; nothing was changed"), "{args:?}: {}", zero.stdout);
+        assert_eq!(state(&env.db), before, "{args:?}");
+    }
+    // Several at once ask nothing (diesel's `revert -n 2`); --all still needs --yes without a terminal.
+    let refused = env.cli(&["revert", "--all"]);
+    refused.assert_code(8);
+    assert!(refused.stderr.contains("stdin is not a terminal; pass --yes"), "{}", refused.stderr);
+    assert_eq!(state(&env.db), before);
+    env.cli(&["revert", "-n", "2"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["202401010000000000"]);
+    env.cli(&["revert", "-a", "-y"]).assert_code(0);
+    assert!(env.db.applied_versions().is_empty());
 }
