@@ -44,12 +44,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
     /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", visible_alias = "migration-dir", env = "MIGRATION_DIRECTORY")]
     pub migrations_dir: Option<PathBuf>,
     /// Refuse to update migrations/anonmigrate.lock: exit 7, before anything is touched, when it does not match the
     /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
     #[arg(long, global = true)]
     pub locked: bool,
+    /// diesel's flag: refuse (exit 7, before anything is applied) when schema.rs is not what the migrations
+    /// give, and never rewrite it; honoured by `run` and `setup`, accepted (schema.rs is not written) by the rest
+    #[arg(long, global = true)]
+    pub locked_schema: bool,
     /// Output format for status, history and run
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -70,9 +74,10 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database if missing, install the extensions the chain needs, create the bookkeeping table
-    #[command(after_help = "Example:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat")]
-    Setup,
+    /// Like diesel setup: create what is missing (migrations directory, diesel.toml, the database, the extensions
+    /// the chain needs, the bookkeeping tables), then apply the pending migrations
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupArgs),
 
     /// Apply pending migrations in order, each in its own transaction unless marked non-transactional
     #[command(after_help = "Examples:\n  cargo anonmigrate run\n  cargo anonmigrate run --step 1\n  cargo anonmigrate run --to 20250115090300\n  cargo anonmigrate run --dry-run\n  cargo anonmigrate run --sql --from 20250115090200 > deploy.sql")]
@@ -91,7 +96,7 @@ pub enum Command {
     Status(StatusArgs),
 
     /// List every migration, applied or pending, with when it ran
-    #[command(after_help = "Example:\n  cargo anonmigrate history --verbose")]
+    #[command(visible_alias = "list", after_help = "Example:\n  cargo anonmigrate history --verbose")]
     History(HistoryArgs),
 
     /// Create a new migration directory <version>_<NAME> with up.sql and down.sql
@@ -147,13 +152,64 @@ pub enum Command {
         shell: Shell,
     },
 
-    /// Drop or reset (drop, set up, run) the database
-    #[command(subcommand)]
+    /// Print `true` when migrations are pending, else `false` (exit 0 either way), as diesel migration pending
+    #[command(after_help = "Example:\n  test \"$(cargo anonmigrate pending)\" = false || cargo anonmigrate run\n\n`status --exit-code` is the same question as an exit code (3 when not up to date).")]
+    Pending,
+
+    /// diesel_cli's spelling of the migration commands: `migration run|revert|redo|list|pending|generate`
+    #[command(subcommand, after_help = "Example (a Makefile line written for diesel_cli):\n  cargo anonmigrate migration redo -n 2")]
+    Migration(MigrationCommand),
+
+    /// Set up, drop or reset (drop, set up, run) the database
+    #[command(subcommand, visible_alias = "db")]
     Database(DatabaseCommand),
 
     /// Manage the local development server used when no database URL is configured
     #[command(subcommand)]
     Server(ServerCommand),
+}
+
+const SETUP_HELP: &str = "Examples:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat\n  cargo anonmigrate setup --no-run\n\nWhat is missing is created, as diesel setup does: the migrations directory (with diesel's 00000000000000_diesel_initial_setup migration unless --no-default-migration, and only when the directory is new), and then diesel.toml at the workspace root if there is none (with [print_schema] file = \"src/schema.rs\" unless [workspace.metadata.anonmigrate] names a schema-file; an existing project's configuration is never added to), the database, the extensions the chain's CREATE EXTENSIONs need, the bookkeeping tables. Then the pending migrations run, unless --no-run. Running it again changes nothing.";
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Do not apply the pending migrations afterwards
+    #[arg(long)]
+    pub no_run: bool,
+    /// When the migrations directory is created, do not add diesel's 00000000000000_diesel_initial_setup migration
+    #[arg(long)]
+    pub no_default_migration: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationCommand {
+    /// = `run`
+    Run(RunArgs),
+    /// = `revert`
+    Revert(RevertArgs),
+    /// = `redo`
+    Redo(RedoArgs),
+    /// = `history`
+    List(HistoryArgs),
+    /// = `pending`
+    Pending,
+    /// = `generate`
+    Generate(GenerateArgs),
+}
+
+impl MigrationCommand {
+    pub fn into_command(self) -> Command {
+        match self {
+            MigrationCommand::Run(args) => Command::Run(args),
+            MigrationCommand::Revert(args) => Command::Revert(args),
+            MigrationCommand::Redo(args) => Command::Redo(args),
+            MigrationCommand::List(args) => Command::History(args),
+            MigrationCommand::Pending => Command::Pending,
+            MigrationCommand::Generate(args) => Command::Generate(args),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +396,9 @@ pub struct StampArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DatabaseCommand {
+    /// = `setup`
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupArgs),
     /// Drop the database, set it up again and apply every migration
     #[command(after_help = "Example:\n  cargo anonmigrate database reset --yes")]
     Reset {

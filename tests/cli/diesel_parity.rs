@@ -252,3 +252,103 @@ fn revert_step_zero_reverts_nothing_and_only_all_asks_for_yes() {
     env.cli(&["revert", "-a", "-y"]).assert_code(0);
     assert!(env.db.applied_versions().is_empty());
 }
+
+#[test]
+fn setup_creates_what_is_missing_and_runs_the_pending_migrations() {
+    let env = Env::new("parity_setup");
+    std::fs::remove_dir(env.ws.migrations()).unwrap();
+    let db = TestDb::not_created("parity_setup_db");
+    let first = env.raw(&["setup", "--database-url", &db.url], &[]);
+    first.assert_code(0);
+    for created in ["created migrations\n", "created migrations/00000000000000_diesel_initial_setup\n", "created diesel.toml\n"] {
+        assert!(first.stdout.contains(created), "{created:?} in\n{}", first.stdout);
+    }
+    // The files are diesel_cli 2.3's own (checked byte for byte against `diesel setup` by hand; see the report).
+    let toml = std::fs::read_to_string(env.ws.path().join("diesel.toml")).unwrap();
+    assert!(toml.contains("[print_schema]\nfile = \"src/schema.rs\"") && toml.contains("[migrations_directory]\ndir = \"migrations\""), "{toml}");
+    assert!(env.ws.migrations().join(".keep").is_file());
+    // ... and the pending migrations ran, diesel's helper functions with them; schema.rs is left alone, as diesel does.
+    assert_eq!(db.applied_versions(), ["00000000000000"]);
+    assert_eq!(db.query("SELECT count(*) FROM pg_proc WHERE proname IN ('diesel_manage_updated_at', 'diesel_set_updated_at')"), ["2"]);
+    assert!(!env.ws.path().join("src/schema.rs").exists());
+
+    // Again: nothing is created, nothing changes.
+    let before = state(&db);
+    let again = env.raw(&["database", "setup", "--database-url", &db.url], &[]);
+    again.assert_code(0);
+    assert!(!again.stdout.contains("created"), "{}", again.stdout);
+    assert_eq!(state(&db), before);
+
+    // A new migration: `setup --no-run` leaves it pending, `setup` applies it.
+    env.ws.write("migrations/2024-01-01-000000-0000_t/up.sql", "CREATE TABLE t (id int);");
+    env.ws.write("migrations/2024-01-01-000000-0000_t/down.sql", "DROP TABLE t;");
+    env.raw(&["setup", "--no-run", "--database-url", &db.url], &[]).assert_code(0);
+    assert_eq!(state(&db), before);
+    assert_eq!(env.raw(&["pending", "--database-url", &db.url], &[]).stdout, "true\n");
+    env.raw(&["db", "setup", "--database-url", &db.url], &[]).assert_code(0);
+    assert_eq!(db.applied_versions(), ["00000000000000", "202401010000000000"]);
+    assert_eq!(env.raw(&["migration", "pending", "--database-url", &db.url], &[]).stdout, "false\n");
+}
+
+#[test]
+fn setup_without_the_default_migration_and_with_a_configured_schema_file() {
+    let env = Env::new("parity_setup_bare");
+    std::fs::remove_dir(env.ws.migrations()).unwrap();
+    env.ws.write("Cargo.toml", "[workspace]\nresolver = \"2\"\n\n[workspace.metadata.anonmigrate]\nschema-file = \"schema.rs\"\n");
+    let db = TestDb::not_created("parity_setup_bare_db");
+    env.raw(&["setup", "--no-default-migration", "--database-url", &db.url], &[]).assert_code(0);
+    assert!(!env.ws.migrations().join("00000000000000_diesel_initial_setup").exists());
+    // diesel.toml must not name schema.rs a second time (that is a configuration error).
+    let toml = std::fs::read_to_string(env.ws.path().join("diesel.toml")).unwrap();
+    assert!(!toml.contains("print_schema"), "{toml}");
+    assert_eq!(db.applied_versions(), Vec::<String>::new());
+    env.raw(&["status", "--database-url", &db.url], &[]).assert_code(0);
+}
+
+#[test]
+fn diesels_spellings_work_with_cargo_anonmigrate_in_front() {
+    let env = Env::new("parity_spellings");
+    write_chain(&env, &[
+        ("2024-01-01-000000-0000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000-0000_b", "CREATE TABLE b (id int);", "DROP TABLE b;"),
+    ]);
+    // The migrations somewhere else, named by --migration-dir or MIGRATION_DIRECTORY as diesel names them.
+    std::fs::rename(env.ws.migrations(), env.ws.path().join("db")).unwrap();
+    let db = &env.db.url;
+    env.raw(&["migration", "run", "--migration-dir", "db", "--database-url", db], &[]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["202401010000000000", "202401020000000000"]);
+    env.raw(&["migration", "revert", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["202401010000000000"]);
+    let list = env.raw(&["migration", "list", "--migration-dir=db", "--database-url", db], &[]);
+    list.assert_code(0);
+    assert!(list.stdout.contains("2024-01-02-000000-0000_b") && list.stdout.contains("pending"), "{}", list.stdout);
+    env.raw(&["migration", "run", "--database-url", db, "--locked-schema"], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
+    env.raw(&["migration", "redo", "-n", "2", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
+    env.raw(&["migration", "redo", "--all", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
+    env.raw(&["migration", "revert", "--number", "2", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
+    assert!(env.db.applied_versions().is_empty());
+    // The flag wins over the variable, as in diesel.
+    let missing = env.raw(&["migration", "run", "--migration-dir", "nowhere", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]);
+    missing.assert_code(4);
+    assert!(missing.stderr.contains("nowhere"), "{}", missing.stderr);
+}
+
+#[test]
+fn locked_schema_refuses_a_stale_schema_file_before_anything_is_applied() {
+    let env = Env::new("parity_locked_schema");
+    env.ws.write("Cargo.toml", "[workspace]\nresolver = \"2\"\n\n[workspace.metadata.anonmigrate]\nschema-file = \"schema.rs\"\n");
+    write_chain(&env, &[("2024-01-01-000000-0000_a", "CREATE TABLE a (id int PRIMARY KEY);", "DROP TABLE a;")]);
+    env.cli(&["schema"]).assert_code(0);
+    let schema = std::fs::read_to_string(env.ws.path().join("schema.rs")).unwrap();
+    write_chain(&env, &[("2024-01-02-000000-0000_b", "CREATE TABLE b (id int PRIMARY KEY);", "DROP TABLE b;")]);
+    let refused = env.cli(&["run", "--locked-schema"]);
+    refused.assert_code(7);
+    assert!(refused.stderr.contains("--locked-schema: `schema.rs` is not what the migrations give"), "{}", refused.stderr);
+    assert!(env.db.applied_versions().is_empty());
+    assert_eq!(std::fs::read_to_string(env.ws.path().join("schema.rs")).unwrap(), schema);
+    env.cli(&["schema"]).assert_code(0);
+    let fresh = std::fs::read_to_string(env.ws.path().join("schema.rs")).unwrap();
+    env.cli(&["migration", "run", "--locked-schema"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["202401010000000000", "202401020000000000"]);
+    assert_eq!(std::fs::read_to_string(env.ws.path().join("schema.rs")).unwrap(), fresh);
+}

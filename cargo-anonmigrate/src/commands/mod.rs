@@ -33,6 +33,8 @@ pub struct Context {
     pub printer: Printer,
     /// `--locked`: the lock file must already match; nothing may update it.
     pub locked: bool,
+    /// `--locked-schema`: schema.rs must already match the migrations; nothing may rewrite it.
+    pub locked_schema: bool,
 }
 
 impl Context {
@@ -52,6 +54,7 @@ impl Context {
             format: global.format,
             printer: Printer::new(global.format),
             locked: global.locked,
+            locked_schema: global.locked_schema,
         })
     }
 
@@ -168,17 +171,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
         return completions::completions(shell);
     }
-    let needs_migrations = !matches!(cli.command, Command::Server(_));
+    // diesel's spellings (`migration run`, `database setup`) are the same commands.
+    let command = match cli.command {
+        Command::Migration(command) => command.into_command(),
+        Command::Database(DatabaseCommand::Setup(args)) => Command::Setup(args),
+        command => command,
+    };
+    // `setup` creates the migrations directory, so it needs none to start with.
+    let needs_migrations = !matches!(command, Command::Server(_) | Command::Setup(_));
     let mut ctx = Context::new(&cli.global, needs_migrations)?;
-    if let Some(policy) = lock_policy(&cli.command) {
+    if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
-        && !matches!(cli.command, Command::Check(_) | Command::Server(_) | Command::Setup | Command::Database(_))
+        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Setup(_) | Command::Database(_))
     {
         ctx.sync_lock(LockPolicy::Locked)?;
     }
-    match cli.command {
-        Command::Setup => database::setup(&mut ctx),
+    match command {
+        Command::Setup(args) => database::setup(&mut ctx, &args),
+        Command::Pending => status::pending(&mut ctx),
+        Command::Migration(_) => unreachable!("rewritten above"),
         Command::Run(args) => run::run(&mut ctx, &args),
         Command::Revert(args) => run::revert(&mut ctx, &args),
         Command::Redo(args) => run::redo(&mut ctx, &args),
@@ -217,13 +229,15 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Accept(_)
         | Command::Stamp(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
-        Command::Status(_) | Command::History(_) => Some(LockPolicy::ReadOnly),
+        Command::Status(_) | Command::History(_) | Command::Pending => Some(LockPolicy::ReadOnly),
         Command::Heads
         | Command::Merge
         | Command::Doctor
         | Command::Lock
         | Command::Check(_)
-        | Command::Setup
+        | Command::Setup(_)
+        | Command::Migration(_)
+        | Command::Database(DatabaseCommand::Setup(_))
         | Command::Completions { .. }
         | Command::Database(DatabaseCommand::Drop { .. })
         | Command::Server(_) => None,

@@ -24,6 +24,9 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         out(offline::run_script(&chain, &options)?.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
+    if ctx.locked_schema && !args.dry_run {
+        super::schema::refuse_stale_schema(ctx, &chain)?;
+    }
     let url = ctx.database_for_changes(Some(&chain))?;
     let options = RunOptions {
         to,
@@ -55,7 +58,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // Like diesel, refresh schema.rs after applying (only when a schema file is configured).
-    if !args.no_schema && !report.applied.is_empty() {
+    if !args.no_schema && !ctx.locked_schema && !report.applied.is_empty() {
         super::schema::regenerate_after_run(ctx, &chain);
     }
     Ok(ExitCode::SUCCESS)
