@@ -156,7 +156,7 @@ impl Chain {
 
 /// `2026-12-02-165012-0000_x` → `2026-12-02-165012-0001_x`; `20240101000000_x` → `20240101000000-0001_x`: the
 /// same moment with the next hex subversion, as diesel's `generate` writes a second migration within one second.
-fn with_subversion(dir_name: &str) -> String {
+pub fn with_subversion(dir_name: &str) -> String {
     let (raw, name) = dir_name.split_once('_').unwrap_or((dir_name, ""));
     let bumped = raw
         .rsplit_once('-')

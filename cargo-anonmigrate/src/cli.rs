@@ -54,9 +54,9 @@ pub struct GlobalArgs {
     /// give, and never rewrite it; honoured by `run` and `setup`, accepted (schema.rs is not written) by the rest
     #[arg(long, global = true)]
     pub locked_schema: bool,
-    /// Output format for status, history and run
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format for status, history and run (`generate --format sql`: diesel's migration format, accepted)
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +64,15 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+/// `--format` as typed: the output format, or (for `generate`, as diesel spells it) the migration's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+    /// `generate --format sql`: diesel's migration format, the only one there is
+    Sql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -309,8 +318,12 @@ pub struct HistoryArgs {
 pub struct GenerateArgs {
     /// Migration name: letters, digits, `_` and `-`
     pub name: String,
-    /// Do not create down.sql
-    #[arg(long)]
+    /// The version (the text before the `_`), used as given [default: the clock in UTC, as diesel writes it:
+    /// YYYY-MM-DD-HHMMSS-0000, with -0001, -0002 … for more within one second]
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Do not create down.sql (the migration is then irreversible)
+    #[arg(long, short = 'u')]
     pub no_down: bool,
     /// Write metadata.toml with `run_in_transaction = false` (for CREATE INDEX CONCURRENTLY)
     #[arg(long)]

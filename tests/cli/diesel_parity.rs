@@ -352,3 +352,71 @@ fn locked_schema_refuses_a_stale_schema_file_before_anything_is_applied() {
     assert_eq!(env.db.applied_versions(), ["202401010000000000", "202401020000000000"]);
     assert_eq!(std::fs::read_to_string(env.ws.path().join("schema.rs")).unwrap(), fresh);
 }
+
+/// The UTC second a generated directory name carries (`2026-12-02-165012-000a_x` → 16:50:12).
+fn generated_at(dir_name: &str) -> chrono::NaiveDateTime {
+    chrono::NaiveDateTime::parse_from_str(&dir_name[..17], "%Y-%m-%d-%H%M%S").unwrap_or_else(|e| panic!("{dir_name}: {e}"))
+}
+
+fn migration_dirs(env: &Env) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(env.ws.migrations())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n != "anonmigrate.lock")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn generate_names_versions_as_diesel_and_never_runs_ahead_of_the_clock() {
+    let env = Env::new("parity_generate");
+    let started = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+    // Eight at once: distinct versions, each directory complete, all in the lock file.
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let ws = env.ws.path().to_path_buf();
+            std::thread::spawn(move || {
+                anonmigrate_testkit::run_cli(crate::support::bin(), &ws, &["generate", &format!("concurrent_{i}")], &[])
+            })
+        })
+        .collect();
+    for handle in handles {
+        let output = handle.join().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    // Then a burst of 26 in a row.
+    for i in 0..26 {
+        env.cli(&["generate", &format!("burst_{i:02}"), "--format", "sql"]).assert_code(0);
+    }
+    let finished = chrono::Utc::now().naive_utc();
+    let names = migration_dirs(&env);
+    assert_eq!(names.len(), 34, "{names:?}");
+    let mut versions: Vec<&str> = names.iter().map(|n| n.split_once('_').unwrap().0).collect();
+    versions.dedup();
+    assert_eq!(versions.len(), 34, "distinct versions: {names:?}");
+    for name in &names {
+        // diesel 2.2+'s shape: YYYY-MM-DD-HHMMSS-XXXX (hex) _name.
+        let (version, _) = name.split_once('_').unwrap();
+        assert!(version.len() == 22 && version.as_bytes()[17] == b'-', "{name}");
+        assert!(version[18..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{name}");
+        let at = generated_at(name);
+        assert!(at >= started - chrono::Duration::seconds(1) && at <= finished, "{name} is outside {started}..{finished}");
+        assert!(env.ws.migrations().join(name).join("up.sql").is_file() && env.ws.migrations().join(name).join("down.sql").is_file());
+    }
+    // The burst keeps its order (each newer than the one before) and diesel's harness reads the same chain.
+    let bursts: Vec<&str> = names.iter().filter_map(|n| n.split_once("_burst_").map(|(_, i)| i)).collect();
+    let in_order: Vec<String> = (0..26).map(|i| format!("{i:02}")).collect();
+    assert_eq!(bursts, in_order, "the chain order of the burst is the order it was generated in");
+    let lock = std::fs::read_to_string(env.ws.migrations().join("anonmigrate.lock")).unwrap();
+    assert_eq!(lock.lines().filter(|l| l.len() > 65 && l.as_bytes()[64] == b' ').count(), 34, "{lock}");
+    let source = FileBasedMigrations::from_path(env.ws.migrations()).unwrap();
+    assert_eq!(diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&source).unwrap().len(), 34);
+
+    // --version is used as given; a taken one is refused.
+    env.cli(&["generate", "pinned", "--version", "20200101"]).assert_code(0);
+    assert!(env.ws.migrations().join("20200101_pinned/up.sql").is_file());
+    env.cli(&["generate", "again", "--version", "2020-01-01"]).assert_code(4);
+    // Only `generate` takes --format sql.
+    env.cli(&["status", "--format", "sql"]).assert_code(2);
+}

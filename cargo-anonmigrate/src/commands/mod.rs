@@ -23,7 +23,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, GlobalArgs};
+use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -39,7 +39,17 @@ pub struct Context {
 
 impl Context {
     /// `needs_migrations`: the command works on the migrations directory (all but `server`).
-    fn new(global: &GlobalArgs, needs_migrations: bool) -> anyhow::Result<Context> {
+    fn new(global: &GlobalArgs, needs_migrations: bool, generate: bool) -> anyhow::Result<Context> {
+        let format = match (global.format, generate) {
+            (FormatArg::Json, _) => Format::Json,
+            (FormatArg::Text, _) | (FormatArg::Sql, true) => Format::Text,
+            (FormatArg::Sql, false) => {
+                return Err(crate::exit::UsageError(
+                    "--format sql is `generate`'s migration format (diesel's flag); the output formats are text and json".into(),
+                )
+                .into());
+            }
+        };
         let workspace = Workspace::discover(Overrides {
             manifest_path: global.manifest_path.clone(),
             migrations_dir: global.migrations_dir.clone(),
@@ -51,8 +61,8 @@ impl Context {
         }
         Ok(Context {
             workspace,
-            format: global.format,
-            printer: Printer::new(global.format),
+            format,
+            printer: Printer::new(format),
             locked: global.locked,
             locked_schema: global.locked_schema,
         })
@@ -179,7 +189,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     // `setup` creates the migrations directory, so it needs none to start with.
     let needs_migrations = !matches!(command, Command::Server(_) | Command::Setup(_));
-    let mut ctx = Context::new(&cli.global, needs_migrations)?;
+    let mut ctx = Context::new(&cli.global, needs_migrations, matches!(command, Command::Generate(_)))?;
     if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
