@@ -105,6 +105,15 @@ fn a_down_sql_with_nothing_to_run_is_irreversible() {
     assert_eq!(env.db.applied_versions(), ["202401010000000000"]);
     assert!(env.db.tables().contains(&"b".to_owned()));
 
+    // `lint` warns about it as about a missing down.sql.
+    let lint = env.cli(&["lint"]);
+    assert!(
+        lint.stdout.contains("[missing-down-migration] 2024-01-02-000000-0000_b has no down.sql with anything to run"),
+        "{}",
+        lint.stdout
+    );
+    assert!(!lint.stdout.contains("2024-01-01-000000-0000_a has no down.sql"), "{}", lint.stdout);
+
     // `check` reports it as irreversible, not as a broken down.sql.
     let check = env.cli(&["check", "--no-schema-check", "--no-lint"]);
     assert!(check.stdout.contains("2024-01-02-000000-0000_b: irreversible: its down.sql is empty or only comments"), "{}", check.stdout);
@@ -155,6 +164,10 @@ fn metadata_toml_is_read_as_diesel_reads_it() {
     assert_eq!(env.db.query(indexes), ["t_id", "t_id_v", "t_v"]);
     assert_eq!(env.db.query(indexes), reference.query(indexes));
     assert_eq!(env.db.applied_versions(), reference.applied_versions());
+
+    // The linter reads metadata.toml the same way: no CONCURRENTLY-in-a-transaction finding.
+    let lint = env.cli(&["lint"]);
+    assert!(!lint.stdout.contains("ban-concurrent-index-in-transaction"), "{}", lint.stdout);
 
     // The transaction mode of each migration, as `history --verbose` reports it, is diesel's.
     let source = FileBasedMigrations::from_path(env.ws.migrations()).unwrap();
