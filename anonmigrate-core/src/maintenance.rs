@@ -10,7 +10,7 @@ use crate::database_url::DatabaseUrl;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::events::Observer;
-use crate::generate::next_version;
+use crate::generate::version_after_newest;
 use crate::plan::{Direction, Script};
 use crate::runner::{SessionSetup, lock, read_status};
 use crate::status::{MigrationState, Status};
@@ -185,7 +185,7 @@ pub fn merge(migrations_dir: &std::path::Path, database: Option<&Status>) -> Res
     for entry in database.iter().flat_map(|status| status.out_of_order()) {
         let chain = Chain::load(migrations_dir)?;
         let migration = chain.migrations.iter().find(|m| m.dir_name == entry.dir_name).expect("status entries are on disk");
-        let to = format!("{}_{}", next_version(&chain), migration.name);
+        let to = format!("{}_{}", version_after_newest(&chain)?, migration.name);
         std::fs::rename(&migration.dir, migrations_dir.join(&to)).map_err(|source| Error::Write {
             path: migration.dir.clone(),
             source,

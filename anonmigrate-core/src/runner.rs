@@ -612,6 +612,8 @@ fn likely_blockers(conn: &mut PgConnection) -> String {
 enum Recovery {
     /// The migration ran in one transaction, rolled back by now.
     RolledBack,
+    /// A `redo`: every down.sql and up.sql ran in one transaction, rolled back by now.
+    RolledBackRedo,
     /// A non-transactional up.sql: progress is recorded per statement (per block inside an author block);
     /// `done` statements are recorded as done.
     Resume { done: usize },
@@ -634,6 +636,7 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
             .map_or_else(|_| "as configured".to_owned(), |a| a.summary);
         let after = match recovery {
             Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::RolledBackRedo => "; the redo ran in one transaction, so nothing was changed",
             Recovery::Resume { done } if done < index => {
                 "; the statements before its BEGIN … COMMIT block stay recorded as done and `cargo anonmigrate run` resumes at the block"
             }
@@ -653,6 +656,9 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
         error.hint = Some(match recovery {
             Recovery::RolledBack => format!(
                 "{lost}; the migration ran in one transaction, so none of it was committed: run `cargo anonmigrate run` again once the server is reachable"
+            ),
+            Recovery::RolledBackRedo => format!(
+                "{lost}; the redo ran in one transaction, so nothing was changed: run `cargo anonmigrate redo` again once the server is reachable"
             ),
             Recovery::Resume { done: 0 } => format!(
                 "{lost}; no statement of this migration is recorded as done, so `cargo anonmigrate run` starts it again once the server is reachable"
@@ -804,27 +810,7 @@ pub fn revert(
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
     let (status, _) = read_status(conn, chain)?;
-    if let Some(missing) = status.missing.last()
-        && status.applied().last().is_none_or(|a| a.version < missing.version)
-    {
-        return Err(Error::Integrity(format!(
-            "the newest applied migration {} is not on disk, so its down.sql cannot run; check out the branch that has it",
-            missing.version
-        )));
-    }
-    let applied: Vec<&crate::status::Entry> = status.applied().collect();
-    let to_revert: Vec<&crate::status::Entry> = match scope {
-        RevertScope::Steps(n) => applied.iter().rev().take(n).copied().collect(),
-        RevertScope::All => applied.iter().rev().copied().collect(),
-        RevertScope::To(keep_index) => {
-            let keep_version = &chain.migrations[keep_index].version;
-            applied.iter().rev().filter(|e| &e.version > keep_version).copied().collect()
-        }
-    };
-    let scripts: Vec<Script> = to_revert
-        .iter()
-        .map(|e| Script::prepare(chain.find(&e.version).expect("applied entries come from the chain"), Direction::Down))
-        .collect::<Result<_>>()?;
+    let scripts = revert_scripts(chain, &status, scope)?;
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -854,6 +840,147 @@ pub fn revert(
         });
     }
     Ok(reverted)
+}
+
+/// The down scripts `revert` runs, newest first, prepared (and irreversible migrations refused) before anything
+/// runs.
+fn revert_scripts(chain: &Chain, status: &Status, scope: RevertScope) -> Result<Vec<Script>> {
+    if let Some(missing) = status.missing.last()
+        && status.applied().last().is_none_or(|a| a.version < missing.version)
+    {
+        return Err(Error::Integrity(format!(
+            "the newest applied migration {} is not on disk, so its down.sql cannot run; check out the branch that has it",
+            missing.version
+        )));
+    }
+    let applied: Vec<&crate::status::Entry> = status.applied().collect();
+    let to_revert: Vec<&crate::status::Entry> = match scope {
+        RevertScope::Steps(n) => applied.iter().rev().take(n).copied().collect(),
+        RevertScope::All => applied.iter().rev().copied().collect(),
+        RevertScope::To(keep_index) => {
+            let keep_version = &chain.migrations[keep_index].version;
+            applied.iter().rev().filter(|e| &e.version > keep_version).copied().collect()
+        }
+    };
+    to_revert
+        .iter()
+        .map(|e| Script::prepare(chain.find(&e.version).expect("applied entries come from the chain"), Direction::Down))
+        .collect()
+}
+
+/// What `redo` did: the migrations reverted (newest first) and applied again (oldest first); `atomic` when it
+/// all ran in one transaction.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RedoReport {
+    pub reverted: Vec<AppliedMigration>,
+    pub applied: Vec<AppliedMigration>,
+    pub atomic: bool,
+}
+
+/// Reverts the newest applied migrations and applies them again. When every script involved is transactional,
+/// all of it (each down.sql, each up.sql, the bookkeeping) runs in one transaction, as diesel's redo does: a
+/// failure anywhere changes nothing. A non-transactional migration cannot run inside it, so such a redo reverts
+/// and re-applies step by step (and says so).
+pub fn redo(
+    url: &DatabaseUrl,
+    chain: &Chain,
+    scope: RevertScope,
+    options: &RevertOptions,
+    observer: &mut dyn Observer,
+) -> Result<RedoReport> {
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
+    let conn = &mut locked.conn;
+    let (status, _) = read_status(conn, chain)?;
+    let downs = revert_scripts(chain, &status, scope)?;
+    let ups: Vec<Script> = downs
+        .iter()
+        .rev()
+        .map(|d| Script::prepare(chain.find(&d.version).expect("reverted entries come from the chain"), Direction::Up))
+        .collect::<Result<_>>()?;
+    if downs.is_empty() {
+        return Ok(RedoReport { atomic: true, ..RedoReport::default() });
+    }
+    let total = downs.len();
+    if downs.iter().chain(&ups).all(|s| s.transactional) {
+        let mut report = RedoReport { atomic: true, ..RedoReport::default() };
+        db::execute(conn, &format!("BEGIN;\n{};", lock_timeout_sql(options.ddl_lock_timeout, true)))
+            .map_err(db::context("starting the redo transaction"))?;
+        let steps = downs.iter().map(|s| (s, Direction::Down)).chain(ups.iter().map(|s| (s, Direction::Up)));
+        for (script, direction) in steps {
+            let (index, list) = match direction {
+                Direction::Down => (report.reverted.len() + 1, &mut report.reverted),
+                Direction::Up => (report.applied.len() + 1, &mut report.applied),
+            };
+            let dir_name = script.dir_name.clone();
+            observer.event(match direction {
+                Direction::Down => Event::Reverting { index, total, dir_name },
+                Direction::Up => Event::Applying { index, total, dir_name },
+            });
+            let step_started = Instant::now();
+            for (at, statement) in script.statements.iter().enumerate() {
+                db::execute(conn, &statement.sql).map_err(|error| {
+                    rollback(conn);
+                    match statement_failed(conn, script, at, error, Recovery::RolledBackRedo) {
+                        Error::MigrationFailed { migration, file, location, error } => Error::RedoFailed { migration, file, location, error },
+                        other => other,
+                    }
+                })?;
+            }
+            db::execute(conn, &finish_sql(script, direction, bookkeeping::Elapsed::Millis(step_started.elapsed().as_millis())))
+                .map_err(|error| {
+                    rollback(conn);
+                    db::context("recording the redo")(error)
+                })?;
+            list.push(AppliedMigration {
+                version: script.version.clone(),
+                dir_name: script.dir_name.clone(),
+                duration_ms: step_started.elapsed().as_millis(),
+                statements: script.statements.len(),
+            });
+        }
+        db::execute(conn, "COMMIT").map_err(|error| {
+            rollback(conn);
+            db::context("committing the redo")(error)
+        })?;
+        // Reported once committed: a line saying "reverted" before a rollback would be untrue.
+        for (i, m) in report.reverted.iter().enumerate() {
+            observer.event(Event::Reverted {
+                index: i + 1,
+                total,
+                dir_name: m.dir_name.clone(),
+                duration: Duration::from_millis(u64::try_from(m.duration_ms).unwrap_or(u64::MAX)),
+            });
+        }
+        for (i, m) in report.applied.iter().enumerate() {
+            observer.event(Event::Applied {
+                index: i + 1,
+                total,
+                dir_name: m.dir_name.clone(),
+                duration: Duration::from_millis(u64::try_from(m.duration_ms).unwrap_or(u64::MAX)),
+                statements: m.statements,
+            });
+        }
+        return Ok(report);
+    }
+    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    observer.event(Event::Warning(format!(
+        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", ")
+    )));
+    drop(locked);
+    let reverted = revert(url, chain, scope, options, observer)?;
+    let run_options = RunOptions {
+        to: None,
+        step: Some(reverted.len()),
+        ignore_missing: false,
+        allow_out_of_order: false,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    let applied = run(url, chain, &run_options, observer)?;
+    Ok(RedoReport { reverted, applied: applied.applied, atomic: false })
 }
 
 #[cfg(test)]
