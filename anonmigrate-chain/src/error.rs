@@ -30,7 +30,7 @@ pub enum ChainError {
     ControlCharacter { dir: PathBuf, escaped: String },
 
     #[error(
-        "two migrations share version {version}: `{}` and `{}`; give one of them a new version (rename its directory, or run `cargo anonmigrate merge` if it is not applied anywhere yet)",
+        "two migrations share version {version}: `{}` and `{}`; run `cargo anonmigrate merge` (after a git merge it moves the one the other branch added after the head, and a database that applied it under this version renumbers its record on the next `run`), or rename one directory by hand",
         first.display(), second.display()
     )]
     DuplicateVersion {

@@ -160,6 +160,8 @@ pub struct Renamed {
 pub struct Merged {
     /// The git conflict it resolved: (ours label, theirs label, ours added, theirs added).
     pub conflict: Option<(String, String, Vec<String>, Vec<String>)>,
+    /// Migrations that shared a version with another one, moved after the head.
+    pub separated: Vec<Renamed>,
     /// Pending migrations the database showed to be older than its newest applied one, moved after the head.
     pub renamed: Vec<Renamed>,
     /// The newest applied version, when a database was consulted.
@@ -170,30 +172,75 @@ pub struct Merged {
     pub entries: usize,
 }
 
+/// Gives new versions to migrations that share a version with another one (two branches generated migrations
+/// in the same second, then git merged them): the one our side's lock file lists keeps the version, each other
+/// one moves after the head. Run before anything loads the chain, which refuses shared versions.
+pub fn separate_shared_versions(migrations_dir: &std::path::Path) -> Result<Vec<Renamed>> {
+    let chain = Chain::load_allowing_shared_versions(migrations_dir)?;
+    let ours: Option<LockFile> = match LockFile::read_conflicted(migrations_dir)? {
+        Some(conflict) => Some(conflict.ours),
+        None => LockFile::read(migrations_dir).ok().flatten().map(|(lock, _)| lock),
+    };
+    let listed = |dir_name: &str| ours.as_ref().is_some_and(|l| l.entries.iter().any(|e| e.dir_name == dir_name));
+    let mut moving = Vec::new();
+    for group in chain.migrations.chunk_by(|a, b| a.version == b.version).filter(|g| g.len() > 1) {
+        let keep = group.iter().position(|m| listed(&m.dir_name)).unwrap_or(0);
+        moving.extend(group.iter().enumerate().filter(|(i, _)| *i != keep).map(|(_, m)| m.dir_name.clone()));
+    }
+    let mut renamed = Vec::new();
+    for dir_name in moving {
+        let chain = Chain::load_allowing_shared_versions(migrations_dir)?;
+        let migration = chain.migrations.iter().find(|m| m.dir_name == dir_name).expect("listed above");
+        renamed.push(rename_after_head(&chain, migration)?);
+    }
+    Ok(renamed)
+}
+
+/// Moves one migration directory to a new version after the newest one.
+fn rename_after_head(chain: &Chain, migration: &anonmigrate_chain::Migration) -> Result<Renamed> {
+    let to = format!("{}_{}", next_version(chain), migration.name);
+    std::fs::rename(&migration.dir, chain.dir.join(&to)).map_err(|source| Error::Write {
+        path: migration.dir.clone(),
+        source,
+    })?;
+    Ok(Renamed { from: migration.dir_name.clone(), to })
+}
+
 /// Resolves a lock file that `git merge` left with conflict markers (the union of both sides, which is what is
 /// on disk after the merge, in chain order) and, where `database` (the target database's status against the
 /// chain on disk) shows pending migrations older than its newest applied one, gives them new versions after the
 /// head by renaming their directories, so `run` applies them in order. Without a database nothing is renamed.
-/// The schema-file records of our side are kept; a git conflict on schema.rs itself is for `schema` to redo.
-pub fn merge(migrations_dir: &std::path::Path, database: Option<&Status>) -> Result<Merged> {
+/// Every rename (with `separated`, those of [`separate_shared_versions`]) is recorded in the lock file, so a
+/// database that applied a migration under its old version renumbers its record on the next `run` instead of
+/// applying it again. The schema-file records of our side are kept; a git conflict on schema.rs itself is for
+/// `schema` to redo.
+pub fn merge(migrations_dir: &std::path::Path, database: Option<&Status>, separated: Vec<Renamed>) -> Result<Merged> {
     let conflict = LockFile::read_conflicted(migrations_dir)?;
     let previous = match &conflict {
-        Some(conflict) => Some(conflict.ours.clone()),
+        Some(conflict) => {
+            // Both sides' records of earlier renames still matter to the databases of each side.
+            let mut ours = conflict.ours.clone();
+            for rename in &conflict.theirs.renames {
+                if !ours.renames.contains(rename) {
+                    ours.renames.push(rename.clone());
+                }
+            }
+            Some(ours)
+        }
         None => LockFile::read(migrations_dir)?.map(|(lock, _)| lock),
     };
     let mut renamed = Vec::new();
     for entry in database.iter().flat_map(|status| status.out_of_order()) {
         let chain = Chain::load(migrations_dir)?;
         let migration = chain.migrations.iter().find(|m| m.dir_name == entry.dir_name).expect("status entries are on disk");
-        let to = format!("{}_{}", next_version(&chain), migration.name);
-        std::fs::rename(&migration.dir, migrations_dir.join(&to)).map_err(|source| Error::Write {
-            path: migration.dir.clone(),
-            source,
-        })?;
-        renamed.push(Renamed { from: entry.dir_name.clone(), to });
+        renamed.push(rename_after_head(&chain, migration)?);
     }
     let chain = Chain::load(migrations_dir)?;
-    let lock = LockFile::updated_for(&chain, previous.as_ref());
+    let mut lock = LockFile::updated_for(&chain, previous.as_ref());
+    for r in separated.iter().chain(&renamed) {
+        let version = |dir_name: &str| anonmigrate_chain::parse_dir_name(dir_name).map(|(v, _)| v).unwrap_or_default();
+        lock.record_rename(&version(&r.from), &version(&r.to));
+    }
     lock.write(migrations_dir)?;
     let change = match &previous {
         Some(previous) => previous.compare(&chain, true),
@@ -204,6 +251,7 @@ pub fn merge(migrations_dir: &std::path::Path, database: Option<&Status>) -> Res
             let (ours, theirs) = c.added_by_each();
             (c.ours_label, c.theirs_label, ours, theirs)
         }),
+        separated,
         renamed,
         newest_applied: database.and_then(|s| s.current_version.clone()),
         change,
