@@ -320,3 +320,18 @@ fn merge_separates_two_migrations_that_share_a_version() {
     assert_eq!(db_a.tables().iter().filter(|t| ["messages", "rooms", "users"].contains(&t.as_str())).count(), 3);
     assert_eq!(env.cli(&["heads"]).stderr, "nothing new: every migration on disk is listed in migrations/anonmigrate.lock\n");
 }
+
+#[test]
+fn lock_says_in_one_line_what_changed() {
+    let env = Env::new("lock_one_line");
+    env.ws.write("migrations/2024-05-01-120000_a/up.sql", "CREATE TABLE a (id INT PRIMARY KEY);\n");
+    let created = env.raw(&["lock"], &[]);
+    assert_eq!((created.code, created.stdout.as_str(), created.stderr.as_str()), (0, "created migrations/anonmigrate.lock (1 migration); commit it with the migrations\n", ""));
+    env.ws.write("migrations/2024-05-01-120000_a/up.sql", "CREATE TABLE a (id BIGINT PRIMARY KEY);\n");
+    env.ws.write("migrations/2024-05-02-120000_b/up.sql", "CREATE TABLE b (id INT PRIMARY KEY);\n");
+    let stale = env.raw(&["lock"], &[]);
+    let line = "updated migrations/anonmigrate.lock: added 2024-05-02-120000_b; edited 2024-05-01-120000_a\n";
+    assert_eq!((stale.code, stale.stdout.as_str(), stale.stderr.as_str()), (0, line, ""));
+    let current = env.raw(&["lock"], &[]);
+    assert_eq!((current.code, current.stdout.as_str(), current.stderr.as_str()), (0, "migrations/anonmigrate.lock is up to date (2 migrations)\n", ""));
+}
