@@ -59,41 +59,61 @@ pub(crate) fn next_version(chain: &Chain) -> String {
     format!("{bumped:0width$}", width = latest.version.len())
 }
 
+/// Creates the migration directory with its files and brings the lock file up to date.
+///
+/// Concurrent `generate`s (scripts, editors, several terminals) are serialised by an exclusive lock on the
+/// migrations directory itself (no lock file is left in it), so each gets its own version and the lock file lists
+/// every one. The directory appears whole: its files are written and synced in a hidden staging directory
+/// (chain loading skips names starting with `.`), which is then renamed into place; a crash leaves at most a
+/// hidden directory, never an empty migration that breaks every command.
 pub fn generate(migrations_dir: &Path, name: &str, options: &GenerateOptions) -> Result<Generated> {
     validate_name(name)?;
-    std::fs::create_dir_all(migrations_dir).map_err(|source| Error::Write {
-        path: migrations_dir.to_path_buf(),
-        source,
-    })?;
-    let chain = Chain::load(migrations_dir)?;
-    let dir = migrations_dir.join(format!("{}_{name}", next_version(&chain)));
-    let write = |path: PathBuf, contents: &str| -> Result<PathBuf> {
-        std::fs::write(&path, contents).map_err(|source| Error::Write { path: path.clone(), source })?;
-        Ok(path)
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Write { path, source }
     };
-    std::fs::create_dir(&dir).map_err(|source| Error::Write { path: dir.clone(), source })?;
-    let mut files = vec![write(
-        dir.join("up.sql"),
-        options.up_sql.as_deref().unwrap_or("-- Your SQL goes here\n"),
-    )?];
+    std::fs::create_dir_all(migrations_dir).map_err(write_error(migrations_dir))?;
+    let guard = std::fs::File::open(migrations_dir).map_err(write_error(migrations_dir))?;
+    guard.lock().map_err(write_error(migrations_dir))?;
+
+    let chain = Chain::load(migrations_dir)?;
+    let dir_name = format!("{}_{name}", next_version(&chain));
+    let dir = migrations_dir.join(&dir_name);
+    let mut contents = vec![("up.sql", options.up_sql.as_deref().unwrap_or("-- Your SQL goes here\n"))];
     if !options.no_down {
-        files.push(write(
-            dir.join("down.sql"),
-            options
-                .down_sql
-                .as_deref()
-                .unwrap_or("-- This file should undo anything in `up.sql`\n"),
-        )?);
+        contents.push(("down.sql", options.down_sql.as_deref().unwrap_or("-- This file should undo anything in `up.sql`\n")));
     }
     if options.non_transactional {
-        files.push(write(
-            dir.join("metadata.toml"),
+        contents.push((
+            "metadata.toml",
             "# Each statement runs on its own (needed for CREATE INDEX CONCURRENTLY); progress is kept per statement.\nrun_in_transaction = false\n",
-        )?);
+        ));
     }
+    let staging = migrations_dir.join(format!(".{dir_name}.{}.tmp", std::process::id()));
+    let staged = stage(&staging, &contents).and_then(|()| std::fs::rename(&staging, &dir));
+    if let Err(source) = staged {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(Error::Write { path: dir, source });
+    }
+    if let Ok(parent) = std::fs::File::open(migrations_dir) {
+        let _ = parent.sync_all();
+    }
+    let mut files: Vec<PathBuf> = contents.iter().map(|(file, _)| dir.join(file)).collect();
     relock(migrations_dir)?;
     files.push(LockFile::path_in(migrations_dir));
+    drop(guard);
     Ok(Generated { dir, files })
+}
+
+/// Writes `contents` into a new directory `staging` and syncs each file and the directory.
+fn stage(staging: &Path, contents: &[(&str, &str)]) -> std::io::Result<()> {
+    std::fs::create_dir(staging)?;
+    for (file, text) in contents {
+        let mut out = std::fs::File::create_new(staging.join(file))?;
+        std::io::Write::write_all(&mut out, text.as_bytes())?;
+        out.sync_all()?;
+    }
+    std::fs::File::open(staging)?.sync_all()
 }
 
 /// Rewrites the lock file's entries from the migrations on disk (`cargo anonmigrate lock`), keeping the record
@@ -130,5 +150,22 @@ mod tests {
         let chain = Chain::load(tmp.path()).unwrap();
         let names: Vec<_> = chain.migrations.iter().map(|m| m.dir.clone()).collect();
         assert_eq!(names, [far_future, a.dir, b.dir]);
+    }
+
+    #[test]
+    fn concurrent_generates_get_distinct_versions_and_the_lock_file_lists_every_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let dir = tmp.path();
+                s.spawn(move || generate(dir, &format!("m{i}"), &GenerateOptions::default()).unwrap());
+            }
+        });
+        let chain = Chain::load(tmp.path()).unwrap();
+        assert_eq!(chain.migrations.len(), 8);
+        let (lock, ok) = LockFile::read(tmp.path()).unwrap().unwrap();
+        assert!(ok && lock.compare(&chain, ok).is_empty(), "{lock:?}");
+        let hidden: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+        assert!(hidden.is_empty(), "no staging directory or lock file left: {hidden:?}");
     }
 }
