@@ -95,27 +95,33 @@ fn local_url(workspace: &Workspace, extensions: &[String], checks: &mut Vec<Chec
         "no database URL configured (--database-url, DATABASE_URL, .env): commands use the managed local server",
         None,
     ));
-    let binaries = match workspace
-        .postgres_major()
-        .and_then(|major| local_server::find_binaries(extensions, major, false))
-    {
-        Ok(b) => b,
+    // The binaries the managed server uses: those recorded when it was created, else today's choice.
+    let cluster = match crate::target::dev_cluster_unchecked(workspace, extensions, false) {
+        Ok(cluster) => cluster,
         Err(e) => {
+            let recorded = local_server::recorded_bindir(&workspace.dev_server_dir()).is_some();
             checks.push(check(
                 "local server binaries",
-                Level::Warn,
+                if recorded { Level::Fail } else { Level::Warn },
                 e.to_string(),
-                Some("`cargo anonmigrate server install` downloads the pinned PostgreSQL + pgvector build".into()),
+                (!recorded).then(|| "`cargo anonmigrate server install` downloads the pinned PostgreSQL + pgvector build".into()),
             ));
             return None;
         }
     };
+    let binaries = cluster.binaries.clone();
     let missing: Vec<&String> = extensions.iter().filter(|e| !binaries.has_extension(e)).collect();
     if missing.is_empty() {
+        let recorded = cluster.recorded_bindir().is_some_and(|dir| dir == binaries.bindir);
         checks.push(check(
             "local server binaries",
             Level::Ok,
-            format!("{} ({})", binaries.bindir.display(), binaries.source),
+            format!(
+                "{} ({}{})",
+                binaries.bindir.display(),
+                binaries.source,
+                if recorded { "; recorded when the server was created, kept for it" } else { "" }
+            ),
             None,
         ));
     } else {
@@ -126,7 +132,6 @@ fn local_url(workspace: &Workspace, extensions: &[String], checks: &mut Vec<Chec
             Some("`cargo anonmigrate server install` provides PostgreSQL with pgvector".into()),
         ));
     }
-    let cluster = local_server::Cluster::new(workspace.dev_server_dir(), binaries);
     if let Some(mismatch) = crate::target::version_mismatch(&cluster) {
         checks.push(check("local server", Level::Fail, mismatch.to_string(), None));
         return None;

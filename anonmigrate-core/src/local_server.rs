@@ -506,6 +506,17 @@ fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', "'\\''"))
 }
 
+fn binaries_record(cluster_root: &Path) -> PathBuf {
+    cluster_root.join("server-binaries")
+}
+
+/// The bin directory the cluster in `cluster_root` was created with (recorded by [`Cluster::init`]), if any.
+pub fn recorded_bindir(cluster_root: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(binaries_record(cluster_root)).ok()?;
+    let line = text.trim_end_matches('\n');
+    (!line.is_empty()).then(|| PathBuf::from(line))
+}
+
 /// The unprivileged OS user that runs the server when we are root (PostgreSQL refuses to run as root).
 pub fn server_os_user() -> String {
     std::env::var("ANONMIGRATE_PG_USER").unwrap_or_else(|_| "postgres".into())
@@ -693,7 +704,21 @@ impl Cluster {
         if fast {
             cmd.arg("--no-sync");
         }
-        self.run(cmd, "initdb")
+        self.run(cmd, "initdb")?;
+        // The cluster keeps these binaries: later calls use them rather than whatever would be picked today.
+        let line = format!("{}\n", self.binaries.bindir.display());
+        anonmigrate_chain::write_atomically(&self.binaries_record(), line)
+            .map_err(|e| Error::LocalServer(format!("cannot write `{}`: {e}", self.binaries_record().display())))
+    }
+
+    /// Where [`Cluster::init`] records the bin directory the cluster was created with.
+    fn binaries_record(&self) -> PathBuf {
+        binaries_record(&self.root)
+    }
+
+    /// The bin directory this cluster was created with, when it was recorded.
+    pub fn recorded_bindir(&self) -> Option<PathBuf> {
+        recorded_bindir(&self.root)
     }
 
     pub fn is_running(&self) -> bool {
