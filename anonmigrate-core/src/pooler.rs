@@ -9,6 +9,10 @@
 //! check; a transaction pooler hands an idle server connection to whichever client asks next (the most recently
 //! used first, in PgBouncer), so the second client lands on ours, or ours moves, before the migration lock is
 //! even taken. Whatever was taken on a shared process (the marker, the lock) is released from there.
+//!
+//! One such check can pass by chance when other clients keep the pooled process busy at that moment (eight
+//! runners at once), so the claim repeats it [`DETECTION_ROUNDS`] times, and the check after the lock once more.
+//! The second client is one connection kept for all of them, so the rounds cost a query each, not a connection.
 
 use std::time::{Duration, Instant};
 
@@ -26,12 +30,59 @@ const MARKER: &str = "anonmigrate.session";
 const RELEASE_PATIENCE: Duration = Duration::from_secs(2);
 /// How long the second client connection may wait for a server connection before the check counts as passed.
 const PROBE_PATIENCE: Duration = Duration::from_secs(1);
+/// How many times the claim checks that the next transaction stays on the marked process and a second client
+/// does not land on it.
+pub const DETECTION_ROUNDS: usize = 3;
 
 /// A connection whose server process was marked as this client's and checked to be its alone.
 #[derive(Debug)]
 pub struct Session {
     token: String,
     pid: i32,
+    url: DatabaseUrl,
+    probe: std::cell::RefCell<ProbeState>,
+}
+
+/// The second client connection, on a thread of its own (it may wait for a server connection).
+#[derive(Debug)]
+enum ProbeState {
+    Live(Probe),
+    /// Closed while this client waits for the migration lock (a session pool has few server connections to
+    /// spare); opened again for the check after the lock.
+    Parked,
+    /// It could not connect or kept us waiting: the checks on the connection itself still run.
+    Gone,
+}
+
+/// A second client connection that answers "where did this transaction run" on request.
+struct Probe {
+    requests: std::sync::mpsc::Sender<String>,
+    answers: std::sync::mpsc::Receiver<Option<Here>>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
+impl Probe {
+    /// Connects on its own thread; the thread ends (closing the connection) when the probe is dropped.
+    fn start(url: &DatabaseUrl, token: String) -> Probe {
+        let (requests, inbox) = std::sync::mpsc::channel::<String>();
+        let (outbox, answers) = std::sync::mpsc::channel();
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut conn = db::connect(&url).ok();
+            for flag in inbox {
+                let here = conn.as_mut().and_then(|c| here_query(c, &token, &flag).ok());
+                if outbox.send(here).is_err() {
+                    break;
+                }
+            }
+        });
+        Probe { requests, answers }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -74,14 +125,25 @@ impl Session {
                 None,
             ));
         }
-        let session = Session { token, pid: here.pid };
-        // A second client landing on our process clears the marker there itself; only a move needs a release.
-        session.check_alone(url, None)?;
-        if let Err(error) = session.verify(conn) {
-            session.release(conn, None);
-            return Err(error);
+        let probe = ProbeState::Live(Probe::start(url, token.clone()));
+        let session = Session { token, pid: here.pid, url: url.clone(), probe: std::cell::RefCell::new(probe) };
+        for _ in 0..DETECTION_ROUNDS {
+            // A second client landing on our process clears the marker there itself; only a move needs a release.
+            session.check_alone(None)?;
+            if let Err(error) = session.verify(conn) {
+                session.release(conn, None);
+                return Err(error);
+            }
         }
         Ok(session)
+    }
+
+    /// Closes the second client connection while this client waits (it is opened again when needed).
+    pub fn park_probe(&self) {
+        let mut slot = self.probe.borrow_mut();
+        if matches!(*slot, ProbeState::Live(_)) {
+            *slot = ProbeState::Parked;
+        }
     }
 
     /// Takes the advisory lock `key` if this transaction runs on the marked process; an error (nothing taken)
@@ -97,8 +159,8 @@ impl Session {
 
     /// After the lock `key` was taken: checks once more that another client does not land on the process that
     /// holds it (releasing it from there if one does) and that this connection still runs on it.
-    pub fn confirm_lock(&self, conn: &mut PgConnection, url: &DatabaseUrl, key: i64) -> Result<()> {
-        self.check_alone(url, Some(key))?;
+    pub fn confirm_lock(&self, conn: &mut PgConnection, key: i64) -> Result<()> {
+        self.check_alone(Some(key))?;
         match self.verify(conn) {
             Ok(()) => Ok(()),
             Err(Error::Pooler { found, .. }) => Err(Error::Pooler {
@@ -120,14 +182,7 @@ impl Session {
 
     /// Runs one transaction that reports where it ran, evaluating `flag` only on the marked process.
     fn here(&self, conn: &mut PgConnection, flag: &str) -> Result<Here> {
-        diesel::sql_query(format!(
-            "SELECT pg_backend_pid() AS pid, {marker} AS marker, \
-                    CASE WHEN {marker} = {token} THEN {flag} ELSE false END AS flag",
-            marker = marker_sql(),
-            token = db::quote_literal(&self.token),
-        ))
-        .get_result(conn)
-        .map_err(|e| db::context("checking for a connection pooler")(db::pg_error(&e)))
+        here_query(conn, &self.token, flag)
     }
 
     /// A second client connection must get a server process of its own. When it lands on ours instead, it
@@ -136,17 +191,20 @@ impl Session {
     /// The probe gives up after [`PROBE_PATIENCE`]: a session-mode pool with every server connection taken
     /// queues it until a client leaves, which may be this one (a transaction pool would have handed it our
     /// idle process at once). Without a spare connection at all the checks on the connection itself still run.
-    fn check_alone(&self, url: &DatabaseUrl, key: Option<i64>) -> Result<()> {
+    fn check_alone(&self, key: Option<i64>) -> Result<()> {
         let unlock = key.map_or_else(|| "true".to_owned(), |key| format!("pg_advisory_unlock({key})"));
         let flag = format!("set_config('{MARKER}', '', false) IS NOT NULL AND {unlock}");
-        let probe = Session { token: self.token.clone(), pid: self.pid };
-        let other_url = url.clone();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let here = db::connect(&other_url).ok().and_then(|mut other| probe.here(&mut other, &flag).ok());
-            let _ = sender.send(here);
-        });
-        let Ok(Some(here)) = receiver.recv_timeout(PROBE_PATIENCE) else { return Ok(()) };
+        let mut slot = self.probe.borrow_mut();
+        if matches!(*slot, ProbeState::Parked) {
+            *slot = ProbeState::Live(Probe::start(&self.url, self.token.clone()));
+        }
+        let ProbeState::Live(probe) = &*slot else { return Ok(()) };
+        let answer = probe.requests.send(flag).ok().and_then(|()| probe.answers.recv_timeout(PROBE_PATIENCE).ok());
+        let Some(Some(here)) = answer else {
+            // No answer in time (a late one must not answer a later question) or no connection: no probe.
+            *slot = ProbeState::Gone;
+            return Ok(());
+        };
         if here.pid == self.pid || here.marker == self.token {
             return Err(refusal(
                 format!(
@@ -201,6 +259,18 @@ impl Session {
         .flatten();
         Some(ended.is_some_and(|e| e.flag))
     }
+}
+
+/// One transaction on `conn` that reports where it ran, evaluating `flag` only on the process marked `token`.
+fn here_query(conn: &mut PgConnection, token: &str, flag: &str) -> Result<Here> {
+    diesel::sql_query(format!(
+        "SELECT pg_backend_pid() AS pid, {marker} AS marker, \
+                CASE WHEN {marker} = {token} THEN {flag} ELSE false END AS flag",
+        marker = marker_sql(),
+        token = db::quote_literal(token),
+    ))
+    .get_result(conn)
+    .map_err(|e| db::context("checking for a connection pooler")(db::pg_error(&e)))
 }
 
 fn refusal(found: String, released: Option<bool>) -> Error {

@@ -98,7 +98,7 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -
     let mut announced = false;
     loop {
         if session.try_lock(&mut conn, MIGRATION_LOCK_KEY)? {
-            session.confirm_lock(&mut conn, url, MIGRATION_LOCK_KEY)?;
+            session.confirm_lock(&mut conn, MIGRATION_LOCK_KEY)?;
             // If this process dies (kill -9, a lost network), the server notices within a second even in the
             // middle of a long statement and rolls back, releasing the migration lock and the table locks instead
             // of holding them until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused
@@ -106,6 +106,7 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -
             let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
             return Ok(LockedConnection { conn });
         }
+        session.park_probe();
         let holder = lock_holder(&mut conn);
         if started.elapsed() >= timeout {
             let holder = holder.unwrap_or(Holder {
