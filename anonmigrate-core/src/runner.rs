@@ -593,10 +593,20 @@ enum Recovery {
 fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError, recovery: Recovery) -> Error {
     if error.message.contains("lock timeout") {
         let blockers = likely_blockers(conn);
+        let kept = match recovery {
+            Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes here",
+            Recovery::RerunDown => "",
+        };
         error.hint = Some(format!(
-            "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
+            "the statement waited longer than the DDL lock timeout for a lock held by another session{}{kept}; nothing in the file needs fixing: run `cargo anonmigrate run` again when it is quiet, or raise ddl-lock-timeout",
             if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
         ));
+        // Not `MigrationFailed`, which tells the user to fix the file.
+        return Error::Postgres {
+            context: format!("migration `{}` failed at {}", script.dir_name, script.location(index, error.position)),
+            error,
+        };
     } else if db::statement_timed_out(&error.message) {
         let setting = diesel::sql_query("SELECT current_setting('statement_timeout') AS summary")
             .get_result::<Activity>(conn)
