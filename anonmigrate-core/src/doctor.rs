@@ -281,6 +281,8 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
         }
     };
     checks.push(check("server version", Level::Ok, format!("PostgreSQL {}", facts.version), None));
+    // Available but not installed: fine before `run`, wrong once the migration creating it counts as applied.
+    let mut not_installed: Vec<(&String, usize)> = Vec::new();
     for extension in extensions {
         let row: Option<ExtensionRow> = diesel::sql_query(
             "SELECT (SELECT default_version FROM pg_available_extensions WHERE name = $1) AS available, \
@@ -296,6 +298,7 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
                 checks.push(check(&name, Level::Ok, format!("installed, version {version}"), None))
             }
             Some(ExtensionRow { available: Some(version), trusted, .. }) => {
+                not_installed.push((extension, checks.len()));
                 let can_create = facts.superuser || trusted;
                 checks.push(check(
                     &name,
@@ -315,7 +318,8 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
                 Level::Fail,
                 "not available on this server",
                 Some(format!(
-                    "install it on the server (for pgvector: the postgresql-NN-pgvector package), or unset DATABASE_URL to use the managed local server which ships it; then a superuser runs: CREATE EXTENSION {extension};"
+                    "install it on the server (for pgvector: the postgresql-NN-pgvector package), or {} to use the managed local server which ships it; then a superuser runs: CREATE EXTENSION {extension};",
+                    url.source.how_to_drop()
                 )),
             )),
         }
@@ -352,7 +356,27 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
     checks.push(check("bookkeeping", Level::Ok, "__diesel_schema_migrations present", None));
     let Some(chain) = chain else { return };
     match crate::bookkeeping::read(&mut conn) {
-        Ok(rows) => checks.extend(status_checks(&Status::compute(chain, &rows))),
+        Ok(rows) => {
+            let status = Status::compute(chain, &rows);
+            for (extension, index) in not_installed {
+                let applied = chain.migrations.iter().zip(&status.entries).find(|(m, e)| {
+                    matches!(e.state, crate::status::MigrationState::Applied { .. })
+                        && crate::setup::extensions_created_by(m).contains(extension)
+                });
+                if let Some((migration, _)) = applied {
+                    checks[index] = check(
+                        &format!("extension {extension}"),
+                        Level::Fail,
+                        format!(
+                            "not installed, although {} which creates it is recorded as applied (stamped without running its SQL?)",
+                            migration.dir_name
+                        ),
+                        Some(format!("a superuser runs: CREATE EXTENSION {extension}; (in database `{}`)", url.database())),
+                    );
+                }
+            }
+            checks.extend(status_checks(&status));
+        }
         Err(e) => checks.push(check("applied migrations", Level::Fail, e.to_string(), None)),
     }
 }

@@ -9,7 +9,7 @@ use crate::bookkeeping;
 use crate::database_url::DatabaseUrl;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::events::Observer;
+use crate::events::{Event, Observer};
 use crate::generate::next_version;
 use crate::plan::{Direction, Script};
 use crate::runner::{lock, read_status};
@@ -85,7 +85,49 @@ pub fn stamp(url: &DatabaseUrl, chain: &Chain, version: &str, lock_timeout: Dura
     }
     sql.push_str("COMMIT;");
     db::execute(conn, &sql).map_err(db::context("stamping migrations"))?;
+    if !stamped.is_empty() {
+        warn_if_nothing_was_there(conn, chain, &stamped, observer);
+    }
     Ok(stamped)
+}
+
+#[derive(diesel::QueryableByName)]
+struct Present {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    tables: i64,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+    extensions: Vec<String>,
+}
+
+/// `stamp` is for a database whose schema already exists: say so when it looks empty, and name each extension
+/// a stamped migration creates that is not installed (nothing else would tell until a query fails).
+fn warn_if_nothing_was_there(conn: &mut diesel::PgConnection, chain: &Chain, stamped: &[String], observer: &mut dyn Observer) {
+    use diesel::RunQueryDsl;
+    let Ok(present) = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg_toast%' AND c.relname NOT LIKE '\\_\\_diesel%' AND c.relname NOT LIKE '\\_\\_anonmigrate%') AS tables, \
+                coalesce((SELECT array_agg(extname::text) FROM pg_extension), '{}') AS extensions",
+    )
+    .get_result::<Present>(conn) else {
+        return;
+    };
+    if present.tables == 0 {
+        observer.event(Event::Warning(format!(
+            "the database has no tables of its own: stamp only records migrations as applied, it runs none of their SQL; if the schema is not there yet, undo it with `cargo anonmigrate stamp --delete VERSION` for each of the {} stamped and run `cargo anonmigrate run`",
+            stamped.len()
+        )));
+    }
+    for migration in chain.migrations.iter().filter(|m| stamped.contains(&m.dir_name)) {
+        for extension in crate::setup::extensions_created_by(migration) {
+            if !present.extensions.contains(&extension) {
+                observer.event(Event::Warning(format!(
+                    "{} creates extension `{extension}`, which is not installed: stamping did not create it; a superuser runs CREATE EXTENSION {extension}; in this database",
+                    migration.dir_name
+                )));
+            }
+        }
+    }
 }
 
 /// Removes the record of one version (applied or partial) without running its down.sql.

@@ -9,6 +9,7 @@ mod check;
 mod commands;
 mod completions;
 mod concurrency;
+mod daily_loop;
 mod doctor;
 mod faults;
 mod hardening;
