@@ -70,8 +70,19 @@ fn quick_start_applies_the_chain_on_the_managed_server() {
     std::mem::forget(db); // not ours to drop: it lives on the managed server
 
     let status = server.cli(&["status"], &with_server);
-    assert!(status.stderr.contains("using the managed local server"), "{}", status.stderr);
+    assert_eq!(status.stderr.matches("using the managed local server").count(), 1, "said once: {}", status.stderr);
     assert!(server.cli(&["server", "status"], &with_server).stdout.contains("managed server: running"));
+
+    // After `database drop`, the read-only commands report the database missing instead of creating it again.
+    server.cli(&["database", "drop", "--yes"], &with_server).assert_code(0);
+    for read_only in ["status", "history"] {
+        let missing = server.cli(&[read_only], &with_server);
+        assert_eq!(missing.code, 5, "{read_only}: {}", missing.stderr);
+        assert!(missing.stderr.contains("does not exist on") && !missing.stderr.contains("created database"), "{read_only}: {}", missing.stderr);
+    }
+    let rebuilt = server.cli(&["run"], &with_server);
+    rebuilt.assert_code(0);
+    assert!(rebuilt.stderr.contains("created database") && rebuilt.stdout.contains("5 migrations applied"), "{}{}", rebuilt.stdout, rebuilt.stderr);
 
     let stop = server.cli(&["server", "stop"], &with_server);
     stop.assert_code(0);
