@@ -50,7 +50,7 @@ pub struct GlobalArgs {
     /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
     #[arg(long, global = true)]
     pub locked: bool,
-    /// Output format for status, history and run
+    /// Output format of status, history, run (and --dry-run), revert, redo, schema, lint, check and doctor; other commands print text
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
