@@ -469,10 +469,11 @@ fn apply_statementwise(
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
     db::execute(conn, &record).map_err(db::context("recording the migration start"))?;
     db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+    let hashes = script.prefix_hashes();
     for index in first..total {
         let statement = &script.statements[index];
         let block = script.block_of(index);
-        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &hashes[index + 1]);
         // Inside an author block the progress rows are part of the block's transaction: a failure leaves nothing of
         // the block, and the recorded progress points at its BEGIN. The closing COMMIT's own progress goes in first,
         // so it commits with the block.
