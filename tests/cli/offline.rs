@@ -171,7 +171,15 @@ fn the_script_waits_for_the_migration_lock_of_a_runner() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // The server shows the script's session waiting for the advisory lock (polled, not guessed with a sleep).
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    let started = std::time::Instant::now();
+    while env.db.query(waiting) != ["1"] {
+        assert!(psql.try_wait().unwrap().is_none(), "the script ended instead of waiting for the lock");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the script never waited for the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(psql.try_wait().unwrap().is_none(), "the script waits while a runner holds the lock");
     assert!(env.db.tables().is_empty(), "and does nothing meanwhile");
     holder.execute(&format!("SELECT pg_advisory_unlock({})", anonmigrate_core::runner::MIGRATION_LOCK_KEY));
