@@ -171,9 +171,10 @@ fn the_script_waits_for_the_migration_lock_of_a_runner() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The server shows the script's session waiting for the advisory lock (polled, not guessed with a sleep).
-    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    // The server shows the script's session in its lock loop (polled, not guessed with a sleep): it tries the
+    // lock in a loop of short sleeps, so it is seen sleeping inside the statement that calls pg_try_advisory_lock.
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                   AND state = 'active' AND query LIKE '%pg_try_advisory_lock%'";
     let started = std::time::Instant::now();
     while env.db.query(waiting) != ["1"] {
         assert!(psql.try_wait().unwrap().is_none(), "the script ended instead of waiting for the lock");
@@ -185,6 +186,24 @@ fn the_script_waits_for_the_migration_lock_of_a_runner() {
     holder.execute(&format!("SELECT pg_advisory_unlock({})", anonmigrate_core::runner::MIGRATION_LOCK_KEY));
     assert!(psql.wait().unwrap().success());
     assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+
+    // A holder that does not let go: the script gives up after 10 s, having done nothing.
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "CREATE TABLE b (id int);");
+    let file = script(&env, &["run", "--sql", "--from", "2024-01-02-000000_b"], "run_b.sql");
+    holder.execute(&format!("SELECT pg_advisory_lock({})", anonmigrate_core::runner::MIGRATION_LOCK_KEY));
+    let started = std::time::Instant::now();
+    let gave_up = std::process::Command::new(anonmigrate_testkit::cluster().binaries.tool("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&file)
+        .arg(&env.db.url)
+        .output()
+        .unwrap();
+    assert!(!gave_up.status.success());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(10), "gave up after {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&gave_up.stderr);
+    assert!(stderr.contains("another runner has held the migration lock on this database for 10s"), "{stderr}");
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+    assert!(!env.db.tables().contains(&"b".to_owned()));
 }
 
 #[test]
