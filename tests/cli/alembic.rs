@@ -133,6 +133,33 @@ fn a_database_alembic_brought_to_revision_2_is_stamped_and_run_applies_only_revi
 }
 
 #[test]
+fn a_version_table_env_py_renames_is_left_out_and_read_by_stamp() {
+    let env = Env::new("alembic_version_table");
+    let backend = project(&env, &[]);
+    let env_py = backend.join("alembic/env.py");
+    let text = std::fs::read_to_string(&env_py).unwrap();
+    let renamed = text.replace("target_metadata=target_metadata", "target_metadata=target_metadata, version_table=\"chat_versions\"");
+    assert_ne!(text, renamed);
+    std::fs::write(&env_py, renamed).unwrap();
+    import(&env).assert_code(0);
+    let dir = env.ws.migrations().join("2025-01-10-093000_create_users");
+    let up = std::fs::read_to_string(dir.join("up.sql")).unwrap();
+    assert!(!up.lines().any(|l| l.contains("chat_versions") && !l.starts_with("-- ")), "{up}");
+    let metadata = std::fs::read_to_string(dir.join("metadata.toml")).unwrap();
+    assert!(metadata.contains("alembic_version_table = \"chat_versions\""), "{metadata}");
+
+    alembic(&backend, &env.db.url, &["upgrade", REV2]);
+    let stamped = env.cli(&["stamp", "--from-alembic"]);
+    stamped.assert_code(0);
+    assert!(stamped.stdout.contains(&format!("Alembic revision {REV2}")), "{}", stamped.stdout);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.applied_versions().len(), 3);
+    let fresh = TestDb::new("alembic_version_table_fresh");
+    env.raw(&["run", "--database-url", &fresh.url], &[]).assert_code(0);
+    assert_eq!(fresh.query("SELECT coalesce(to_regclass('chat_versions')::text, 'none')"), ["none"]);
+}
+
+#[test]
 fn stamp_from_alembic_refuses_what_it_cannot_place() {
     let env = Env::new("alembic_stamp_refusals");
     let backend = project(&env, &[]);
