@@ -103,6 +103,15 @@ fn the_imported_chain_builds_what_alembic_upgrade_head_builds_and_reverts_to_not
     let again = import(&env);
     again.assert_code(0);
     assert!(again.stdout.contains("3 revision(s) were imported before"), "{}", again.stdout);
+    let alembic_cmd = alembic_bin().join("alembic");
+    let as_json = env.raw(
+        &["import", "alembic", "--config", "backend/alembic.ini", "--alembic", alembic_cmd.to_str().unwrap(), "--format", "json"],
+        &[("DATABASE_URL", "postgresql://app@db.invalid/anonchat")],
+    );
+    as_json.assert_code(0);
+    let report: serde_json::Value = serde_json::from_str(&as_json.stdout).expect("JSON on stdout");
+    assert_eq!(report["already_imported"], serde_json::json!([REV1, REV2, REV3]));
+    assert_eq!(report["imported"], serde_json::json!([]));
     assert_eq!(migration_dirs(&env).len(), 3);
 }
 

@@ -45,7 +45,7 @@ pub struct Revision {
 }
 
 /// One migration written by the import.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportedMigration {
     pub revision: String,
     pub message: String,
@@ -55,7 +55,7 @@ pub struct ImportedMigration {
 }
 
 /// A revision whose offline SQL may not do what Alembic does online; marked in its files too.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportWarning {
     pub revision: String,
     pub dir_name: String,
@@ -63,7 +63,7 @@ pub struct ImportWarning {
 }
 
 /// What `import alembic` did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportReport {
     /// The revisions read from Alembic, in the order imported.
     pub revisions: usize,
