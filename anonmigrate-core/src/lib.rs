@@ -7,6 +7,8 @@ pub mod check;
 pub mod config;
 pub mod database_url;
 pub mod db;
+pub mod direct;
+pub mod discover;
 pub mod doctor;
 pub mod error;
 pub mod events;

@@ -317,6 +317,7 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
         .env_remove("DATABASE_URL")
         .env_remove("DIRECT_URL")
         .env_remove("ANONMIGRATE_DRIFT")
+        .env_remove("MIGRATION_DIRECTORY")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     for (key, value) in env {

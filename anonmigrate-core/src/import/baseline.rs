@@ -181,6 +181,7 @@ pub fn baseline(url: &DatabaseUrl, migrations_dir: &std::path::Path, name: &str,
         migrations_dir,
         name,
         &GenerateOptions {
+            version: None,
             no_down: false,
             non_transactional: false,
             up_sql: Some(body(&statements, "by `cargo anonmigrate baseline`,")),
