@@ -677,6 +677,7 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
         let blockers = likely_blockers(conn);
         let kept = match recovery {
             Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::RolledBackRedo => "; the redo ran in one transaction, so nothing was changed",
             Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes here",
             Recovery::RerunDown => "",
         };
