@@ -50,6 +50,10 @@ pub struct AppliedMigration {
 /// A connection that holds the migration lock for as long as it lives.
 pub struct LockedConnection {
     pub conn: PgConnection,
+    /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
+    /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
+    /// connection outlives ours, so the lock is released explicitly.
+    direct: bool,
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -70,8 +74,9 @@ impl std::fmt::Debug for LockedConnection {
 
 impl Drop for LockedConnection {
     fn drop(&mut self) {
-        // Closing the session releases the lock anyway; unlocking explicitly frees it before the socket closes.
-        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+        if !self.direct {
+            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+        }
     }
 }
 
@@ -102,32 +107,41 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 /// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock. Then sets
 /// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
 ///
-/// Round trips before the first migration (a fresh database, the lock free): the claim, the lock, the setup
-/// message, the bookkeeping read; plus, only when the connection is not proven direct, two queries on one second
-/// connection. The managed local server (started by this tool, on its own socket) needs no pooler check at all.
+/// Round trips before the first migration (a fresh database, the lock free): on a connection proven direct, the
+/// claim (which takes the lock too), the setup message and the bookkeeping read; otherwise also a check of this
+/// connection, the lock, and two queries on one second connection. The managed local server (started by this
+/// tool, on its own socket) needs no pooler check at all. The lock of a direct connection goes with it when it
+/// closes, so it is not released by a round trip of its own.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
+    // A connection proven direct in the claim tries the lock in the same round trip.
+    let mut first_try = None;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let session = pooler::Session::claim(&mut conn, url, &mut probe)?;
+            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(MIGRATION_LOCK_KEY))?;
+            if session.is_direct() {
+                first_try = Some(locked);
+            }
             Some((session, probe))
         }
     };
     let started = Instant::now();
     let mut announced = false;
     loop {
-        let taken = match &checked {
-            Some((session, _)) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
-            None => try_lock_plain(&mut conn)?,
+        let taken = match (first_try.take(), &checked) {
+            (Some(taken), _) => taken,
+            (None, Some((session, _))) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
+            (None, None) => try_lock_plain(&mut conn)?,
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
                 session.confirm_lock(probe, MIGRATION_LOCK_KEY)?;
             }
-            let mut locked = LockedConnection { conn };
+            let direct = checked.as_ref().is_none_or(|(session, _)| session.is_direct());
+            let mut locked = LockedConnection { conn, direct };
             setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup)?;
             return Ok(locked);
         }
