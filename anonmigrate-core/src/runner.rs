@@ -813,6 +813,20 @@ pub fn redo(
     db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
+    // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the
+    // migrations being redone (that is what redo is for), and applied migrations missing on disk stop it.
+    let mut others = status.clone();
+    others.entries.retain(|e| !downs.iter().any(|d| d.version == e.version));
+    let strict = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: true,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    check_safe_to_run(chain, &others, &strict)?;
     let ups: Vec<Script> = downs
         .iter()
         .rev()

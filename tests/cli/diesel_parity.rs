@@ -237,6 +237,17 @@ fn redo_runs_in_one_transaction_and_a_failure_changes_nothing() {
     assert_eq!(env.db.query("SELECT count(*) FROM c"), ["0"]);
     env.cli(&["redo", "--all"]).assert_code(0);
     assert_eq!(state(&env.db), before.0);
+
+    // Editing the newest migration and redoing it is what redo is for; an edited older one stops it first.
+    env.ws.write("migrations/2024-01-03-000000-0000_c/up.sql", "CREATE TABLE c (id int, note text);");
+    env.cli(&["redo"]).assert_code(0);
+    assert_eq!(env.db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'c'"), ["2"]);
+    env.ws.write("migrations/2024-01-01-000000-0000_a/up.sql", "CREATE TABLE a (id bigint);");
+    let settled = state(&env.db);
+    let refused = env.cli(&["redo"]);
+    refused.assert_code(7);
+    assert!(refused.stderr.contains("2024-01-01-000000-0000_a: applied with up.sql sha256"), "{}", refused.stderr);
+    assert_eq!(state(&env.db), settled);
 }
 
 #[test]
