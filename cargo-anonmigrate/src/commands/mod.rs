@@ -187,8 +187,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Database(DatabaseCommand::Setup(args)) => Command::Setup(args),
         command => command,
     };
-    // `setup` creates the migrations directory, so it needs none to start with.
-    let needs_migrations = !matches!(command, Command::Server(_) | Command::Setup(_));
+    // `setup` creates a missing migrations directory inside a Cargo project; outside one it is not invented.
+    let needs_migrations = !matches!(command, Command::Server(_));
     let mut ctx = Context::new(&cli.global, needs_migrations, matches!(command, Command::Generate(_)))?;
     if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
