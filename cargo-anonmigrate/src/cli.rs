@@ -200,7 +200,7 @@ pub enum MigrationCommand {
     Revert(RevertArgs),
     /// = `redo`
     Redo(RedoArgs),
-    /// = `history`
+    /// = `history`, printed as diesel migration list prints it
     List(HistoryArgs),
     /// = `pending`
     Pending,
@@ -214,7 +214,8 @@ impl MigrationCommand {
             MigrationCommand::Run(args) => Command::Run(args),
             MigrationCommand::Revert(args) => Command::Revert(args),
             MigrationCommand::Redo(args) => Command::Redo(args),
-            MigrationCommand::List(args) => Command::History(args),
+            // Scripts written for diesel read its text (`[ ]` marks a pending migration), so it is printed as is.
+            MigrationCommand::List(args) => Command::History(HistoryArgs { diesel_list: true, ..args }),
             MigrationCommand::Pending => Command::Pending,
             MigrationCommand::Generate(args) => Command::Generate(args),
         }
@@ -312,6 +313,9 @@ pub struct HistoryArgs {
     /// Add paths, transaction mode and file sizes
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Print diesel migration list's text (`Migrations:`, then `  [X] name` / `  [ ] name`); set by `migration list`
+    #[arg(skip)]
+    pub diesel_list: bool,
 }
 
 #[derive(Debug, Args)]

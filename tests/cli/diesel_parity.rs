@@ -345,7 +345,8 @@ fn diesels_spellings_work_with_cargo_anonmigrate_in_front() {
     assert_eq!(env.db.applied_versions(), ["202401010000000000"]);
     let list = env.raw(&["migration", "list", "--migration-dir=db", "--database-url", db], &[]);
     list.assert_code(0);
-    assert!(list.stdout.contains("2024-01-02-000000-0000_b") && list.stdout.contains("pending"), "{}", list.stdout);
+    // diesel migration list's own text, which scripts grep for `[ ]`.
+    assert_eq!(list.stdout, "Migrations:\n  [X] 2024-01-01-000000-0000_a\n  [ ] 2024-01-02-000000-0000_b\n");
     env.raw(&["migration", "run", "--database-url", db, "--locked-schema"], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     env.raw(&["migration", "redo", "-n", "2", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     env.raw(&["migration", "redo", "--all", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
