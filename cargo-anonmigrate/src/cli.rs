@@ -46,6 +46,9 @@ pub struct GlobalArgs {
     /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
     #[arg(long, global = true, value_name = "DIR", visible_alias = "migration-dir", env = "MIGRATION_DIRECTORY")]
     pub migrations_dir: Option<PathBuf>,
+    /// The diesel.toml to read (diesel's flag) [default: DIESEL_CONFIG_FILE, else <workspace root>/diesel.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
     /// Refuse to update migrations/anonmigrate.lock: exit 7, before anything is touched, when it does not match the
     /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
     #[arg(long, global = true)]

@@ -352,6 +352,12 @@ fn diesels_spellings_work_with_cargo_anonmigrate_in_front() {
     env.raw(&["migration", "redo", "--all", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     env.raw(&["migration", "revert", "--number", "2", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     assert!(env.db.applied_versions().is_empty());
+    // --config-file names the diesel.toml to read (here only for its [migrations_directory]).
+    env.ws.write("config/other.toml", "[migrations_directory]\ndir = \"db\"\n");
+    env.raw(&["migration", "run", "--config-file", "config/other.toml", "--database-url", db], &[]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["202401010000000000", "202401020000000000"]);
+    env.raw(&["migration", "revert", "-a", "-y", "--database-url", db], &[("DIESEL_CONFIG_FILE", "config/other.toml")]).assert_code(0);
+    assert!(env.db.applied_versions().is_empty());
     // The flag wins over the variable, as in diesel.
     let missing = env.raw(&["migration", "run", "--migration-dir", "nowhere", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]);
     missing.assert_code(4);

@@ -55,6 +55,8 @@ impl Context {
             migrations_dir: global.migrations_dir.clone(),
             database_url: global.database_url.clone(),
             direct_url: global.direct_url.clone(),
+            // Relative to where the command runs, as diesel reads it.
+            config_file: global.config_file.as_ref().map(|p| std::path::absolute(p)).transpose()?,
         })?;
         if global.manifest_path.is_none() && !workspace.root.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
             outside_cargo_project(&workspace, global.migrations_dir.is_some(), needs_migrations)?;
