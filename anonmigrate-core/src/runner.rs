@@ -731,6 +731,10 @@ pub fn revert(
     db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
     let (status, _) = read_status(conn, chain)?;
     let scripts = revert_scripts(chain, &status, scope)?;
+    // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
+    if !scripts.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -827,6 +831,9 @@ pub fn redo(
         statement_timeout: options.statement_timeout,
     };
     check_safe_to_run(chain, &others, &strict)?;
+    if !downs.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let ups: Vec<Script> = downs
         .iter()
         .rev()

@@ -451,3 +451,26 @@ fn generate_names_versions_as_diesel_and_never_runs_ahead_of_the_clock() {
     // Only `generate` takes --format sql.
     env.cli(&["status", "--format", "sql"]).assert_code(2);
 }
+
+#[test]
+fn a_database_diesel_migrated_is_taken_over_as_it_is() {
+    let env = Env::new("parity_takeover");
+    write_chain(&env, &[
+        ("2024-01-01-000000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000_b", "CREATE TABLE b (id int);", "DROP TABLE b;"),
+        ("2024-01-03-000000_c", "CREATE TABLE c (id int);", "DROP TABLE c;"),
+    ]);
+    diesel_run(&env.db, &env.ws.migrations());
+    assert_eq!(env.db.tables(), ["__diesel_schema_migrations", "a", "b", "c"]);
+    env.cli(&["status", "--exit-code"]).assert_code(0);
+    // Only diesel's table exists: revert and redo create ours for their bookkeeping instead of failing on it.
+    env.cli(&["revert"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+    env.cli(&["redo"]).assert_code(0);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+    // And diesel, back on it, finds nothing to do.
+    let mut conn = env.db.connect();
+    let source = FileBasedMigrations::from_path(env.ws.migrations()).unwrap();
+    assert!(conn.pending_migrations(source).unwrap().is_empty());
+}
