@@ -469,6 +469,15 @@ fn a_database_diesel_migrated_is_taken_over_as_it_is() {
     env.cli(&["redo"]).assert_code(0);
     env.cli(&["run"]).assert_code(0);
     assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+    // The offline rollback script works on such a database too.
+    let other = TestDb::new("parity_takeover_psql");
+    diesel_run(&other, &env.ws.migrations());
+    let script = env.cli(&["revert", "--sql"]);
+    script.assert_code(0);
+    env.ws.write("rollback.sql", &script.stdout);
+    let applied = other.psql_file(&env.ws.path().join("rollback.sql"));
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert_eq!(other.applied_versions(), ["20240101000000", "20240102000000"]);
     // And diesel, back on it, finds nothing to do.
     let mut conn = env.db.connect();
     let source = FileBasedMigrations::from_path(env.ws.migrations()).unwrap();
