@@ -166,12 +166,13 @@ impl Irreversible {
     }
 }
 
-/// `None` when the migration's down.sql has at least one statement to run.
+/// `None` when the migration's down.sql has at least one statement to run, or when its up.sql has none either
+/// (an imported Alembic merge revision, a placeholder): there is nothing to undo, so forgetting it loses nothing.
 pub fn irreversible(migration: &Migration) -> Option<Irreversible> {
     let Some(text) = &migration.down_sql else {
         return Some(Irreversible::NoDownSql);
     };
-    if !split_statements(text).is_empty() {
+    if !split_statements(text).is_empty() || split_statements(&migration.up_sql).is_empty() {
         return None;
     }
     let stub = text.contains(DOWN_STUB.lines().nth(1).unwrap_or_default()) || text.trim() == "-- This file should undo anything in `up.sql`";

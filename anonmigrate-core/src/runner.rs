@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::bookkeeping::{self, AppliedRow};
-use crate::database_url::DatabaseUrl;
+use crate::database_url::{DatabaseUrl, UrlSource};
 use crate::db;
 use crate::error::{Error, PgError, Result};
 use crate::events::{Event, Observer};
@@ -52,6 +52,16 @@ pub struct LockedConnection {
     pub conn: PgConnection,
 }
 
+/// What the first message under the migration lock sets up, besides checking that it still runs on the locked
+/// server process.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSetup {
+    /// `statement_timeout` of the session; `None`: no limit, whatever the role or database sets.
+    pub statement_timeout: Option<Duration>,
+    /// Create the bookkeeping tables (if they do not exist).
+    pub bookkeeping: bool,
+}
+
 impl std::fmt::Debug for LockedConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LockedConnection")
@@ -89,22 +99,41 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 }
 
 /// Takes the migration lock by polling `pg_try_advisory_lock`: a blocking `pg_advisory_lock` would keep a
-/// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock.
-pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -> Result<LockedConnection> {
+/// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock. Then sets
+/// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
+///
+/// Round trips before the first migration (a fresh database, the lock free): the claim, the lock, the setup
+/// message, the bookkeeping read; plus, only when the connection is not proven direct, two queries on one second
+/// connection. The managed local server (started by this tool, on its own socket) needs no pooler check at all.
+pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
-    let session = pooler::Session::claim(&mut conn, url)?;
+    let mut checked = match url.source {
+        UrlSource::LocalServer => None,
+        _ => {
+            let mut probe = pooler::Probe::new(url);
+            let session = pooler::Session::claim(&mut conn, url, &mut probe)?;
+            Some((session, probe))
+        }
+    };
     let started = Instant::now();
     let mut announced = false;
     loop {
-        if session.try_lock(&mut conn, MIGRATION_LOCK_KEY)? {
-            session.confirm_lock(&mut conn, url, MIGRATION_LOCK_KEY)?;
-            // If this process dies (kill -9, a lost network), the server notices within a second even in the
-            // middle of a long statement and rolls back, releasing the migration lock and the table locks instead
-            // of holding them until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused
-            // and the default kept.
-            let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
-            return Ok(LockedConnection { conn });
+        let taken = match &checked {
+            Some((session, _)) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
+            None => try_lock_plain(&mut conn)?,
+        };
+        if taken {
+            if let Some((session, probe)) = &mut checked {
+                session.confirm_lock(probe, MIGRATION_LOCK_KEY)?;
+            }
+            let mut locked = LockedConnection { conn };
+            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup)?;
+            return Ok(locked);
+        }
+        if let Some((_, probe)) = &mut checked {
+            // Not while waiting: in a session-mode pool it would keep a server connection from the others.
+            probe.close();
         }
         let holder = lock_holder(&mut conn);
         if started.elapsed() >= timeout {
@@ -131,6 +160,57 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -
         // Jitter spreads the retries of many runners started at the same instant.
         let jitter = Duration::from_millis(u64::from(std::process::id() % 50));
         std::thread::sleep(LOCK_POLL_INTERVAL + jitter);
+    }
+}
+
+#[derive(QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    taken: bool,
+}
+
+fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
+    diesel::sql_query(format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"))
+        .get_result::<Taken>(conn)
+        .map(|t| t.taken)
+        .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
+}
+
+/// One message: the pooler guard (first, so nothing else runs on another server process), `statement_timeout`,
+/// `client_connection_check_interval`, and the bookkeeping tables.
+///
+/// `client_connection_check_interval`: if this process dies (kill -9, a lost network), the server notices
+/// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
+/// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
+/// where the server refuses it the message is sent again without it.
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup) -> Result<()> {
+    let mut check_interval = true;
+    loop {
+        let mut sql = String::new();
+        if let Some(session) = session {
+            sql.push_str(&session.guard_sql());
+            sql.push_str(";\n");
+        }
+        sql.push_str(&statement_timeout_sql(setup.statement_timeout));
+        sql.push_str(";\n");
+        if check_interval {
+            sql.push_str("SET client_connection_check_interval = 1000;\n");
+        }
+        if setup.bookkeeping {
+            sql.push_str(bookkeeping::CREATE_TABLES);
+        }
+        let Err(error) = db::execute(conn, &sql) else { return Ok(()) };
+        if let Some(session) = session
+            && error.message.contains(pooler::GUARD_FAILED)
+        {
+            return Err(session.guard_failed(conn, MIGRATION_LOCK_KEY));
+        }
+        if check_interval && error.message.contains("client_connection_check_interval") {
+            check_interval = false;
+            continue;
+        }
+        let what = if setup.bookkeeping { "creating the bookkeeping tables" } else { "setting statement_timeout" };
+        return Err(db::context(what)(error));
     }
 }
 
@@ -256,11 +336,11 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     // Parse every script before connecting, so a bad file changes nothing.
     let scripts = prepare_run(chain, options)?;
 
-    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: true };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
-    bookkeeping::ensure_tables(conn)?;
-    let (status, rows) = read_status(conn, chain)?;
+    let rows = bookkeeping::read_existing(conn)?;
+    let status = Status::compute(chain, &rows);
     check_safe_to_run(chain, &status, options)?;
 
     let todo = select_pending(&scripts, &status, options);
@@ -417,9 +497,10 @@ fn apply_statementwise(
             total,
         });
     }
+    // One message each for the start (with the session's lock_timeout) and the end (with its reset).
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
-    db::execute(conn, &record).map_err(db::context("recording the migration start"))?;
-    db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+    let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
+    db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
     for index in first..total {
         let statement = &script.statements[index];
         let block = script.block_of(index);
@@ -456,9 +537,8 @@ fn apply_statementwise(
             })?;
         }
     }
-    db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("BEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
@@ -726,9 +806,9 @@ pub fn revert(
     options: &RevertOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<AppliedMigration>> {
-    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
     let (status, _) = read_status(conn, chain)?;
     let scripts = revert_scripts(chain, &status, scope)?;
     // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
@@ -812,9 +892,9 @@ pub fn redo(
     options: &RevertOptions,
     observer: &mut dyn Observer,
 ) -> Result<RedoReport> {
-    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
     // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the

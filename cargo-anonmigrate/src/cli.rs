@@ -130,8 +130,18 @@ pub enum Command {
     Accept(AcceptArgs),
 
     /// Mark migrations up to VERSION as applied without running them (baseline an existing database)
-    #[command(after_help = "Examples:\n  cargo anonmigrate stamp 20250115090400         # the schema already exists\n  cargo anonmigrate stamp --delete 20250115090400  # forget one record, no SQL run")]
+    #[command(after_help = "Examples:\n  cargo anonmigrate stamp 20250115090400         # the schema already exists\n  cargo anonmigrate stamp --delete 20250115090400  # forget one record, no SQL run\n  cargo anonmigrate stamp --from-alembic           # continue where Alembic stopped (after `import alembic`)\n\nWith --from-alembic the revision comes from the database's alembic_version table: the imported migration of that revision and everything before it are recorded as applied (exit 8 when the revision is not in the imported chain).")]
     Stamp(StampArgs),
+
+    /// Import a migration history from another tool (Alembic) as diesel-format migrations
+    #[command(subcommand)]
+    Import(ImportCommand),
+
+    /// Write one migration holding the live database's schema (pg_dump --schema-only, cleaned) and record it as applied there
+    #[command(
+        after_help = "Example:\n  cargo anonmigrate baseline initial_schema --database-url postgres://app@prod-replica/anonchat\n\nFor a database with no usable migration history: extensions, types, tables, indexes, constraints, functions and views, no data. pg_dump comes from the server's own major version (the managed server's binaries, ANONMIGRATE_PG_BINDIR, pg_config on PATH or /usr/lib/postgresql; a newer one if that is all there is). Ownership, privileges, pg_dump's SET preamble and the bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*, alembic_version) are left out. down.sql drops what up.sql creates. The migration is recorded as applied on that database (run then continues from it); migrations on disk that it has not applied make it refuse (exit 8)."
+    )]
+    Baseline(BaselineArgs),
 
     /// List migrations on disk that migrations/anonmigrate.lock does not know yet; after a conflicted git merge, what each branch added
     #[command(after_help = "Example:\n  cargo anonmigrate heads")]
@@ -406,10 +416,41 @@ pub struct AcceptArgs {
 #[derive(Debug, Args)]
 pub struct StampArgs {
     /// Migration to stamp up to (inclusive), or the one record to delete with --delete (version or directory name)
-    pub version: String,
+    #[arg(required_unless_present = "from_alembic")]
+    pub version: Option<String>,
     /// Remove this version's record instead (its down.sql is not run)
     #[arg(long)]
     pub delete: bool,
+    /// Stamp up to the migration imported from the Alembic revision in the database's alembic_version table
+    #[arg(long, conflicts_with_all = ["version", "delete"])]
+    pub from_alembic: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Write one migration per Alembic revision, from Alembic's offline SQL (`alembic upgrade --sql`)
+    #[command(
+        after_help = "Examples:\n  cd backend && cargo anonmigrate import alembic --migrations-dir ../migrations\n  cargo anonmigrate import alembic --config backend/alembic.ini --alembic backend/.venv/bin/alembic\n\nAlembic runs in the directory of its alembic.ini (its env.py gets the environment it usually does, e.g. DATABASE_URL; offline mode does not connect). Versions follow each revision's Create Date (one second apart where dates tie); names come from the revision message; metadata.toml keeps the Alembic revision id. up.sql and down.sql are Alembic's offline SQL without alembic_version and BEGIN/COMMIT. Merge revisions are linearised; unmerged heads are refused (exit 8: run `alembic merge`). Revisions whose Python talks to the live connection (op.get_bind()) or that change data are listed as warnings and marked `-- anonmigrate: REVIEW` in their files. Revisions imported before are left as they are, so running it again adds only new ones. Then: `stamp --from-alembic` on databases Alembic manages, `run` on new ones."
+    )]
+    Alembic(ImportAlembicArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportAlembicArgs {
+    /// Alembic's configuration file
+    #[arg(long, short = 'c', value_name = "PATH", default_value = "alembic.ini")]
+    pub config: PathBuf,
+    /// The alembic command: a path to it, or words split at spaces (`python3 -m alembic`); no shell is involved
+    #[arg(long, value_name = "CMD", default_value = "alembic")]
+    pub alembic: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Migration name: letters, digits, `_` and `-`
+    pub name: String,
     #[command(flatten)]
     pub lock: LockArgs,
 }

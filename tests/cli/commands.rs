@@ -78,7 +78,7 @@ fn revert_redo_and_confirmation() {
     env.cli(&["revert", "--all"]).assert_code(8);
     env.cli(&["revert", "--all", "--yes"]).assert_code(0);
     assert!(env.db.applied_versions().is_empty());
-    assert_eq!(env.db.tables(), ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations"]);
+    assert_eq!(env.db.tables(), ["__anonmigrate_migrations", "__diesel_schema_migrations"]);
     assert_eq!(env.db.query("SELECT count(*) FROM pg_type WHERE typname = 'request_method'"), ["0"]);
 }
 
@@ -98,7 +98,7 @@ fn real_world_shaped_chain_runs_and_reverts_completely() {
     let revert = env.cli(&["revert", "--all", "--yes"]);
     revert.assert_code(0);
     assert!(env.db.applied_versions().is_empty());
-    assert_eq!(env.db.tables(), ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations"]);
+    assert_eq!(env.db.tables(), ["__anonmigrate_migrations", "__diesel_schema_migrations"]);
     assert_eq!(env.db.query("SELECT count(*) FROM pg_proc WHERE proname LIKE 'diesel_%'"), ["0"]);
 }
 

@@ -82,7 +82,7 @@ fn a_down_sql_with_nothing_to_run_is_irreversible() {
     ]);
     env.cli(&["run"]).assert_code(0);
     let before = state(&env.db);
-    assert_eq!(before.0, ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations", "a", "b"]);
+    assert_eq!(before.0, ["__anonmigrate_migrations", "__diesel_schema_migrations", "a", "b"]);
 
     for args in [&["revert"][..], &["redo"], &["revert", "--step", "2", "--yes"], &["revert", "--all", "--yes"], &["redo", "--step", "2", "--yes"]] {
         let refused = env.cli(args);

@@ -6,6 +6,7 @@ mod database;
 mod doctor;
 mod generate;
 mod history;
+mod import;
 mod lint;
 mod maintenance;
 mod run;
@@ -23,7 +24,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs};
+use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs, ImportCommand};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -213,6 +214,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lock => generate::lock(&ctx),
         Command::Accept(args) => maintenance::accept(&mut ctx, &args),
         Command::Stamp(args) => maintenance::stamp(&mut ctx, &args),
+        Command::Import(ImportCommand::Alembic(args)) => import::alembic(&ctx, &args),
+        Command::Baseline(args) => import::baseline(&mut ctx, &args),
         Command::Heads => maintenance::heads(&ctx),
         Command::Merge => maintenance::merge(&mut ctx),
         Command::Doctor => doctor::doctor(&ctx),
@@ -240,9 +243,11 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Lint(_)
         | Command::Accept(_)
         | Command::Stamp(_)
+        | Command::Baseline(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
         Command::Status(_) | Command::History(_) | Command::Pending => Some(LockPolicy::ReadOnly),
         Command::Heads
+        | Command::Import(_)
         | Command::Merge
         | Command::Doctor
         | Command::Lock
