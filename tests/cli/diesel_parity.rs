@@ -483,3 +483,17 @@ fn a_database_diesel_migrated_is_taken_over_as_it_is() {
     let source = FileBasedMigrations::from_path(env.ws.migrations()).unwrap();
     assert!(conn.pending_migrations(source).unwrap().is_empty());
 }
+
+#[test]
+fn a_migration_with_nothing_to_run_either_way_is_reversible_for_the_runner_and_the_linter() {
+    let env = Env::new("parity_nothing_to_undo");
+    write_chain(&env, &[
+        ("2024-01-01-000000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000_merge_point", "-- an imported merge revision: nothing to apply\n", ""),
+    ]);
+    env.cli(&["run"]).assert_code(0);
+    let lint = env.cli(&["lint"]);
+    assert!(!lint.stdout.contains("missing-down-migration"), "{}", lint.stdout);
+    env.cli(&["revert"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+}
