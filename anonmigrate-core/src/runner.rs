@@ -984,10 +984,12 @@ pub fn redo(
         }
         return Ok(report);
     }
-    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    // metadata.toml sets the mode of both directions, so the down scripts name each migration once.
+    let non_transactional: Vec<String> = downs.iter().filter(|s| !s.transactional).map(|s| format!("`{}`", s.dir_name)).collect();
     observer.event(Event::Warning(format!(
-        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
-        non_transactional.join(", ")
+        "{} {} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", "),
+        if non_transactional.len() == 1 { "is" } else { "are" }
     )));
     drop(locked);
     let reverted = revert(url, chain, scope, options, observer)?;

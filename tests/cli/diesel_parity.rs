@@ -497,3 +497,24 @@ fn a_migration_with_nothing_to_run_either_way_is_reversible_for_the_runner_and_t
     env.cli(&["revert"]).assert_code(0);
     assert_eq!(env.db.applied_versions(), ["20240101000000"]);
 }
+
+#[test]
+fn redo_of_a_non_transactional_migration_goes_step_by_step_and_says_so() {
+    let env = Env::new("parity_redo_nontx");
+    write_chain(&env, &[
+        ("2024-01-01-000000_t", "CREATE TABLE t (id int);", "DROP TABLE t;"),
+        ("2024-01-02-000000_idx", "CREATE INDEX CONCURRENTLY t_id ON t (id);", "DROP INDEX CONCURRENTLY t_id;"),
+    ]);
+    env.ws.write("migrations/2024-01-02-000000_idx/metadata.toml", "run_in_transaction = false\n");
+    env.cli(&["run"]).assert_code(0);
+    let redone = env.cli(&["redo"]);
+    redone.assert_code(0);
+    assert!(
+        redone.stderr.contains("`2024-01-02-000000_idx` is non-transactional (run_in_transaction = false), so this redo cannot run in one transaction"),
+        "{}",
+        redone.stderr
+    );
+    assert!(redone.stdout.contains("1 migration redone\n"), "{}", redone.stdout);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+    assert_eq!(env.db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't'"), ["t_id"]);
+}
