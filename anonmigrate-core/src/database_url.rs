@@ -19,6 +19,24 @@ pub enum UrlSource {
     DirectMetadata(std::path::PathBuf),
 }
 
+impl UrlSource {
+    /// How to stop using a URL from this source, so commands fall back to the managed local server.
+    pub fn how_to_drop(&self) -> String {
+        match self {
+            UrlSource::Flag => "leave out --database-url".to_owned(),
+            UrlSource::Environment => "unset DATABASE_URL".to_owned(),
+            UrlSource::DotEnv(path) => format!("remove DATABASE_URL from {}", path.display()),
+            UrlSource::LocalServer => "`cargo anonmigrate server start`".to_owned(),
+            UrlSource::DirectFlag => "leave out --direct-url".to_owned(),
+            UrlSource::DirectEnvironment => "unset DIRECT_URL".to_owned(),
+            UrlSource::DirectDotEnv(path) => format!("remove DIRECT_URL from {}", path.display()),
+            UrlSource::DirectMetadata(path) => {
+                format!("remove direct-url from [workspace.metadata.anonmigrate] of {}", path.display())
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for UrlSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

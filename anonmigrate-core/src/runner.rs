@@ -216,6 +216,52 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
 
 pub fn read_status(conn: &mut PgConnection, chain: &Chain) -> Result<(Status, Vec<AppliedRow>)> {
     let rows = bookkeeping::read(conn)?;
+    Ok((Status::compute_with(chain, &rows, &renames_of(chain)), rows))
+}
+
+/// The versions `merge` changed, from the lock file beside the chain (none when it is missing or unreadable:
+/// the commands that need it report the lock file themselves).
+fn renames_of(chain: &Chain) -> Vec<anonmigrate_chain::Rename> {
+    LockFile::read(&chain.dir).ok().flatten().map(|(lock, _)| lock.renames).unwrap_or_default()
+}
+
+/// Moves the records that [`Status::renumber`] found to their new versions (one transaction, audited), says so
+/// in one line each, and returns the rows and status as they are afterwards. The migrations are not run again.
+fn apply_renumbering(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    status: Status,
+    mut rows: Vec<AppliedRow>,
+    observer: &mut dyn Observer,
+) -> Result<(Status, Vec<AppliedRow>)> {
+    if status.renumber.is_empty() {
+        return Ok((status, rows));
+    }
+    let mut sql = String::from("BEGIN;\n");
+    for renumber in &status.renumber {
+        let (from, to) = (db::quote_literal(&renumber.from), db::quote_literal(&renumber.to));
+        let name = chain.find(&renumber.to).map_or_else(String::new, |m| m.name.clone());
+        sql.push_str(&format!(
+            "UPDATE __diesel_schema_migrations SET version = {to} WHERE version = {from};\n\
+             UPDATE __anonmigrate_migrations SET version = {to}, name = {} WHERE version = {from};\n",
+            db::quote_literal(&name)
+        ));
+        let checksum = chain.find(&renumber.to).map(|m| m.checksum.as_str());
+        sql.push_str(&bookkeeping::record_audit_sql(&renumber.to, &format!("renumber from {}", renumber.from), checksum, checksum));
+        sql.push('\n');
+    }
+    sql.push_str("COMMIT;");
+    db::execute(conn, &sql).map_err(db::context("renumbering migration records"))?;
+    for renumber in &status.renumber {
+        observer.event(Event::Notice(format!(
+            "renumbered the record of {}: applied here as version {}, which `merge` changed (same checksum, not applied again)",
+            renumber.dir_name, renumber.from
+        )));
+        for row in rows.iter_mut().filter(|r| r.version == renumber.from) {
+            row.version = renumber.to.clone();
+        }
+    }
+    rows.sort_by(|a, b| a.version.cmp(&b.version));
     Ok((Status::compute(chain, &rows), rows))
 }
 
@@ -340,8 +386,10 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
     let rows = bookkeeping::read_existing(conn)?;
-    let status = Status::compute(chain, &rows);
+    let status = Status::compute_with(chain, &rows, &renames_of(chain));
+    // Judged before renumbering: a migration that arrived next to a renumbered one is in order on this database.
     check_safe_to_run(chain, &status, options)?;
+    let (status, rows) = apply_renumbering(conn, chain, status, rows, observer)?;
 
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
@@ -501,10 +549,11 @@ fn apply_statementwise(
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
     let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
     db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
+    let hashes = script.prefix_hashes();
     for index in first..total {
         let statement = &script.statements[index];
         let block = script.block_of(index);
-        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &hashes[index + 1]);
         // Inside an author block the progress rows are part of the block's transaction: a failure leaves nothing of
         // the block, and the recorded progress points at its BEGIN. The closing COMMIT's own progress goes in first,
         // so it commits with the block.
@@ -626,10 +675,21 @@ enum Recovery {
 fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError, recovery: Recovery) -> Error {
     if error.message.contains("lock timeout") {
         let blockers = likely_blockers(conn);
+        let kept = match recovery {
+            Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::RolledBackRedo => "; the redo ran in one transaction, so nothing was changed",
+            Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes here",
+            Recovery::RerunDown => "",
+        };
         error.hint = Some(format!(
-            "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
+            "the statement waited longer than the DDL lock timeout for a lock held by another session{}{kept}; nothing in the file needs fixing: run `cargo anonmigrate run` again when it is quiet, or raise ddl-lock-timeout",
             if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
         ));
+        // Not `MigrationFailed`, which tells the user to fix the file.
+        return Error::Postgres {
+            context: format!("migration `{}` failed at {}", script.dir_name, script.location(index, error.position)),
+            error,
+        };
     } else if db::statement_timed_out(&error.message) {
         let setting = diesel::sql_query("SELECT current_setting('statement_timeout') AS summary")
             .get_result::<Activity>(conn)
@@ -715,6 +775,8 @@ pub struct DryRun {
     pub current_version: Option<String>,
     /// Another session holding the migration lock right now (`run` would wait for it).
     pub lock_holder: Option<String>,
+    /// Records `run` would move to the version `merge` gave their migration (not applied again).
+    pub renumber: Vec<crate::status::Renumber>,
     pub actions: Vec<PlannedMigration>,
     /// Why `run` would stop before applying anything; `None` when it would go ahead.
     #[serde(serialize_with = "error_text")]
@@ -746,12 +808,16 @@ pub struct PlannedMigration {
 pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result<DryRun> {
     let scripts = prepare_run(chain, options)?;
     let mut conn = db::connect(url)?;
-    db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
+    // One read-only transaction rather than a session setting: through a transaction-mode pooler a `SET` holds
+    // for one server connection only, a transaction for every statement in it.
+    db::execute(&mut conn, "BEGIN TRANSACTION READ ONLY").map_err(db::context("starting a read-only transaction"))?;
     let (status, rows) = read_status(&mut conn, chain)?;
     let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    db::execute(&mut conn, "ROLLBACK").map_err(db::context("ending the read-only transaction"))?;
     let mut refusal = check_safe_to_run(chain, &status, options).err();
     let mut actions = Vec::new();
-    for script in select_pending(&scripts, &status, options) {
+    let renumbered: std::collections::HashSet<&str> = status.renumber.iter().map(|r| r.to.as_str()).collect();
+    for script in select_pending(&scripts, &status, options).into_iter().filter(|s| !renumbered.contains(s.version.as_str())) {
         let row = rows.iter().find(|r| r.version == script.version);
         let done = if script.transactional {
             0
@@ -778,6 +844,7 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
         database: url.describe(),
         current_version: status.current_version,
         lock_holder,
+        renumber: status.renumber,
         actions,
         refusal,
     })
@@ -809,7 +876,8 @@ pub fn revert(
     let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    let (status, _) = read_status(conn, chain)?;
+    let (status, rows) = read_status(conn, chain)?;
+    let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
     let scripts = revert_scripts(chain, &status, scope)?;
     // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
     if !scripts.is_empty() {

@@ -38,6 +38,11 @@ pub fn extensions_in_chain(chain: &Chain) -> Vec<String> {
     found
 }
 
+/// Extensions one migration's up.sql creates.
+pub fn extensions_created_by(migration: &anonmigrate_chain::Migration) -> Vec<String> {
+    split_statements(&migration.up_sql).into_iter().filter_map(|s| created_extension(s.text)).collect()
+}
+
 fn created_extension(statement: &str) -> Option<String> {
     // Comments before the keyword are allowed; the splitter keeps them in the text.
     let code: String = statement

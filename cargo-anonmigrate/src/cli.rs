@@ -57,7 +57,8 @@ pub struct GlobalArgs {
     /// give, and never rewrite it; honoured by `run` and `setup`, accepted (schema.rs is not written) by the rest
     #[arg(long, global = true)]
     pub locked_schema: bool,
-    /// Output format for status, history and run (`generate --format sql`: diesel's migration format, accepted)
+    /// Output format of status, history, run (and --dry-run), revert, redo, schema, lint, check and doctor; other
+    /// commands print text (`generate --format sql`: diesel's migration format, accepted)
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
 }
@@ -149,7 +150,7 @@ pub enum Command {
 
     /// After a git merge: resolve a conflicted lock file (both sides, in chain order) and move pending migrations the database shows out of order after its newest applied one
     #[command(
-        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed."
+        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed for order. Two migrations that share a version (both branches generated one in the same second) are separated: yours keeps it. Renames are recorded in the lock file, so a database that applied a renamed migration under its old version moves its record on the next `run` instead of applying it again."
     )]
     Merge,
 

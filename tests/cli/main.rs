@@ -10,6 +10,7 @@ mod check;
 mod commands;
 mod completions;
 mod concurrency;
+mod daily_loop;
 mod diesel_parity;
 mod doctor;
 mod faults;

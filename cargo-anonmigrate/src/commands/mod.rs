@@ -117,10 +117,11 @@ impl Context {
         Ok(anonmigrate_core::target::resolve_for_changes(&self.workspace, chain, &mut self.printer)?)
     }
 
-    /// The chain, the database in use and where it stands (read-only: no lock, nothing created).
+    /// The chain, the database in use and where it stands (read-only: no lock, nothing created; a managed
+    /// database that was dropped is reported missing, not silently created again).
     pub fn status(&mut self) -> anyhow::Result<(Chain, DatabaseUrl, anonmigrate_core::status::Status)> {
         let chain = self.chain()?;
-        let url = self.database(Some(&chain))?;
+        let url = anonmigrate_core::target::server(&self.workspace, Some(&chain), &mut self.printer)?;
         let mut conn = anonmigrate_core::db::connect(&url)?;
         let (status, _) = anonmigrate_core::runner::read_status(&mut conn, &chain)?;
         Ok((chain, url, status))
