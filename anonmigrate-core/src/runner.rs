@@ -893,6 +893,10 @@ pub fn revert(
     let (status, rows) = read_status(conn, chain)?;
     let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
     let scripts = revert_scripts(chain, &status, scope)?;
+    // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
+    if !scripts.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -975,6 +979,23 @@ pub fn redo(
     let conn = &mut locked.conn;
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
+    // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the
+    // migrations being redone (that is what redo is for), and applied migrations missing on disk stop it.
+    let mut others = status.clone();
+    others.entries.retain(|e| !downs.iter().any(|d| d.version == e.version));
+    let strict = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: true,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    check_safe_to_run(chain, &others, &strict)?;
+    if !downs.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let ups: Vec<Script> = downs
         .iter()
         .rev()
@@ -1045,10 +1066,12 @@ pub fn redo(
         }
         return Ok(report);
     }
-    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    // metadata.toml sets the mode of both directions, so the down scripts name each migration once.
+    let non_transactional: Vec<String> = downs.iter().filter(|s| !s.transactional).map(|s| format!("`{}`", s.dir_name)).collect();
     observer.event(Event::Warning(format!(
-        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
-        non_transactional.join(", ")
+        "{} {} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", "),
+        if non_transactional.len() == 1 { "is" } else { "are" }
     )));
     drop(locked);
     let reverted = revert(url, chain, scope, options, observer)?;
