@@ -1,6 +1,6 @@
 //! Promises the README makes that no other test held it to: the DDL lock timeout's default and `"0"`, the
-//! INVALID index a failed `CREATE INDEX CONCURRENTLY` leaves (named with its `DROP INDEX`), the default connect
-//! timeout, `run --dry-run` taking no lock, and `check`'s lint exit code and which failing section wins.
+//! INVALID index a failed `CREATE INDEX CONCURRENTLY` leaves (named with its `DROP INDEX`), `run --dry-run`
+//! taking no lock (the default connect timeout is in faults.rs), and `check`'s lint exit code and which failing section wins.
 
 use std::time::{Duration, Instant};
 
@@ -42,22 +42,6 @@ fn a_failed_concurrent_index_is_named_with_the_drop_index_that_clears_it() {
     env.db.execute("DELETE FROM t WHERE ctid <> (SELECT min(ctid) FROM t)");
     env.cli(&["run"]).assert_code(0);
     assert_eq!(env.db.query("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), ["0"]);
-}
-
-#[test]
-fn the_default_connect_timeout_is_10s() {
-    let env = Env::new("connect_default");
-    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);");
-    // The kernel completes the handshake for the backlog, but nobody ever answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("postgres://deploy@127.0.0.1:{}/app", silent.local_addr().unwrap().port());
-    let started = Instant::now();
-    let outcome = env.raw(&["run", "--database-url", &url], &[]);
-    let took = started.elapsed();
-    outcome.assert_code(5);
-    assert!(took >= Duration::from_secs(10) && took < Duration::from_secs(25), "took {took:?}");
-    assert!(outcome.stderr.contains("did not answer within the connect timeout (`connect_timeout` in the URL, default 10s)"), "{}", outcome.stderr);
-    drop(silent);
 }
 
 #[test]
