@@ -9,7 +9,7 @@ mod lockfile;
 mod write;
 pub mod transactions;
 
-pub use chain::{Chain, Migration, parse_dir_name, version_of_arg};
+pub use chain::{Chain, Migration, parse_dir_name, version_of_arg, with_subversion};
 pub use error::ChainError;
 pub use hash::{normalise_line_endings, prefix_hashes, sha256_hex};
 pub use write::write_atomically;

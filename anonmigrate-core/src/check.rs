@@ -192,7 +192,7 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
         stops.push(index);
     }
     if options.down
-        && let Some(index) = chain.migrations.iter().rposition(|m| m.down_sql.is_none())
+        && let Some(index) = chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some())
     {
         stops.push(index);
     }
@@ -437,8 +437,8 @@ impl<'a> Replayer<'a> {
             let before = index.checked_sub(1).and_then(|i| snapshot_at(&snapshots, i)).unwrap_or(empty).clone();
             self.up(url, Some(1), None)?;
             let after_up = reader.read()?;
-            if migration.down_sql.is_none() {
-                without_down.push(migration.dir_name.clone());
+            if let Some(why) = crate::plan::irreversible(migration) {
+                without_down.push((migration.dir_name.clone(), why));
                 snapshots.push((index, after_up));
                 continue;
             }
@@ -474,12 +474,15 @@ impl<'a> Replayer<'a> {
                 format!("each of the {} migration(s): up, down, up leaves the same schema", self.chain.migrations.len()),
             ),
             None => Section {
-                findings: without_down.iter().map(|m| Finding::text(format!("{m}: no down.sql, so it cannot be reverted (not checked)"))).collect(),
+                findings: without_down
+                    .iter()
+                    .map(|(m, why)| Finding::text(format!("{m}: irreversible: {} (not checked; `revert` and `redo` refuse it)", why.describe())))
+                    .collect(),
                 ..Section::new(
                     SectionKind::Down,
                     title,
                     Outcome::Warn,
-                    format!("up, down, up leaves the same schema; {} migration(s) have no down.sql", without_down.len()),
+                    format!("up, down, up leaves the same schema; {} migration(s) are irreversible", without_down.len()),
                 )
             },
             Some(Broken::Failed { migration, what, error }) => Section::failed(
@@ -531,14 +534,14 @@ impl<'a> Replayer<'a> {
     /// result with the snapshot from before those migrations.
     fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)], down_broke: bool) -> Result<Section> {
         let title = "revert all";
-        let keep = self.chain.migrations.iter().rposition(|m| m.down_sql.is_none());
+        let keep = self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some());
         let (scope, reference, target) = match keep {
             None => (RevertScope::All, empty, "an empty schema".to_owned()),
             Some(index) => match snapshot_at(snapshots, index) {
                 Some(snapshot) => (
                     RevertScope::To(index),
                     snapshot,
-                    format!("the schema right after {} (it has no down.sql)", self.chain.migrations[index].dir_name),
+                    format!("the schema right after {} (it is irreversible)", self.chain.migrations[index].dir_name),
                 ),
                 None => return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with")),
             },

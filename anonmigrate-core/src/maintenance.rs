@@ -10,10 +10,13 @@ use crate::database_url::DatabaseUrl;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
-use crate::generate::next_version;
+use crate::generate::version_after_newest;
 use crate::plan::{Direction, Script};
-use crate::runner::{lock, read_status};
+use crate::runner::{SessionSetup, lock, read_status};
 use crate::status::{MigrationState, Status};
+
+/// Under the lock: the bookkeeping tables exist; no statement of these commands runs long.
+const BOOKKEEPING: SessionSetup = SessionSetup { statement_timeout: None, bookkeeping: true };
 
 /// The old and new checksum recorded by `accept`.
 #[derive(Debug, Clone)]
@@ -28,9 +31,8 @@ pub fn accept(url: &DatabaseUrl, chain: &Chain, version: &str, lock_timeout: Dur
     let migration = chain.find(version).ok_or_else(|| {
         Error::Refused(format!("no migration with version {version} on disk; `cargo anonmigrate history` lists them"))
     })?;
-    let mut locked = lock(url, lock_timeout, observer)?;
+    let mut locked = lock(url, lock_timeout, BOOKKEEPING, observer)?;
     let conn = &mut locked.conn;
-    bookkeeping::ensure_tables(conn)?;
     let (status, rows) = read_status(conn, chain)?;
     let entry = status.entries.iter().find(|e| e.version == version).expect("chain entries have status");
     if !matches!(entry.state, MigrationState::Applied { .. }) {
@@ -68,9 +70,8 @@ pub fn stamp(url: &DatabaseUrl, chain: &Chain, version: &str, lock_timeout: Dura
     if chain.find(version).is_none() {
         return Err(Error::Refused(format!("no migration with version {version} on disk; `cargo anonmigrate history` lists them")));
     }
-    let mut locked = lock(url, lock_timeout, observer)?;
+    let mut locked = lock(url, lock_timeout, BOOKKEEPING, observer)?;
     let conn = &mut locked.conn;
-    bookkeeping::ensure_tables(conn)?;
     let (status, _) = read_status(conn, chain)?;
     let mut sql = String::from("BEGIN;\n");
     let mut stamped = Vec::new();
@@ -132,9 +133,8 @@ fn warn_if_nothing_was_there(conn: &mut diesel::PgConnection, chain: &Chain, sta
 
 /// Removes the record of one version (applied or partial) without running its down.sql.
 pub fn unstamp(url: &DatabaseUrl, version: &str, lock_timeout: Duration, observer: &mut dyn Observer) -> Result<bool> {
-    let mut locked = lock(url, lock_timeout, observer)?;
+    let mut locked = lock(url, lock_timeout, BOOKKEEPING, observer)?;
     let conn = &mut locked.conn;
-    bookkeeping::ensure_tables(conn)?;
     let known = bookkeeping::read(conn)?.iter().any(|r| r.version == version);
     if !known {
         return Ok(false);
@@ -240,7 +240,7 @@ pub fn separate_shared_versions(migrations_dir: &std::path::Path) -> Result<Vec<
 
 /// Moves one migration directory to a new version after the newest one.
 fn rename_after_head(chain: &Chain, migration: &anonmigrate_chain::Migration) -> Result<Renamed> {
-    let to = format!("{}_{}", next_version(chain), migration.name);
+    let to = format!("{}_{}", version_after_newest(chain)?, migration.name);
     std::fs::rename(&migration.dir, chain.dir.join(&to)).map_err(|source| Error::Write {
         path: migration.dir.clone(),
         source,

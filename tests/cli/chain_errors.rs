@@ -35,7 +35,7 @@ fn non_utf8_sql() {
 
 #[test]
 fn badly_named_directory() {
-    check("badname", |env| env.ws.write("migrations/add_users/up.sql", "select 1;"));
+    check("badname", |env| env.ws.write("migrations/-_add_users/up.sql", "select 1;"));
 }
 
 /// The permission path for real, with one snapshot for everyone: root reads any file whatever its mode, so as

@@ -13,7 +13,7 @@ use anonmigrate_testkit::{TestDb, cluster, execute_url, query_url};
 
 use crate::support::{Env, Outcome, bin};
 
-const BOOKKEEPING_TABLES: [&str; 3] = ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations"];
+const BOOKKEEPING_TABLES: [&str; 2] = ["__anonmigrate_migrations", "__diesel_schema_migrations"];
 
 /// A runner started in the background against `url`; stdout and stderr go to files so a test can watch them.
 struct Background {

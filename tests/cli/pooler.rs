@@ -4,6 +4,9 @@
 
 use std::process::Output;
 
+use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
+use anonmigrate_core::db;
+use anonmigrate_core::pooler::{Probe, Session};
 use anonmigrate_testkit::{PoolMode, Pooler};
 
 use crate::concurrency::{assert_applied_once, describe, rounds, run_at_once, write_chain};
@@ -14,6 +17,22 @@ fn advisory_locks(env: &Env) -> Vec<String> {
     env.db.query(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
+}
+
+/// The second client is skipped only where the operating system proves the connection direct: the test
+/// cluster's Unix socket (with the postmaster's lock file beside it) is; the same database through PgBouncer, a TCP
+/// connection the server sees coming from PgBouncer, is not.
+#[test]
+fn only_a_connection_proven_direct_skips_the_second_client() {
+    let env = Env::new("direct");
+    let claim = |raw: &str| {
+        let url = DatabaseUrl::parse(raw, UrlSource::Flag).unwrap();
+        let mut conn = db::connect(&url).unwrap();
+        Session::claim(&mut conn, &url, &mut Probe::new(&url)).unwrap().is_direct()
+    };
+    assert!(claim(&env.db.url), "the cluster's own socket: {}", env.db.url);
+    let pooler = Pooler::start(PoolMode::Session);
+    assert!(!claim(&pooler.url(&env.db.name)), "through PgBouncer");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::output::out;
 pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     ctx.refuse_if_locked("`generate` adds a migration")?;
     let mut options = GenerateOptions {
+        version: args.version.clone(),
         no_down: args.no_down,
         non_transactional: args.non_transactional,
         ..GenerateOptions::default()
@@ -37,6 +38,9 @@ pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCo
         options.down_sql = Some(down);
     }
     let created = generate::generate(&ctx.workspace.migrations_dir, &args.name, &options)?;
+    for warning in &created.warnings {
+        ctx.printer.event(Event::Warning(warning.clone()));
+    }
     for file in &created.files {
         out(&format!("created {}", file.display()));
     }

@@ -25,10 +25,13 @@ pub fn accept(ctx: &mut Context, args: &AcceptArgs) -> anyhow::Result<ExitCode> 
 
 pub fn stamp(ctx: &mut Context, args: &StampArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
+    let Some(arg) = args.version.as_deref() else {
+        return stamp_from_alembic(ctx, args, &chain);
+    };
     // A record to delete may have no directory on disk any more: any spelling of a version will do.
-    let version = match args.delete.then(|| anonmigrate_core::chain::version_of_arg(&args.version)).flatten() {
-        Some(version) if chain.resolve(&args.version).is_none() => version,
-        _ => migration_version(&chain, "stamp", &args.version)?,
+    let version = match args.delete.then(|| anonmigrate_core::chain::version_of_arg(arg)).flatten() {
+        Some(version) if chain.resolve(arg).is_none() => version,
+        _ => migration_version(&chain, "stamp", arg)?,
     };
     let url = ctx.database_for_changes(Some(&chain))?;
     let timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
@@ -46,6 +49,27 @@ pub fn stamp(ctx: &mut Context, args: &StampArgs) -> anyhow::Result<ExitCode> {
         out(&format!("stamped   {dir_name}  (marked applied, SQL not run)"));
     }
     out(&format!("{} migration(s) stamped up to {version}", stamped.len()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stamp --from-alembic`: the database's alembic_version → the imported migrations up to it, recorded as applied.
+fn stamp_from_alembic(ctx: &mut Context, args: &StampArgs, chain: &anonmigrate_core::chain::Chain) -> anyhow::Result<ExitCode> {
+    let url = ctx.database_for_changes(Some(chain))?;
+    let timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
+    let done = anonmigrate_core::import::stamp_from_alembic(&url, chain, timeout, &mut ctx.printer)?;
+    let Some(version) = &done.version else {
+        out(&format!("{}'s alembic_version is empty (Alembic is at base): nothing to stamp; `cargo anonmigrate run` applies every migration", url.describe()));
+        return Ok(ExitCode::SUCCESS);
+    };
+    for dir_name in &done.stamped {
+        out(&format!("stamped   {dir_name}  (marked applied, SQL not run)"));
+    }
+    out(&format!(
+        "{} migration(s) stamped up to {version} (Alembic revision {} on {}); `cargo anonmigrate run` continues from there",
+        done.stamped.len(),
+        done.alembic_revisions.join(", "),
+        url.describe()
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -61,3 +61,14 @@ pub fn status(ctx: &mut Context, args: &StatusArgs) -> anyhow::Result<ExitCode> 
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `pending`: diesel's `migration pending` prints `true` or `false` and exits 0 either way.
+pub fn pending(ctx: &mut Context) -> anyhow::Result<ExitCode> {
+    let (_, _, status) = ctx.status()?;
+    let pending = status.pending().next().is_some();
+    match ctx.format {
+        Format::Json => json(&serde_json::json!({ "pending": pending }))?,
+        Format::Text => out(if pending { "true" } else { "false" }),
+    }
+    Ok(ExitCode::SUCCESS)
+}

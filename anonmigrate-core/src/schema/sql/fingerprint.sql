@@ -4,7 +4,8 @@
 -- belongs to ('' for none) and a definition text that changes whenever the object does.
 --
 -- Left out: system schemas, objects that belong to an extension (the extension row stands for them), and the
--- bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*) with everything on them.
+-- bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*, and Alembic's alembic_version, which a database
+-- adopted from Alembic keeps) with everything on them.
 WITH nsp AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n
@@ -22,6 +23,7 @@ rel AS (
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
       AND c.relname NOT LIKE '\_\_diesel\_schema\_migrations%'
       AND c.relname NOT LIKE '\_\_anonmigrate\_%'
+      AND c.relname <> 'alembic_version'
       AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ),
 typ AS (
