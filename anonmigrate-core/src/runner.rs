@@ -71,6 +71,10 @@ pub struct AppliedMigration {
 pub struct LockedConnection {
     pub conn: PgConnection,
     key: i64,
+    /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
+    /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
+    /// connection outlives ours, so the lock is released explicitly.
+    direct: bool,
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -91,8 +95,9 @@ impl std::fmt::Debug for LockedConnection {
 
 impl Drop for LockedConnection {
     fn drop(&mut self) {
-        // Closing the session releases the lock anyway; unlocking explicitly frees it before the socket closes.
-        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
+        if !self.direct {
+            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
+        }
     }
 }
 
@@ -123,33 +128,42 @@ fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
 /// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock. Then sets
 /// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
 ///
-/// Round trips before the first migration (a fresh database, the lock free): the claim, the lock, the setup
-/// message, the bookkeeping read; plus, only when the connection is not proven direct, two queries on one second
-/// connection. The managed local server (started by this tool, on its own socket) needs no pooler check at all.
+/// Round trips before the first migration (a fresh database, the lock free): on a connection proven direct, the
+/// claim (which takes the lock too), the setup message and the bookkeeping read; otherwise also a check of this
+/// connection, the lock, and two queries on one second connection. The managed local server (started by this
+/// tool, on its own socket) needs no pooler check at all. The lock of a direct connection goes with it when it
+/// closes, so it is not released by a round trip of its own.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
+    // A connection proven direct in the claim tries the lock in the same round trip.
+    let key = migration_lock_key(url);
+    let mut first_try = None;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let session = pooler::Session::claim(&mut conn, url, &mut probe)?;
+            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
+            if session.is_direct() {
+                first_try = Some(locked);
+            }
             Some((session, probe))
         }
     };
-    let key = migration_lock_key(url);
     let started = Instant::now();
     let mut announced = false;
     loop {
-        let taken = match &checked {
-            Some((session, _)) => session.try_lock(&mut conn, key)?,
-            None => try_lock_plain(&mut conn, key)?,
+        let taken = match (first_try.take(), &checked) {
+            (Some(taken), _) => taken,
+            (None, Some((session, _))) => session.try_lock(&mut conn, key)?,
+            (None, None) => try_lock_plain(&mut conn, key)?,
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
                 session.confirm_lock(probe, key)?;
             }
-            let mut locked = LockedConnection { conn, key };
+            let direct = checked.as_ref().is_none_or(|(session, _)| session.is_direct());
+            let mut locked = LockedConnection { conn, key, direct };
             setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
             return Ok(locked);
         }
@@ -901,6 +915,10 @@ pub fn revert(
     let (status, rows) = read_status(conn, chain)?;
     let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
     let scripts = revert_scripts(chain, &status, scope)?;
+    // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
+    if !scripts.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -983,6 +1001,23 @@ pub fn redo(
     let conn = &mut locked.conn;
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
+    // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the
+    // migrations being redone (that is what redo is for), and applied migrations missing on disk stop it.
+    let mut others = status.clone();
+    others.entries.retain(|e| !downs.iter().any(|d| d.version == e.version));
+    let strict = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: true,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    check_safe_to_run(chain, &others, &strict)?;
+    if !downs.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let ups: Vec<Script> = downs
         .iter()
         .rev()
@@ -1053,10 +1088,12 @@ pub fn redo(
         }
         return Ok(report);
     }
-    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    // metadata.toml sets the mode of both directions, so the down scripts name each migration once.
+    let non_transactional: Vec<String> = downs.iter().filter(|s| !s.transactional).map(|s| format!("`{}`", s.dir_name)).collect();
     observer.event(Event::Warning(format!(
-        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
-        non_transactional.join(", ")
+        "{} {} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", "),
+        if non_transactional.len() == 1 { "is" } else { "are" }
     )));
     drop(locked);
     let reverted = revert(url, chain, scope, options, observer)?;

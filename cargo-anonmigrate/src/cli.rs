@@ -46,6 +46,9 @@ pub struct GlobalArgs {
     /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
     #[arg(long, global = true, value_name = "DIR", visible_alias = "migration-dir", env = "MIGRATION_DIRECTORY")]
     pub migrations_dir: Option<PathBuf>,
+    /// The diesel.toml to read (diesel's flag) [default: DIESEL_CONFIG_FILE, else <workspace root>/diesel.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
     /// Refuse to update migrations/anonmigrate.lock: exit 7, before anything is touched, when it does not match the
     /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
     #[arg(long, global = true)]
@@ -215,7 +218,7 @@ pub enum MigrationCommand {
     Revert(RevertArgs),
     /// = `redo`
     Redo(RedoArgs),
-    /// = `history`
+    /// = `history`, printed as diesel migration list prints it
     List(HistoryArgs),
     /// = `pending`
     Pending,
@@ -229,7 +232,8 @@ impl MigrationCommand {
             MigrationCommand::Run(args) => Command::Run(args),
             MigrationCommand::Revert(args) => Command::Revert(args),
             MigrationCommand::Redo(args) => Command::Redo(args),
-            MigrationCommand::List(args) => Command::History(args),
+            // Scripts written for diesel read its text (`[ ]` marks a pending migration), so it is printed as is.
+            MigrationCommand::List(args) => Command::History(HistoryArgs { diesel_list: true, ..args }),
             MigrationCommand::Pending => Command::Pending,
             MigrationCommand::Generate(args) => Command::Generate(args),
         }
@@ -327,6 +331,9 @@ pub struct HistoryArgs {
     /// Add paths, transaction mode and file sizes
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Print diesel migration list's text (`Migrations:`, then `  [X] name` / `  [ ] name`); set by `migration list`
+    #[arg(skip)]
+    pub diesel_list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ mod lint;
 mod model_end_to_end;
 mod offline;
 mod packaging;
+mod promises;
 mod pooler;
 mod provisioning;
 mod readme;

@@ -324,6 +324,9 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
         .env_remove("DATABASE_URL")
         .env_remove("DIRECT_URL")
         .env_remove("ANONMIGRATE_DRIFT")
+        // clap wraps help to COLUMNS when it is exported: snapshots are taken at the default width.
+        .env_remove("COLUMNS")
+        .env_remove("LINES")
         .env_remove("MIGRATION_DIRECTORY")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

@@ -57,6 +57,8 @@ impl Context {
             migrations_dir: global.migrations_dir.clone(),
             database_url: global.database_url.clone(),
             direct_url: global.direct_url.clone(),
+            // Relative to where the command runs, as diesel reads it.
+            config_file: global.config_file.as_ref().map(|p| std::path::absolute(p)).transpose()?,
         })?;
         if global.manifest_path.is_none() && !workspace.root.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
             outside_cargo_project(&workspace, global.migrations_dir.is_some(), needs_migrations)?;
@@ -190,8 +192,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Database(DatabaseCommand::Setup(args)) => Command::Setup(args),
         command => command,
     };
-    // `setup` creates the migrations directory, so it needs none to start with.
-    let needs_migrations = !matches!(command, Command::Server(_) | Command::Setup(_));
+    // `setup` creates a missing migrations directory inside a Cargo project; outside one it is not invented.
+    let needs_migrations = !matches!(command, Command::Server(_));
     let mut ctx = Context::new(&cli.global, needs_migrations, matches!(command, Command::Generate(_)))?;
     if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
