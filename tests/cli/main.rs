@@ -16,6 +16,7 @@ mod doctor;
 mod faults;
 mod hardening;
 mod first_day;
+mod fleet;
 mod help;
 mod layouts;
 mod lint;

@@ -4,6 +4,7 @@ mod check;
 mod completions;
 mod database;
 mod doctor;
+mod fleet;
 mod generate;
 mod history;
 mod import;
@@ -24,7 +25,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs, ImportCommand};
+use crate::cli::{Cli, Command, DatabaseCommand, FleetCommand, Format, FormatArg, GlobalArgs, ImportCommand};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -223,6 +224,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => lint::lint(&ctx, &args),
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
+        Command::Fleet(command) => fleet::fleet(&mut ctx, &command),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
     }
@@ -247,6 +249,9 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Baseline(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
         Command::Status(_) | Command::History(_) | Command::Pending => Some(LockPolicy::ReadOnly),
+        // Once for the whole fleet, before any target.
+        Command::Fleet(FleetCommand::Run(_)) => Some(LockPolicy::Update),
+        Command::Fleet(FleetCommand::Status(_) | FleetCommand::Check(_)) => Some(LockPolicy::ReadOnly),
         Command::Heads
         | Command::Import(_)
         | Command::Merge
