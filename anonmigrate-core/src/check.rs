@@ -198,8 +198,16 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
     }
 
     // One scratch database for the down.sql pass and everything after it, unless a down.sql broke the state.
-    let mut scratch = ScratchDatabase::create(&server)?;
-    let empty = fingerprint::read_url(&scratch.url)?;
+    // Without the down.sql pass and snapshots along the way, a copy of the chain's template does.
+    let from_template = !options.down && stops.is_empty() && !matches!(live.as_ref().map(|l| l.compare_at), Some(Some(None)));
+    let (mut scratch, empty) = if from_template {
+        let cache = crate::schema::template_cache(workspace, &server)?;
+        (cache.migrated(chain, crate::schema::scratch::PREFIX, observer)?.0, Fingerprint::default())
+    } else {
+        let scratch = ScratchDatabase::create(&server)?;
+        let empty = fingerprint::read_url(&scratch.url)?;
+        (scratch, empty)
+    };
     let down = if options.down {
         observer.event(Event::Notice(format!(
             "checking the down.sql of {} migration(s) on scratch database {}",

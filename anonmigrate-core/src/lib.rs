@@ -23,6 +23,7 @@ pub mod setup;
 pub mod split;
 pub mod status;
 pub mod target;
+pub mod template;
 
 pub use anonmigrate_chain as chain;
 pub use error::{Error, ErrorKind, Result};

@@ -28,6 +28,8 @@ fn help_output_is_pinned() {
         &["lint"],
         &["check"],
         &["completions"],
+        &["cache"],
+        &["cache", "clear"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();

@@ -3,6 +3,7 @@
 
 mod autogenerate;
 mod bench_smoke;
+mod cache;
 mod build_gate;
 mod chain_errors;
 mod check;

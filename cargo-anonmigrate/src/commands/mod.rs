@@ -1,5 +1,6 @@
 //! One module per command group: each turns parsed arguments into one engine call and renders the result.
 
+mod cache;
 mod check;
 mod completions;
 mod database;
@@ -173,7 +174,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(policy) = lock_policy(&cli.command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
-        && !matches!(cli.command, Command::Check(_) | Command::Server(_) | Command::Setup | Command::Database(_))
+        && !matches!(cli.command, Command::Check(_) | Command::Server(_) | Command::Cache(_) | Command::Setup | Command::Database(_))
     {
         ctx.sync_lock(LockPolicy::Locked)?;
     }
@@ -197,6 +198,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
+        Command::Cache(command) => cache::cache(&mut ctx, &command),
     }
 }
 
@@ -226,7 +228,8 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Setup
         | Command::Completions { .. }
         | Command::Database(DatabaseCommand::Drop { .. })
-        | Command::Server(_) => None,
+        | Command::Server(_)
+        | Command::Cache(_) => None,
     }
 }
 
