@@ -24,6 +24,7 @@ pub mod split;
 pub mod status;
 pub mod target;
 pub mod template;
+pub mod testdb;
 
 pub use anonmigrate_chain as chain;
 pub use error::{Error, ErrorKind, Result};

@@ -85,6 +85,12 @@ impl ScratchDatabase {
         self.url.database()
     }
 
+    /// Keeps this database: it is no longer dropped with this value.
+    pub fn keep(mut self) {
+        self.kept = true;
+        lock_active().retain(|u| u.database() != self.url.database());
+    }
+
     /// Renames this database to `name` and keeps it (it is no longer dropped): how a template is finished. The
     /// caller has closed its connections to it; a session still leaving is waited for, as for a copy.
     pub fn keep_as(mut self, name: &str) -> std::result::Result<(), crate::error::PgError> {
