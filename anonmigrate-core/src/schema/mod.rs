@@ -19,6 +19,7 @@ mod names;
 pub mod parse;
 pub mod render;
 pub mod scratch;
+pub mod touched;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
