@@ -83,6 +83,8 @@ pub struct Template {
 /// replay would hit too).
 enum Failure {
     Cache(String),
+    /// Nothing to cache, or the cache is turned off: a plain replay, nothing said.
+    Skip(String),
     Replay(Error),
 }
 
@@ -189,23 +191,27 @@ impl TemplateCache {
             }
             Ok(())
         });
-        let attempt = attempt.and_then(|(replay, head)| match result.take() {
-            Some(result) => Ok((result, replay)),
-            None => {
-                let copy = self.copy(&head, scratch::PREFIX)?;
+        let attempt = match attempt {
+            Ok((replay, _, _)) if result.is_some() => Ok(replay),
+            Ok((replay, head, mut conn)) => self.copy(&mut conn, &head, scratch::PREFIX).and_then(|copy| {
                 let read = read.take().expect("the reader has not run");
-                Ok((read(&copy.url)?, replay))
-            }
-        });
-        match attempt {
-            Ok(done) => Ok(done),
-            Err(Failure::Replay(error)) => Err(error),
-            Err(Failure::Cache(why)) => {
+                result = Some(read(&copy.url)?);
+                Ok(replay)
+            }),
+            Err(failure) => Err(failure),
+        };
+        match (attempt, result) {
+            (Ok(replay), Some(result)) => Ok((result, replay)),
+            (Err(Failure::Replay(error)), _) => Err(error),
+            // Read while building, and the rename failed after: the reading stands.
+            (Err(Failure::Cache(why) | Failure::Skip(why)), Some(result)) => Ok((result, self.fallback(why, chain, observer))),
+            (Err(Failure::Cache(why) | Failure::Skip(why)), None) => {
                 let replay = self.fallback(why, chain, observer);
                 let database = self.plain(chain, scratch::PREFIX, observer)?;
-                let read = read.take().expect("the reader runs once");
+                let read = read.take().expect("the reader has not run");
                 Ok((read(&database.url)?, replay))
             }
+            (Ok(_), None) => unreachable!("the reader ran on the template or a copy"),
         }
     }
 
@@ -214,11 +220,11 @@ impl TemplateCache {
     pub fn migrated(&self, chain: &Chain, prefix: &str, observer: &mut dyn Observer) -> Result<(ScratchDatabase, Replay)> {
         let attempt = self
             .ensure(chain, observer, &mut |_: &DatabaseUrl| Ok(()))
-            .and_then(|(replay, head)| Ok((self.copy(&head, prefix)?, replay)));
+            .and_then(|(replay, head, mut conn)| Ok((self.copy(&mut conn, &head, prefix)?, replay)));
         match attempt {
             Ok(done) => Ok(done),
             Err(Failure::Replay(error)) => Err(error),
-            Err(Failure::Cache(why)) => {
+            Err(Failure::Cache(why) | Failure::Skip(why)) => {
                 let replay = self.fallback(why, chain, observer);
                 Ok((self.plain(chain, prefix, observer)?, replay))
             }
@@ -226,7 +232,8 @@ impl TemplateCache {
     }
 
     fn fallback(&self, why: String, chain: &Chain, observer: &mut dyn Observer) -> Replay {
-        if enabled() && !FALLBACK_REPORTED.swap(true, Ordering::SeqCst) {
+        let quiet = !enabled() || chain.migrations.is_empty();
+        if !quiet && !FALLBACK_REPORTED.swap(true, Ordering::SeqCst) {
             observer.event(Event::Warning(format!(
                 "template cache not used on {}: {why}; the whole chain is replayed each time (grant this role CREATEDB and ownership of what it creates, or set {DISABLE_VARIABLE}=0 to silence this)",
                 self.server.describe()
@@ -247,12 +254,10 @@ impl TemplateCache {
         Ok(database)
     }
 
-    /// Copies template `name` into a new scratch database and records the use.
-    fn copy(&self, name: &str, prefix: &str) -> std::result::Result<ScratchDatabase, Failure> {
-        let database = ScratchDatabase::create_named(&self.server, prefix, Some(name)).map_err(|e| Failure::Cache(e.to_string()))?;
-        if let Ok(mut conn) = crate::setup::maintenance_connection(&self.server) {
-            let _ = touch(&mut conn, name);
-        }
+    /// Copies template `name` into a new database named `<prefix>…` and records the use.
+    fn copy(&self, conn: &mut PgConnection, name: &str, prefix: &str) -> std::result::Result<ScratchDatabase, Failure> {
+        let database = ScratchDatabase::create_on(conn, &self.server, prefix, Some(name)).map_err(|e| Failure::Cache(e.to_string()))?;
+        let _ = touch(conn, name);
         Ok(database)
     }
 
@@ -274,13 +279,13 @@ impl TemplateCache {
         chain: &Chain,
         observer: &mut dyn Observer,
         at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
-    ) -> std::result::Result<(Replay, String), Failure> {
+    ) -> std::result::Result<(Replay, String, PgConnection), Failure> {
         if !enabled() {
-            return Err(Failure::Cache(format!("{DISABLE_VARIABLE} turns it off")));
+            return Err(Failure::Skip(format!("{DISABLE_VARIABLE} turns it off")));
         }
         let n = chain.migrations.len();
         if n == 0 {
-            return Err(Failure::Cache("the chain is empty".into()));
+            return Err(Failure::Skip("the chain is empty".into()));
         }
         let hashes = anonmigrate_chain::prefix_hashes(&LockFile::from_chain(chain).entries);
         let names: Vec<String> = (1..=n).map(|k| self.name(k, &hashes[k - 1])).collect();
@@ -297,7 +302,7 @@ impl TemplateCache {
         // Most calls find the whole chain: no lock needed.
         let existing = names_on(&mut conn, &pattern).map_err(|e| Failure::Cache(e.to_string()))?;
         if existing.contains(&head) {
-            return Ok((found(&head), head));
+            return Ok((found(&head), head, conn));
         }
 
         // Builders of this label take turns; whoever waited finds what the one before built.
@@ -308,7 +313,7 @@ impl TemplateCache {
         let _ = db::execute(&mut conn, &unlock);
         let replay = result?;
         let _ = evict(&mut conn, &pattern, &names[n.saturating_sub(2)..]);
-        Ok((replay, head))
+        Ok((replay, head, conn))
     }
 
     fn build(
@@ -359,7 +364,7 @@ impl TemplateCache {
         observer: &mut dyn Observer,
         at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
     ) -> std::result::Result<(), Failure> {
-        let building = ScratchDatabase::create_named(&self.server, BUILD_PREFIX, source).map_err(|e| match e {
+        let building = ScratchDatabase::create_on(conn, &self.server, BUILD_PREFIX, source).map_err(|e| match e {
             Error::InsufficientPrivilege { .. } => Failure::Replay(e),
             other => Failure::Cache(other.to_string()),
         })?;

@@ -39,11 +39,16 @@ impl ScratchDatabase {
     /// builder disconnecting, autovacuum): PostgreSQL refuses to copy a database anyone is connected to.
     pub fn create_named(server: &DatabaseUrl, prefix: &str, template: Option<&str>) -> Result<ScratchDatabase> {
         let mut conn = crate::setup::maintenance_connection(server)?;
+        Self::create_on(&mut conn, server, prefix, template)
+    }
+
+    /// [`ScratchDatabase::create_named`] through an open maintenance connection `conn` to `server`.
+    pub fn create_on(conn: &mut diesel::pg::PgConnection, server: &DatabaseUrl, prefix: &str, template: Option<&str>) -> Result<ScratchDatabase> {
         let mut busy_retries = 0;
         loop {
             let name = format!("{prefix}{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
             let sql = format!("CREATE DATABASE {} TEMPLATE {}", db::quote_ident(&name), db::quote_ident(template.unwrap_or("template0")));
-            match db::execute(&mut conn, &sql) {
+            match db::execute(conn, &sql) {
                 Ok(()) => {
                     let url = server.with_database(&name);
                     lock_active().push(url.clone());
