@@ -131,7 +131,8 @@ done
 
 echo "test databases (in process; median (min-max)):"
 "$testdb_bench" "$url" "$repo/migrations" 21 | sed 's/^/  Anonymous Chat chain, /'
-"$testdb_bench" "$url" "$work/ws_1000/migrations" 21 | sed 's/^/  synthetic chain, /'
+largest=$(printf '%s\n' $sizes | sort -n | tail -1)
+"$testdb_bench" "$url" "$work/ws_$largest/migrations" 21 | sed 's/^/  synthetic chain, /'
 left=$(psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'anonmigrate\\_scratch\\_%' OR datname LIKE 'anonmigrate\\_test\\_%'")
 echo "scratch and test databases left behind: $left"
 [ "$left" = 0 ]

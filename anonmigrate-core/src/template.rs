@@ -5,8 +5,8 @@
 //! A template is named `anonmigrate_tpl_<label>_<migrations>_<hash>`: the label is the workspace's directory
 //! name, the hash the first twelve hex digits of the lock-file chain hash of the prefix it holds (for the whole
 //! chain, the lock file's own header hash), so `\l` in psql says whose it is and how far it goes; its comment names
-//! the newest migration in it and when it was last used. At most [`KEEP`] per label are kept, the least recently
-//! used dropped first. A template is built under a scratch name (the only time anything connects to it), then
+//! the newest migration in it and when it was last used. At most [`KEEP`] per label are kept (a few more between
+//! evictions), the least recently used dropped first. A template is built under a scratch name (the only time anything connects to it), then
 //! renamed and closed to connections (`ALLOW_CONNECTIONS false`), because PostgreSQL copies only a database
 //! nobody is connected to. Builders of one label take turns (an advisory lock on the maintenance database), so
 //! parallel tests or commands build a template once. Where the role may not copy or rename databases, replays
@@ -440,16 +440,17 @@ fn list_on(conn: &mut PgConnection, prefix: &str, with_sizes: bool) -> Result<Ve
     Ok(templates)
 }
 
-/// Drops the least recently used templates of `prefix` beyond [`KEEP`], never one of `keep`.
+/// Once there are more than [`KEEP`] + 2 templates of `prefix`, drops the least recently used down to [`KEEP`],
+/// never one of `keep`: dropping a large template takes a while, so it is done once every few builds.
 fn evict(conn: &mut PgConnection, prefix: &str, keep: &[String]) -> Result<()> {
     let templates = list_on(conn, prefix, false)?;
-    let wanted: Vec<&String> = keep.iter().rev().take(2).collect();
-    let mut kept = 0;
-    for template in templates {
-        if wanted.contains(&&template.name) || kept < KEEP.saturating_sub(wanted.len()) {
-            if !wanted.contains(&&template.name) {
-                kept += 1;
-            }
+    if templates.len() <= KEEP + 2 {
+        return Ok(());
+    }
+    let mut kept = templates.iter().filter(|t| keep.contains(&t.name)).count();
+    for template in templates.iter().filter(|t| !keep.contains(&t.name)) {
+        if kept < KEEP {
+            kept += 1;
             continue;
         }
         // A copy in progress holds the template; DROP waits for it.

@@ -158,7 +158,7 @@ pub enum Command {
     /// List or drop the template databases that make replays fast (schema, check, test databases)
     #[command(
         subcommand,
-        after_help = "Replays keep a template database per chain prefix (named anonmigrate_tpl_<workspace>_<migrations>_<hash>, at most four per workspace) on the server they replay on, and copy the longest unchanged prefix instead of applying every migration. Nothing connects to a template; `cache clear` drops them (they are rebuilt on the next replay). Set ANONMIGRATE_TEMPLATE_CACHE=0 to replay without templates."
+        after_help = "Replays keep a template database per chain prefix (named anonmigrate_tpl_<workspace>_<migrations>_<hash>, four per workspace, six at most between evictions) on the server they replay on, and copy the longest unchanged prefix instead of applying every migration. Nothing connects to a template; `cache clear` drops them (they are rebuilt on the next replay). Set ANONMIGRATE_TEMPLATE_CACHE=0 to replay without templates."
     )]
     Cache(CacheCommand),
 }

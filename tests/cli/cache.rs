@@ -88,8 +88,8 @@ fn schema_copies_the_longest_cached_prefix_and_applies_only_the_rest() {
     assert!(!plain.stderr.contains("warning"), "turning the cache off is not a warning: {}", plain.stderr);
     assert_eq!(plain.stdout, edited.stdout);
 
-    // Bounded: four per workspace at most.
-    assert!(templates(&env).len() <= anonmigrate_core::template::KEEP, "{:?}", templates(&env));
+    // Bounded: four per workspace, six at most between evictions.
+    assert!(templates(&env).len() <= anonmigrate_core::template::KEEP + 2, "{:?}", templates(&env));
 
     let listed = env.cli(&["cache", "list"]);
     listed.assert_code(0);
