@@ -143,7 +143,7 @@ pub fn chain_hash(entries: &[LockEntry]) -> String {
 
 /// The chain hash of every prefix of `entries`: element `k` is [`chain_hash`] of `entries[..=k]`, so the last one
 /// is the lock file's own header hash. Computed in one pass (the template cache keys a database per prefix).
-pub fn prefix_hashes(entries: &[LockEntry]) -> Vec<String> {
+pub fn chain_prefix_hashes(entries: &[LockEntry]) -> Vec<String> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     entries
@@ -464,11 +464,11 @@ mod tests {
     use crate::chain::Migration;
 
     #[test]
-    fn prefix_hashes_are_the_chain_hashes_of_each_prefix() {
+    fn chain_prefix_hashes_are_the_chain_hashes_of_each_prefix() {
         let entries: Vec<LockEntry> = (0..4)
             .map(|i| LockEntry { checksum: format!("{i:064x}"), dir_name: format!("0000000000000{i}_m{i}") })
             .collect();
-        let hashes = prefix_hashes(&entries);
+        let hashes = chain_prefix_hashes(&entries);
         assert_eq!(hashes.len(), 4);
         for (k, hash) in hashes.iter().enumerate() {
             assert_eq!(*hash, chain_hash(&entries[..=k]));

@@ -287,7 +287,7 @@ impl TemplateCache {
         if n == 0 {
             return Err(Failure::Skip("the chain is empty".into()));
         }
-        let hashes = anonmigrate_chain::prefix_hashes(&LockFile::from_chain(chain).entries);
+        let hashes = anonmigrate_chain::chain_prefix_hashes(&LockFile::from_chain(chain).entries);
         let names: Vec<String> = (1..=n).map(|k| self.name(k, &hashes[k - 1])).collect();
         let head = names[n - 1].clone();
         let mut conn = crate::setup::maintenance_connection(&self.server)?;
