@@ -42,34 +42,44 @@ pub struct Chain {
     pub migrations: Vec<Migration>,
 }
 
-/// Splits `2024-01-31-120000_add users` into (`20240131120000`, `add users`), or `None` when the name
-/// does not have that shape.
+/// Splits a directory name the way diesel does: the version is the text before the first `_` (the whole name
+/// when there is none) with every `-` removed, compared as a string; the name is the text after that `_`.
+/// `2024-01-31-120000_add users` → (`20240131120000`, `add users`); `2026-12-02-165012-000a_x` →
+/// (`20261202165012000a`, `x`); `abc_x` → (`abc`, `x`). `None` only when the version would be empty (`_x`, `-_x`):
+/// diesel would record an empty version, which no command could name.
 pub fn parse_dir_name(dir_name: &str) -> Option<(String, String)> {
-    let (raw_version, name) = dir_name.split_once('_')?;
+    let (raw_version, name) = dir_name.split_once('_').unwrap_or((dir_name, ""));
     let version: String = raw_version.chars().filter(|c| *c != '-').collect();
-    let valid = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty();
-    valid.then(|| (version, name.to_owned()))
+    (!version.is_empty()).then(|| (version, name.to_owned()))
 }
 
 impl Chain {
     /// Reads and validates every migration below `dir`. Loose files and entries starting with `.` are skipped,
     /// as diesel skips them.
     pub fn load(dir: &Path) -> Result<Chain, ChainError> {
-        let mut migrations = Vec::new();
-        for dir_name in Self::migration_dir_names(dir)? {
-            migrations.push(read_migration(dir, &dir_name)?);
-        }
-        // Diesel compares versions as strings; a stable sort keeps equal versions adjacent for the check below.
-        migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.dir_name.cmp(&b.dir_name)));
-        for pair in migrations.windows(2) {
+        let chain = Self::load_allowing_shared_versions(dir)?;
+        for pair in chain.migrations.windows(2) {
             if pair[0].version == pair[1].version {
                 return Err(ChainError::DuplicateVersion {
                     version: pair[0].version.clone(),
                     first: pair[0].dir.clone(),
                     second: pair[1].dir.clone(),
+                    suggestion: with_subversion(&pair[1].dir_name),
                 });
             }
         }
+        Ok(chain)
+    }
+
+    /// [`Chain::load`] without refusing two directories with one version (what `merge` repairs after a git merge
+    /// of two branches that generated migrations in the same second); equal versions are adjacent.
+    pub fn load_allowing_shared_versions(dir: &Path) -> Result<Chain, ChainError> {
+        let mut migrations = Vec::new();
+        for dir_name in Self::migration_dir_names(dir)? {
+            migrations.push(read_migration(dir, &dir_name)?);
+        }
+        // Diesel compares versions as strings; a stable sort keeps equal versions adjacent.
+        migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.dir_name.cmp(&b.dir_name)));
         Ok(Chain {
             dir: dir.to_path_buf(),
             migrations,
@@ -127,6 +137,7 @@ impl Chain {
     pub fn candidates(&self, arg: &str) -> Vec<&str> {
         let last = last_component(arg);
         let (version, name) = split_arg(last);
+        // Only a digit version is taken apart: `index_message` is a name fragment, not version `index`.
         let digits = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit());
         let close: Vec<&str> = self
             .migrations
@@ -150,6 +161,17 @@ impl Chain {
     }
 }
 
+/// `2026-12-02-165012-0000_x` → `2026-12-02-165012-0001_x`; `20240101000000_x` → `20240101000000-0001_x`: the
+/// same moment with the next hex subversion, as diesel's `generate` writes a second migration within one second.
+pub fn with_subversion(dir_name: &str) -> String {
+    let (raw, name) = dir_name.split_once('_').unwrap_or((dir_name, ""));
+    let bumped = raw
+        .rsplit_once('-')
+        .filter(|(_, sub)| sub.len() == 4 && sub.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|(base, sub)| Some(format!("{base}-{:04x}", u16::from_str_radix(sub, 16).ok()?.checked_add(1)?)));
+    format!("{}_{name}", bumped.unwrap_or_else(|| format!("{raw}-0001")))
+}
+
 /// The last path component of an argument (`migrations/2025-01-15-090400_x/` → `2025-01-15-090400_x`).
 fn last_component(arg: &str) -> &str {
     let trimmed = arg.trim().trim_end_matches(['/', '\\']);
@@ -166,10 +188,10 @@ fn split_arg(arg: &str) -> (String, Option<&str>) {
 }
 
 /// The version an argument spells (`2025-01-15-090400_x` → `20250115090400`), for a record that may have no
-/// directory on disk; `None` when it is not digits.
+/// directory on disk (diesel's derivation: before the first `_`, dashes removed); `None` when that is empty.
 pub fn version_of_arg(arg: &str) -> Option<String> {
     let (version, _) = split_arg(last_component(arg));
-    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())).then_some(version)
+    (!version.is_empty()).then_some(version)
 }
 
 fn read_migration(root: &Path, dir_name: &str) -> Result<Migration, ChainError> {
@@ -226,16 +248,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn subversions() {
+        assert_eq!(with_subversion("2026-12-02-165012-0000_x"), "2026-12-02-165012-0001_x");
+        assert_eq!(with_subversion("2026-12-02-165012-0009_x"), "2026-12-02-165012-000a_x");
+        assert_eq!(with_subversion("20240101000000_b"), "20240101000000-0001_b");
+        assert_eq!(with_subversion("abc_x"), "abc-0001_x");
+    }
+
+    #[test]
     fn dir_names() {
         let cases = [
             ("2024-01-31-120000_add_users", Some(("20240131120000", "add_users"))),
             ("00000000000000_diesel_initial_setup", Some(("00000000000000", "diesel_initial_setup"))),
             ("20240131_name with spaces", Some(("20240131", "name with spaces"))),
             ("2024013112000099999_long", Some(("2024013112000099999", "long"))),
-            ("no_version_here", None),
-            ("20240131", None),
-            ("20240131_", None),
+            // What diesel accepts: non-numeric versions, hex subversions, `-0000`, no `_` at all.
+            ("no_version_here", Some(("no", "version_here"))),
+            ("abc_x", Some(("abc", "x"))),
+            ("7letters_x", Some(("7letters", "x"))),
+            ("2026-12-02-165012-000a_x", Some(("20261202165012000a", "x"))),
+            ("2026-12-02-165012-0000_x", Some(("202612021650120000", "x"))),
+            ("20240131", Some(("20240131", ""))),
+            ("20240131_", Some(("20240131", ""))),
             ("-_x", None),
+            ("_x", None),
         ];
         for (input, expected) in cases {
             let got = parse_dir_name(input);
@@ -270,7 +306,8 @@ mod tests {
         assert_eq!(chain.candidates("2025011509"), ["2025-01-15-090300_messages", "2025-01-15-090400_index_message_embeddings"]);
         assert_eq!(chain.candidates("index_message"), ["2025-01-15-090400_index_message_embeddings"]);
         assert_eq!(version_of_arg("2024-01-01-000000_gone").as_deref(), Some("20240101000000"));
-        assert_eq!(version_of_arg("gone"), None);
+        assert_eq!(version_of_arg("gone").as_deref(), Some("gone"));
+        assert_eq!(version_of_arg("-_gone"), None);
     }
 
     #[test]
@@ -302,13 +339,13 @@ mod tests {
             (|r| write(r, "20240101000000_a/down.sql", b"x"), "has no up.sql"),
             (|r| write(r, "20240101000000_a/up.sql", b" \n\t"), "is empty"),
             (|r| write(r, "20240101000000_a/up.sql", b"select '\xff';"), "not valid UTF-8"),
-            (|r| write(r, "not-a-migration/up.sql", b"x"), "is not named"),
+            (|r| write(r, "-_x/up.sql", b"x"), "has no version"),
             (
                 |r| {
                     write(r, "2024-01-01-000000_a/up.sql", b"x");
                     write(r, "20240101000000_b/up.sql", b"x");
                 },
-                "share version 20240101000000",
+                "share version 20240101000000: `",
             ),
         ];
         for (setup, expected) in cases {

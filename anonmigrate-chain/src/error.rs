@@ -18,7 +18,7 @@ pub enum ChainError {
     },
 
     #[error(
-        "`{}` is not named `<version>_<name>` (version: digits, `-` allowed; name: anything after the first `_`); rename it, e.g. `2024-01-31-120000_add_users`, or move it out of the migrations directory",
+        "`{}` has no version: as in diesel, the version is the text before the first `_` with `-` removed, and it is empty here; rename it, e.g. `2024-01-31-120000-0000_add_users`, or move it out of the migrations directory",
         .0.display()
     )]
     BadName(PathBuf),
@@ -30,13 +30,15 @@ pub enum ChainError {
     ControlCharacter { dir: PathBuf, escaped: String },
 
     #[error(
-        "two migrations share version {version}: `{}` and `{}`; give one of them a new version (rename its directory, or run `cargo anonmigrate merge` if it is not applied anywhere yet)",
-        first.display(), second.display()
+        "two migrations share version {version}: `{}` and `{}` (diesel would apply only one of them); run `cargo anonmigrate merge` (after a git merge it moves the one the other branch added after the head, and a database that applied it under this version renumbers its record on the next `run`), or give one a new version by hand, e.g. rename `{}` to `{suggestion}` if it is not applied anywhere yet",
+        first.display(), second.display(), second.file_name().map_or(std::borrow::Cow::Borrowed("?"), |n| n.to_string_lossy())
     )]
     DuplicateVersion {
         version: String,
         first: PathBuf,
         second: PathBuf,
+        /// A directory name for `second` whose version sorts right after the shared one.
+        suggestion: String,
     },
 
     #[error("migration `{}` has no up.sql; add the file (it may hold just a comment if the step is empty on purpose)", .0.display())]

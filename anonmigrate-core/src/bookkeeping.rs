@@ -1,5 +1,6 @@
 //! The bookkeeping tables: diesel's `__diesel_schema_migrations` (so diesel_cli and `embed_migrations!` see the
-//! same state) plus `__anonmigrate_migrations` (checksums, per-statement progress) and `__anonmigrate_audit`.
+//! same state) plus `__anonmigrate_migrations` (checksums, per-statement progress) and `__anonmigrate_audit`
+//! (created with its first row, by `accept` and `stamp`: a fresh database's `run` does not pay for it).
 //!
 //! A migration is applied exactly when diesel's table has its row. Our row may additionally record a partial
 //! run of a non-transactional migration (`finished_at IS NULL`).
@@ -29,6 +30,10 @@ CREATE TABLE IF NOT EXISTS __anonmigrate_migrations (
     finished_at TIMESTAMPTZ,
     duration_ms BIGINT
 );
+";
+
+/// The audit table, created in the transaction that writes its first row.
+pub const CREATE_AUDIT_TABLE: &str = "\
 CREATE TABLE IF NOT EXISTS __anonmigrate_audit (
     id BIGSERIAL PRIMARY KEY,
     version VARCHAR(50) NOT NULL,
@@ -80,6 +85,20 @@ pub fn ensure_tables(conn: &mut PgConnection) -> Result<()> {
     db::execute(conn, CREATE_TABLES).map_err(db::context("creating the bookkeeping tables"))
 }
 
+const READ_BOTH: &str = "SELECT coalesce(d.version, a.version)::text AS version, \
+    to_char(d.run_on, 'YYYY-MM-DD HH24:MI:SS') AS run_on, a.name, a.checksum, \
+    a.statements_done, a.statements_total, a.done_prefix_hash, a.duration_ms \
+    FROM __diesel_schema_migrations d FULL JOIN __anonmigrate_migrations a ON a.version = d.version \
+    ORDER BY 1";
+
+/// Every version the database knows of, ordered by version, when both tables are known to exist (just created
+/// under the migration lock): one query instead of two.
+pub fn read_existing(conn: &mut PgConnection) -> Result<Vec<AppliedRow>> {
+    diesel::sql_query(READ_BOTH)
+        .load(conn)
+        .map_err(|e| db::context("reading the bookkeeping tables")(db::pg_error(&e)))
+}
+
 /// Every version the database knows of, ordered by version; empty when the tables do not exist yet.
 pub fn read(conn: &mut PgConnection) -> Result<Vec<AppliedRow>> {
     let exists: Exists = diesel::sql_query(
@@ -96,13 +115,7 @@ pub fn read(conn: &mut PgConnection) -> Result<Vec<AppliedRow>> {
              NULL::text AS done_prefix_hash, NULL::bigint AS duration_ms \
              FROM __diesel_schema_migrations ORDER BY version"
         }
-        (true, true) => {
-            "SELECT coalesce(d.version, a.version)::text AS version, \
-                    to_char(d.run_on, 'YYYY-MM-DD HH24:MI:SS') AS run_on, a.name, a.checksum, \
-                    a.statements_done, a.statements_total, a.done_prefix_hash, a.duration_ms \
-             FROM __diesel_schema_migrations d FULL JOIN __anonmigrate_migrations a ON a.version = d.version \
-             ORDER BY 1"
-        }
+        (true, true) => READ_BOTH,
     };
     diesel::sql_query(query)
         .load(conn)
@@ -175,7 +188,7 @@ pub fn record_progress_sql(version: &str, done: usize, prefix_hash: &str) -> Str
 pub fn record_audit_sql(version: &str, action: &str, old: Option<&str>, new: Option<&str>) -> String {
     let lit = |v: Option<&str>| v.map_or_else(|| "NULL".to_owned(), db::quote_literal);
     format!(
-        "INSERT INTO __anonmigrate_audit (version, action, old_checksum, new_checksum) VALUES ({}, {}, {}, {});",
+        "{CREATE_AUDIT_TABLE}INSERT INTO __anonmigrate_audit (version, action, old_checksum, new_checksum) VALUES ({}, {}, {}, {});",
         db::quote_literal(version),
         db::quote_literal(action),
         lit(old),

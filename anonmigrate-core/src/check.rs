@@ -193,7 +193,7 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
         stops.push(index);
     }
     if options.down
-        && let Some(index) = chain.migrations.iter().rposition(|m| m.down_sql.is_none())
+        && let Some(index) = chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some())
     {
         stops.push(index);
     }
@@ -457,8 +457,8 @@ impl<'a> Replayer<'a> {
             // A failing up.sql fails the check itself: a plain replay fails the same way.
             stepper.up(index)?;
             tracker.refresh(stepper.conn())?;
-            if migration.down_sql.is_none() {
-                without_down.push(migration.dir_name.clone());
+            if let Some(why) = crate::plan::irreversible(migration) {
+                without_down.push((migration.dir_name.clone(), why));
             } else {
                 let (found, restore) = round_trip(&mut stepper, &mut tracker, index, &migration.dir_name, before)?;
                 broken.extend(found);
@@ -483,9 +483,11 @@ impl<'a> Replayer<'a> {
         runner::Stepper::open(url, self.chain, self.run.lock_timeout, self.run.ddl_lock_timeout)
     }
 
-    fn down_section(&self, broken: Vec<Broken>, without_down: &[String]) -> Section {
+    fn down_section(&self, broken: Vec<Broken>, without_down: &[(String, crate::plan::Irreversible)]) -> Section {
         let title = "down.sql";
-        let no_down = |m: &String| Finding::text(format!("{m}: no down.sql, so it cannot be reverted (not checked)"));
+        let no_down = |(m, why): &(String, crate::plan::Irreversible)| {
+            Finding::text(format!("{m}: irreversible: {} (not checked; `revert` and `redo` refuse it)", why.describe()))
+        };
         if broken.is_empty() {
             if without_down.is_empty() {
                 return Section::new(
@@ -501,7 +503,7 @@ impl<'a> Replayer<'a> {
                     SectionKind::Down,
                     title,
                     Outcome::Warn,
-                    format!("up, down, up leaves the same schema; {} migration(s) have no down.sql", without_down.len()),
+                    format!("up, down, up leaves the same schema; {} migration(s) are irreversible", without_down.len()),
                 )
             };
         }
@@ -559,14 +561,14 @@ impl<'a> Replayer<'a> {
     /// result with the snapshot from before those migrations.
     fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)]) -> Result<Section> {
         let title = "revert all";
-        let keep = self.chain.migrations.iter().rposition(|m| m.down_sql.is_none());
+        let keep = self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some());
         let (scope, reference, target) = match keep {
             None => (RevertScope::All, empty, "an empty schema".to_owned()),
             Some(index) => match snapshot_at(snapshots, index) {
                 Some(snapshot) => (
                     RevertScope::To(index),
                     snapshot,
-                    format!("the schema right after {} (it has no down.sql)", self.chain.migrations[index].dir_name),
+                    format!("the schema right after {} (it is irreversible)", self.chain.migrations[index].dir_name),
                 ),
                 None => return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with")),
             },

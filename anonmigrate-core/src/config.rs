@@ -1,4 +1,4 @@
-//! Where things are and how to connect: workspace discovery (cargo metadata), `[workspace.metadata.anonmigrate]`,
+//! Where things are and how to connect: the workspace (found by `discover`), `[workspace.metadata.anonmigrate]`,
 //! `diesel.toml`, and the database URL (flag, environment, `.env`, or the managed local server).
 
 use std::path::{Path, PathBuf};
@@ -98,34 +98,14 @@ fn dotenv_error(path: &Path, error: &dotenvy::Error) -> Error {
 }
 
 impl Workspace {
-    /// Finds the workspace: directly from the manifests in the common layout, else through `cargo metadata`
-    /// (always for `--manifest-path`). Outside any Cargo project the current directory serves as the root, so the
-    /// tool also works for a bare migrations folder.
+    /// Finds the workspace the way cargo would, without running it (see [`crate::discover`]). Outside any Cargo
+    /// project the current directory serves as the root, so the tool also works for a bare migrations folder.
     pub fn discover(overrides: Overrides) -> Result<Workspace> {
         let cwd = std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
-        let in_cargo_project = overrides.manifest_path.is_some() || cwd.ancestors().any(|d| d.join("Cargo.toml").is_file());
-        let fast = if overrides.manifest_path.is_none() { discover_without_cargo(&cwd) } else { None };
-        let (root, target_dir, metadata_value) = if let Some(found) = fast {
-            found
-        } else if in_cargo_project {
-            let mut cmd = cargo_metadata::MetadataCommand::new();
-            cmd.no_deps().other_options(vec!["--offline".to_owned()]);
-            if let Some(path) = &overrides.manifest_path {
-                cmd.manifest_path(path);
-            }
-            let metadata = cmd.exec().map_err(|e| {
-                Error::Config(format!(
-                    "cannot read the Cargo workspace ({}); fix Cargo.toml or pass --manifest-path",
-                    e.to_string().lines().next().unwrap_or_default()
-                ))
-            })?;
-            (
-                metadata.workspace_root.into_std_path_buf(),
-                metadata.target_directory.into_std_path_buf(),
-                metadata.workspace_metadata,
-            )
-        } else {
-            (cwd.clone(), cwd.join("target"), serde_json::Value::Null)
+        let located = crate::discover::locate(&cwd, overrides.manifest_path.as_deref(), &crate::discover::Environment::current())?;
+        let (root, target_dir, metadata_value) = match located {
+            Some(found) => (found.root, found.target_dir, found.metadata),
+            None => (cwd.clone(), cwd.join("target"), serde_json::Value::Null),
         };
 
         // A single-crate project has no workspace table: its `[package.metadata.anonmigrate]` is read instead.
@@ -277,51 +257,6 @@ impl Workspace {
     }
 }
 
-/// The common layout, answered without spawning `cargo metadata` (which costs ~15 ms, as much as the rest of
-/// `status`): the nearest ancestor `Cargo.toml` with a `[workspace]` table (else the nearest manifest) is the
-/// root, the target directory is `CARGO_TARGET_DIR` or `<root>/target`. Whatever cargo decides by rules of its
-/// own (`.cargo/config*` files, `package.workspace`, `CARGO_BUILD_TARGET_DIR`) is left to `cargo metadata`:
-/// `None` means "ask cargo".
-fn discover_without_cargo(cwd: &Path) -> Option<(PathBuf, PathBuf, serde_json::Value)> {
-    if std::env::var_os("CARGO_BUILD_TARGET_DIR").is_some() {
-        return None;
-    }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let config_dirs = cwd.ancestors().map(|d| d.join(".cargo")).chain(cargo_home);
-    for dir in config_dirs {
-        if dir.join("config.toml").exists() || dir.join("config").is_file() {
-            return None;
-        }
-    }
-    let mut nearest: Option<(PathBuf, toml::Table)> = None;
-    for dir in cwd.ancestors() {
-        let manifest = dir.join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
-        let table: toml::Table = toml::from_str(&text).ok()?;
-        let points_elsewhere = table.get("package").and_then(|p| p.get("workspace")).is_some();
-        if points_elsewhere {
-            return None;
-        }
-        if table.contains_key("workspace") {
-            nearest = Some((dir.to_path_buf(), table));
-            break;
-        }
-        if nearest.is_none() {
-            nearest = Some((dir.to_path_buf(), table));
-        }
-    }
-    let (root, table) = nearest?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| cwd.join(d));
-    let metadata = table
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| serde_json::to_value(m).ok())
-        .unwrap_or(serde_json::Value::Null);
-    Some((root, target_dir, metadata))
-}
-
 /// `[package.metadata.anonmigrate]` of the root manifest, if it has one.
 fn package_metadata(root: &Path) -> Result<Option<serde_json::Value>> {
     let manifest = root.join("Cargo.toml");
@@ -366,39 +301,6 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The shortcut must agree with cargo itself on the layouts it answers.
-    #[test]
-    fn manifest_shortcut_agrees_with_cargo_metadata() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().canonicalize().unwrap();
-        let write = |rel: &str, text: &str| {
-            let path = root.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        write(
-            "Cargo.toml",
-            "[workspace]\nmembers = [\"app\"]\nresolver = \"2\"\n\n[workspace.metadata.anonmigrate]\ndev-database = \"x\"\nextensions = [\"vector\"]\n",
-        );
-        write("app/Cargo.toml", "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
-        write("app/src/lib.rs", "");
-        let from_app = root.join("app/src");
-        let (fast_root, fast_target, fast_meta) = discover_without_cargo(&from_app).expect("the common layout");
-        let cargo = cargo_metadata::MetadataCommand::new()
-            .no_deps()
-            .current_dir(&from_app)
-            .exec()
-            .unwrap();
-        assert_eq!(fast_root, cargo.workspace_root.into_std_path_buf());
-        if std::env::var_os("CARGO_TARGET_DIR").is_none() {
-            assert_eq!(fast_target, cargo.target_directory.into_std_path_buf());
-        }
-        assert_eq!(fast_meta, cargo.workspace_metadata);
-
-        write(".cargo/config.toml", "[build]\ntarget-dir = \"elsewhere\"\n");
-        assert!(discover_without_cargo(&from_app).is_none(), "cargo config files are cargo's to interpret");
-    }
 
     #[test]
     fn durations() {

@@ -19,6 +19,24 @@ pub enum UrlSource {
     DirectMetadata(std::path::PathBuf),
 }
 
+impl UrlSource {
+    /// How to stop using a URL from this source, so commands fall back to the managed local server.
+    pub fn how_to_drop(&self) -> String {
+        match self {
+            UrlSource::Flag => "leave out --database-url".to_owned(),
+            UrlSource::Environment => "unset DATABASE_URL".to_owned(),
+            UrlSource::DotEnv(path) => format!("remove DATABASE_URL from {}", path.display()),
+            UrlSource::LocalServer => "`cargo anonmigrate server start`".to_owned(),
+            UrlSource::DirectFlag => "leave out --direct-url".to_owned(),
+            UrlSource::DirectEnvironment => "unset DIRECT_URL".to_owned(),
+            UrlSource::DirectDotEnv(path) => format!("remove DIRECT_URL from {}", path.display()),
+            UrlSource::DirectMetadata(path) => {
+                format!("remove direct-url from [workspace.metadata.anonmigrate] of {}", path.display())
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for UrlSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -119,6 +137,36 @@ impl DatabaseUrl {
             }
         }
         url.to_string()
+    }
+
+    /// The Unix socket file libpq connects to when the URL (or PGHOST/PGPORT, as libpq reads them) names exactly
+    /// one socket directory: `<dir>/.s.PGSQL.<port>`. `None` for TCP, several hosts, or libpq's built-in default.
+    pub fn unix_socket(&self) -> Option<std::path::PathBuf> {
+        let param = |key: &str| self.url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
+        if param("hostaddr").is_some() {
+            return None;
+        }
+        let host = param("host")
+            .or_else(|| self.url.host_str().filter(|h| !h.is_empty()).map(decode))
+            .or_else(|| std::env::var("PGHOST").ok())?;
+        let port = param("port")
+            .or_else(|| self.url.port().map(|p| p.to_string()))
+            .or_else(|| std::env::var("PGPORT").ok())
+            .unwrap_or_else(|| "5432".into());
+        if !host.starts_with('/') || host.contains(',') || port.contains(',') {
+            return None;
+        }
+        Some(std::path::Path::new(&host).join(format!(".s.PGSQL.{}", port.trim())))
+    }
+
+    /// [`libpq_url`](Self::libpq_url) without its password, and the password (decoded) apart: for a child
+    /// process (`pg_dump`), which gets the password through `PGPASSWORD` so it never shows in a process listing.
+    pub fn libpq_url_and_password(&self, connect_timeout_secs: u64) -> (String, Option<String>) {
+        let password = self.url.password().map(decode);
+        let mut without = self.clone();
+        // Cannot fail for a URL with a host, which every parsed PostgreSQL URL with a password has.
+        let _ = without.url.set_password(None);
+        (without.libpq_url(connect_timeout_secs), password)
     }
 
     /// The URL with any password replaced by `***`, safe to print.
@@ -263,6 +311,16 @@ fn bad_percent_escape(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_for_a_child_process_travels_apart_from_the_url() {
+        let url = DatabaseUrl::parse("postgresql+asyncpg://u:p%40ss@db:5432/anonchat", UrlSource::Flag).unwrap();
+        let (conninfo, password) = url.libpq_url_and_password(5);
+        assert_eq!(conninfo, "postgresql://u@db:5432/anonchat?application_name=anonmigrate&connect_timeout=5");
+        assert_eq!(password.as_deref(), Some("p@ss"));
+        let socket = DatabaseUrl::parse("postgresql://u@localhost/x?host=%2Ftmp%2Fsock", UrlSource::Flag).unwrap();
+        assert_eq!(socket.libpq_url_and_password(5).1, None);
+    }
 
     #[test]
     fn accepts_sqlalchemy_and_plain_schemes() {

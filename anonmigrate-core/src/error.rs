@@ -70,6 +70,17 @@ pub enum Error {
     },
 
     #[error(
+        "redo failed in migration `{migration}` at {location}: {error}\nthe redo ran in one transaction, so nothing was changed (every migration it touched is still applied as before); fix `{}` and run `cargo anonmigrate redo` again",
+        file.display()
+    )]
+    RedoFailed {
+        migration: String,
+        file: PathBuf,
+        location: String,
+        error: PgError,
+    },
+
+    #[error(
         "extension `{extension}` is not available on this server ({server}): {message}; install it on the server (for pgvector: the server's `postgresql-NN-pgvector` package, or unset DATABASE_URL to use the managed local server, which ships it), then a superuser runs `CREATE EXTENSION {extension};`"
     )]
     ExtensionUnavailable {
@@ -166,6 +177,7 @@ impl Error {
             Error::Postgres { error, .. } if crate::db::connection_lost(&error.message) => ErrorKind::Connection,
             Error::Postgres { .. }
             | Error::MigrationFailed { .. }
+            | Error::RedoFailed { .. }
             | Error::ExtensionUnavailable { .. }
             | Error::InsufficientPrivilege { .. } => ErrorKind::Database,
         }

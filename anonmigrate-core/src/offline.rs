@@ -251,8 +251,9 @@ fn statements(out: &mut String, script: &Script, progress: bool) {
             "-- the file's own BEGIN (line {begin}) and COMMIT (line {commit}) are left out: it runs in this transaction"
         );
     }
+    let hashes = if progress { script.prefix_hashes() } else { Vec::new() };
     for (i, statement) in script.statements.iter().enumerate() {
-        let record = || format!("{}\n", bookkeeping::record_progress_sql(&script.version, i + 1, &script.prefix_hash(i + 1)));
+        let record = || format!("{}\n", bookkeeping::record_progress_sql(&script.version, i + 1, &hashes[i + 1]));
         let closes_block = script.closes_block(i);
         if progress && closes_block {
             out.push_str(&record());

@@ -15,15 +15,13 @@ pub enum Direction {
     Down,
 }
 
-/// diesel's `metadata.toml`.
-#[derive(Debug, Default, Deserialize)]
+/// diesel's `metadata.toml`, read as diesel_migrations reads it: without the file a migration is
+/// transactional; a file without `run_in_transaction` (an empty one included) means `false`, serde's default for
+/// a bool; other keys are ignored. (diesel also treats an unparsable file as absent; that stays an error here.)
+#[derive(Debug, Deserialize)]
 struct Metadata {
-    #[serde(default = "yes")]
+    #[serde(default)]
     run_in_transaction: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The statements of one direction of one migration, ready to send.
@@ -55,15 +53,9 @@ impl Script {
         let transactional = run_in_transaction(migration)?;
         let (file, text) = match direction {
             Direction::Up => (migration.up_path(), migration.up_sql.as_str()),
-            Direction::Down => match &migration.down_sql {
-                Some(text) => (migration.down_path(), text.as_str()),
-                None => {
-                    return Err(Error::Refused(format!(
-                        "migration `{}` has no down.sql, so it cannot be reverted; write `{}` (it may be empty to only forget the migration)",
-                        migration.dir_name,
-                        migration.down_path().display()
-                    )));
-                }
+            Direction::Down => match irreversible(migration) {
+                Some(why) => return Err(refused_irreversible(migration, why)),
+                None => (migration.down_path(), migration.down_sql.as_deref().unwrap_or_default()),
             },
         };
         let mut statements: Vec<PlannedStatement> = split_statements(text)
@@ -134,6 +126,12 @@ impl Script {
         sha256_hex(joined.as_bytes())
     }
 
+    /// [`Script::prefix_hash`] of every prefix at once (element `k`: the first `k` statements), in one pass: for
+    /// loops that record progress after each statement.
+    pub fn prefix_hashes(&self) -> Vec<String> {
+        anonmigrate_chain::prefix_hashes(self.statements.iter().map(|s| s.sql.as_str()))
+    }
+
     /// `line N` (or `statement i of n, line N`) for an error position inside statement `index`.
     pub fn location(&self, index: usize, position: Option<i32>) -> String {
         let statement = &self.statements[index];
@@ -148,6 +146,54 @@ impl Script {
             statement.line + extra_lines
         )
     }
+}
+
+/// The second line of the down.sql stub `generate` writes (after diesel's own first line), so a reader knows
+/// why `revert` refuses the migration until the file holds SQL.
+pub const DOWN_STUB: &str = "-- This file should undo anything in `up.sql`\n-- Until it holds SQL, the migration is irreversible: `revert` and `redo` refuse it.\n";
+
+/// Why a migration cannot be reverted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Irreversible {
+    NoDownSql,
+    /// down.sql is empty or holds only comments: running it would forget the migration and keep its changes.
+    NothingToRun,
+    /// down.sql is still the stub `generate` (ours or diesel's) wrote.
+    Stub,
+}
+
+impl Irreversible {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Irreversible::NoDownSql => "it has no down.sql",
+            Irreversible::NothingToRun => "its down.sql is empty or only comments",
+            Irreversible::Stub => "its down.sql is still the stub `generate` wrote (only comments)",
+        }
+    }
+}
+
+/// `None` when the migration's down.sql has at least one statement to run, or when its up.sql has none either
+/// (an imported Alembic merge revision, a placeholder): there is nothing to undo, so forgetting it loses nothing.
+pub fn irreversible(migration: &Migration) -> Option<Irreversible> {
+    let Some(text) = &migration.down_sql else {
+        return Some(Irreversible::NoDownSql);
+    };
+    if !split_statements(text).is_empty() || split_statements(&migration.up_sql).is_empty() {
+        return None;
+    }
+    let stub = text.contains(DOWN_STUB.lines().nth(1).unwrap_or_default()) || text.trim() == "-- This file should undo anything in `up.sql`";
+    Some(if stub { Irreversible::Stub } else { Irreversible::NothingToRun })
+}
+
+/// Refuses to revert an irreversible migration, before anything runs.
+pub fn refused_irreversible(migration: &Migration, why: Irreversible) -> Error {
+    Error::Refused(format!(
+        "migration `{}` is irreversible: {}, so reverting it would only forget it while its changes stay in the database; nothing was changed; write the SQL that undoes up.sql in `{}`, or forget the migration without undoing it with `cargo anonmigrate stamp --delete {}`",
+        migration.dir_name,
+        why.describe(),
+        migration.down_path().display(),
+        migration.version
+    ))
 }
 
 /// Transaction control the runner cannot honour, refused before anything runs.

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::bookkeeping::{self, AppliedRow};
-use crate::database_url::DatabaseUrl;
+use crate::database_url::{DatabaseUrl, UrlSource};
 use crate::db;
 use crate::error::{Error, PgError, Result};
 use crate::events::{Event, Observer};
@@ -52,6 +52,16 @@ pub struct LockedConnection {
     pub conn: PgConnection,
 }
 
+/// What the first message under the migration lock sets up, besides checking that it still runs on the locked
+/// server process.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSetup {
+    /// `statement_timeout` of the session; `None`: no limit, whatever the role or database sets.
+    pub statement_timeout: Option<Duration>,
+    /// Create the bookkeeping tables (if they do not exist).
+    pub bookkeeping: bool,
+}
+
 impl std::fmt::Debug for LockedConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LockedConnection")
@@ -89,22 +99,41 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 }
 
 /// Takes the migration lock by polling `pg_try_advisory_lock`: a blocking `pg_advisory_lock` would keep a
-/// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock.
-pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -> Result<LockedConnection> {
+/// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock. Then sets
+/// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
+///
+/// Round trips before the first migration (a fresh database, the lock free): the claim, the lock, the setup
+/// message, the bookkeeping read; plus, only when the connection is not proven direct, two queries on one second
+/// connection. The managed local server (started by this tool, on its own socket) needs no pooler check at all.
+pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
-    let session = pooler::Session::claim(&mut conn, url)?;
+    let mut checked = match url.source {
+        UrlSource::LocalServer => None,
+        _ => {
+            let mut probe = pooler::Probe::new(url);
+            let session = pooler::Session::claim(&mut conn, url, &mut probe)?;
+            Some((session, probe))
+        }
+    };
     let started = Instant::now();
     let mut announced = false;
     loop {
-        if session.try_lock(&mut conn, MIGRATION_LOCK_KEY)? {
-            session.confirm_lock(&mut conn, url, MIGRATION_LOCK_KEY)?;
-            // If this process dies (kill -9, a lost network), the server notices within a second even in the
-            // middle of a long statement and rolls back, releasing the migration lock and the table locks instead
-            // of holding them until the statement ends. PostgreSQL 14+ on Linux; elsewhere the setting is refused
-            // and the default kept.
-            let _ = db::execute(&mut conn, "SET client_connection_check_interval = 1000");
-            return Ok(LockedConnection { conn });
+        let taken = match &checked {
+            Some((session, _)) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
+            None => try_lock_plain(&mut conn)?,
+        };
+        if taken {
+            if let Some((session, probe)) = &mut checked {
+                session.confirm_lock(probe, MIGRATION_LOCK_KEY)?;
+            }
+            let mut locked = LockedConnection { conn };
+            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup)?;
+            return Ok(locked);
+        }
+        if let Some((_, probe)) = &mut checked {
+            // Not while waiting: in a session-mode pool it would keep a server connection from the others.
+            probe.close();
         }
         let holder = lock_holder(&mut conn);
         if started.elapsed() >= timeout {
@@ -134,8 +163,105 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, observer: &mut dyn Observer) -
     }
 }
 
+#[derive(QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    taken: bool,
+}
+
+fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
+    diesel::sql_query(format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"))
+        .get_result::<Taken>(conn)
+        .map(|t| t.taken)
+        .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
+}
+
+/// One message: the pooler guard (first, so nothing else runs on another server process), `statement_timeout`,
+/// `client_connection_check_interval`, and the bookkeeping tables.
+///
+/// `client_connection_check_interval`: if this process dies (kill -9, a lost network), the server notices
+/// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
+/// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
+/// where the server refuses it the message is sent again without it.
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup) -> Result<()> {
+    let mut check_interval = true;
+    loop {
+        let mut sql = String::new();
+        if let Some(session) = session {
+            sql.push_str(&session.guard_sql());
+            sql.push_str(";\n");
+        }
+        sql.push_str(&statement_timeout_sql(setup.statement_timeout));
+        sql.push_str(";\n");
+        if check_interval {
+            sql.push_str("SET client_connection_check_interval = 1000;\n");
+        }
+        if setup.bookkeeping {
+            sql.push_str(bookkeeping::CREATE_TABLES);
+        }
+        let Err(error) = db::execute(conn, &sql) else { return Ok(()) };
+        if let Some(session) = session
+            && error.message.contains(pooler::GUARD_FAILED)
+        {
+            return Err(session.guard_failed(conn, MIGRATION_LOCK_KEY));
+        }
+        if check_interval && error.message.contains("client_connection_check_interval") {
+            check_interval = false;
+            continue;
+        }
+        let what = if setup.bookkeeping { "creating the bookkeeping tables" } else { "setting statement_timeout" };
+        return Err(db::context(what)(error));
+    }
+}
+
 pub fn read_status(conn: &mut PgConnection, chain: &Chain) -> Result<(Status, Vec<AppliedRow>)> {
     let rows = bookkeeping::read(conn)?;
+    Ok((Status::compute_with(chain, &rows, &renames_of(chain)), rows))
+}
+
+/// The versions `merge` changed, from the lock file beside the chain (none when it is missing or unreadable:
+/// the commands that need it report the lock file themselves).
+fn renames_of(chain: &Chain) -> Vec<anonmigrate_chain::Rename> {
+    LockFile::read(&chain.dir).ok().flatten().map(|(lock, _)| lock.renames).unwrap_or_default()
+}
+
+/// Moves the records that [`Status::renumber`] found to their new versions (one transaction, audited), says so
+/// in one line each, and returns the rows and status as they are afterwards. The migrations are not run again.
+fn apply_renumbering(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    status: Status,
+    mut rows: Vec<AppliedRow>,
+    observer: &mut dyn Observer,
+) -> Result<(Status, Vec<AppliedRow>)> {
+    if status.renumber.is_empty() {
+        return Ok((status, rows));
+    }
+    let mut sql = String::from("BEGIN;\n");
+    for renumber in &status.renumber {
+        let (from, to) = (db::quote_literal(&renumber.from), db::quote_literal(&renumber.to));
+        let name = chain.find(&renumber.to).map_or_else(String::new, |m| m.name.clone());
+        sql.push_str(&format!(
+            "UPDATE __diesel_schema_migrations SET version = {to} WHERE version = {from};\n\
+             UPDATE __anonmigrate_migrations SET version = {to}, name = {} WHERE version = {from};\n",
+            db::quote_literal(&name)
+        ));
+        let checksum = chain.find(&renumber.to).map(|m| m.checksum.as_str());
+        sql.push_str(&bookkeeping::record_audit_sql(&renumber.to, &format!("renumber from {}", renumber.from), checksum, checksum));
+        sql.push('\n');
+    }
+    sql.push_str("COMMIT;");
+    db::execute(conn, &sql).map_err(db::context("renumbering migration records"))?;
+    for renumber in &status.renumber {
+        observer.event(Event::Notice(format!(
+            "renumbered the record of {}: applied here as version {}, which `merge` changed (same checksum, not applied again)",
+            renumber.dir_name, renumber.from
+        )));
+        for row in rows.iter_mut().filter(|r| r.version == renumber.from) {
+            row.version = renumber.to.clone();
+        }
+    }
+    rows.sort_by(|a, b| a.version.cmp(&b.version));
     Ok((Status::compute(chain, &rows), rows))
 }
 
@@ -256,12 +382,14 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     // Parse every script before connecting, so a bad file changes nothing.
     let scripts = prepare_run(chain, options)?;
 
-    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: true };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
-    bookkeeping::ensure_tables(conn)?;
-    let (status, rows) = read_status(conn, chain)?;
+    let rows = bookkeeping::read_existing(conn)?;
+    let status = Status::compute_with(chain, &rows, &renames_of(chain));
+    // Judged before renumbering: a migration that arrived next to a renumbered one is in order on this database.
     check_safe_to_run(chain, &status, options)?;
+    let (status, rows) = apply_renumbering(conn, chain, status, rows, observer)?;
 
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
@@ -417,13 +545,15 @@ fn apply_statementwise(
             total,
         });
     }
+    // One message each for the start (with the session's lock_timeout) and the end (with its reset).
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
-    db::execute(conn, &record).map_err(db::context("recording the migration start"))?;
-    db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+    let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
+    db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
+    let hashes = script.prefix_hashes();
     for index in first..total {
         let statement = &script.statements[index];
         let block = script.block_of(index);
-        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &hashes[index + 1]);
         // Inside an author block the progress rows are part of the block's transaction: a failure leaves nothing of
         // the block, and the recorded progress points at its BEGIN. The closing COMMIT's own progress goes in first,
         // so it commits with the block.
@@ -456,9 +586,8 @@ fn apply_statementwise(
             })?;
         }
     }
-    db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("BEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
@@ -532,6 +661,8 @@ fn likely_blockers(conn: &mut PgConnection) -> String {
 enum Recovery {
     /// The migration ran in one transaction, rolled back by now.
     RolledBack,
+    /// A `redo`: every down.sql and up.sql ran in one transaction, rolled back by now.
+    RolledBackRedo,
     /// A non-transactional up.sql: progress is recorded per statement (per block inside an author block);
     /// `done` statements are recorded as done.
     Resume { done: usize },
@@ -544,16 +675,28 @@ enum Recovery {
 fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError, recovery: Recovery) -> Error {
     if error.message.contains("lock timeout") {
         let blockers = likely_blockers(conn);
+        let kept = match recovery {
+            Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::RolledBackRedo => "; the redo ran in one transaction, so nothing was changed",
+            Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes here",
+            Recovery::RerunDown => "",
+        };
         error.hint = Some(format!(
-            "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
+            "the statement waited longer than the DDL lock timeout for a lock held by another session{}{kept}; nothing in the file needs fixing: run `cargo anonmigrate run` again when it is quiet, or raise ddl-lock-timeout",
             if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
         ));
+        // Not `MigrationFailed`, which tells the user to fix the file.
+        return Error::Postgres {
+            context: format!("migration `{}` failed at {}", script.dir_name, script.location(index, error.position)),
+            error,
+        };
     } else if db::statement_timed_out(&error.message) {
         let setting = diesel::sql_query("SELECT current_setting('statement_timeout') AS summary")
             .get_result::<Activity>(conn)
             .map_or_else(|_| "as configured".to_owned(), |a| a.summary);
         let after = match recovery {
             Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::RolledBackRedo => "; the redo ran in one transaction, so nothing was changed",
             Recovery::Resume { done } if done < index => {
                 "; the statements before its BEGIN … COMMIT block stay recorded as done and `cargo anonmigrate run` resumes at the block"
             }
@@ -573,6 +716,9 @@ fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut 
         error.hint = Some(match recovery {
             Recovery::RolledBack => format!(
                 "{lost}; the migration ran in one transaction, so none of it was committed: run `cargo anonmigrate run` again once the server is reachable"
+            ),
+            Recovery::RolledBackRedo => format!(
+                "{lost}; the redo ran in one transaction, so nothing was changed: run `cargo anonmigrate redo` again once the server is reachable"
             ),
             Recovery::Resume { done: 0 } => format!(
                 "{lost}; no statement of this migration is recorded as done, so `cargo anonmigrate run` starts it again once the server is reachable"
@@ -629,6 +775,8 @@ pub struct DryRun {
     pub current_version: Option<String>,
     /// Another session holding the migration lock right now (`run` would wait for it).
     pub lock_holder: Option<String>,
+    /// Records `run` would move to the version `merge` gave their migration (not applied again).
+    pub renumber: Vec<crate::status::Renumber>,
     pub actions: Vec<PlannedMigration>,
     /// Why `run` would stop before applying anything; `None` when it would go ahead.
     #[serde(serialize_with = "error_text")]
@@ -660,12 +808,16 @@ pub struct PlannedMigration {
 pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result<DryRun> {
     let scripts = prepare_run(chain, options)?;
     let mut conn = db::connect(url)?;
-    db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
+    // One read-only transaction rather than a session setting: through a transaction-mode pooler a `SET` holds
+    // for one server connection only, a transaction for every statement in it.
+    db::execute(&mut conn, "BEGIN TRANSACTION READ ONLY").map_err(db::context("starting a read-only transaction"))?;
     let (status, rows) = read_status(&mut conn, chain)?;
     let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    db::execute(&mut conn, "ROLLBACK").map_err(db::context("ending the read-only transaction"))?;
     let mut refusal = check_safe_to_run(chain, &status, options).err();
     let mut actions = Vec::new();
-    for script in select_pending(&scripts, &status, options) {
+    let renumbered: std::collections::HashSet<&str> = status.renumber.iter().map(|r| r.to.as_str()).collect();
+    for script in select_pending(&scripts, &status, options).into_iter().filter(|s| !renumbered.contains(s.version.as_str())) {
         let row = rows.iter().find(|r| r.version == script.version);
         let done = if script.transactional {
             0
@@ -692,6 +844,7 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
         database: url.describe(),
         current_version: status.current_version,
         lock_holder,
+        renumber: status.renumber,
         actions,
         refusal,
     })
@@ -714,9 +867,8 @@ impl std::fmt::Debug for Stepper<'_> {
 
 impl<'a> Stepper<'a> {
     pub fn open(url: &DatabaseUrl, chain: &'a Chain, lock_timeout: Duration, ddl_lock_timeout: Option<Duration>) -> Result<Stepper<'a>> {
-        let mut locked = lock(url, lock_timeout, &mut crate::events::Silent)?;
-        db::execute(&mut locked.conn, &statement_timeout_sql(None)).map_err(db::context("setting statement_timeout"))?;
-        bookkeeping::ensure_tables(&mut locked.conn)?;
+        let setup = SessionSetup { statement_timeout: None, bookkeeping: true };
+        let locked = lock(url, lock_timeout, setup, &mut crate::events::Silent)?;
         Ok(Stepper { locked, chain, ddl_lock_timeout })
     }
 
@@ -771,31 +923,12 @@ pub fn revert(
     options: &RevertOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<AppliedMigration>> {
-    let mut locked = lock(url, options.lock_timeout, observer)?;
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    db::execute(conn, &statement_timeout_sql(options.statement_timeout)).map_err(db::context("setting statement_timeout"))?;
-    let (status, _) = read_status(conn, chain)?;
-    if let Some(missing) = status.missing.last()
-        && status.applied().last().is_none_or(|a| a.version < missing.version)
-    {
-        return Err(Error::Integrity(format!(
-            "the newest applied migration {} is not on disk, so its down.sql cannot run; check out the branch that has it",
-            missing.version
-        )));
-    }
-    let applied: Vec<&crate::status::Entry> = status.applied().collect();
-    let to_revert: Vec<&crate::status::Entry> = match scope {
-        RevertScope::Steps(n) => applied.iter().rev().take(n).copied().collect(),
-        RevertScope::All => applied.iter().rev().copied().collect(),
-        RevertScope::To(keep_index) => {
-            let keep_version = &chain.migrations[keep_index].version;
-            applied.iter().rev().filter(|e| &e.version > keep_version).copied().collect()
-        }
-    };
-    let scripts: Vec<Script> = to_revert
-        .iter()
-        .map(|e| Script::prepare(chain.find(&e.version).expect("applied entries come from the chain"), Direction::Down))
-        .collect::<Result<_>>()?;
+    let (status, rows) = read_status(conn, chain)?;
+    let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
+    let scripts = revert_scripts(chain, &status, scope)?;
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -825,6 +958,147 @@ pub fn revert(
         });
     }
     Ok(reverted)
+}
+
+/// The down scripts `revert` runs, newest first, prepared (and irreversible migrations refused) before anything
+/// runs.
+fn revert_scripts(chain: &Chain, status: &Status, scope: RevertScope) -> Result<Vec<Script>> {
+    if let Some(missing) = status.missing.last()
+        && status.applied().last().is_none_or(|a| a.version < missing.version)
+    {
+        return Err(Error::Integrity(format!(
+            "the newest applied migration {} is not on disk, so its down.sql cannot run; check out the branch that has it",
+            missing.version
+        )));
+    }
+    let applied: Vec<&crate::status::Entry> = status.applied().collect();
+    let to_revert: Vec<&crate::status::Entry> = match scope {
+        RevertScope::Steps(n) => applied.iter().rev().take(n).copied().collect(),
+        RevertScope::All => applied.iter().rev().copied().collect(),
+        RevertScope::To(keep_index) => {
+            let keep_version = &chain.migrations[keep_index].version;
+            applied.iter().rev().filter(|e| &e.version > keep_version).copied().collect()
+        }
+    };
+    to_revert
+        .iter()
+        .map(|e| Script::prepare(chain.find(&e.version).expect("applied entries come from the chain"), Direction::Down))
+        .collect()
+}
+
+/// What `redo` did: the migrations reverted (newest first) and applied again (oldest first); `atomic` when it
+/// all ran in one transaction.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RedoReport {
+    pub reverted: Vec<AppliedMigration>,
+    pub applied: Vec<AppliedMigration>,
+    pub atomic: bool,
+}
+
+/// Reverts the newest applied migrations and applies them again. When every script involved is transactional,
+/// all of it (each down.sql, each up.sql, the bookkeeping) runs in one transaction, as diesel's redo does: a
+/// failure anywhere changes nothing. A non-transactional migration cannot run inside it, so such a redo reverts
+/// and re-applies step by step (and says so).
+pub fn redo(
+    url: &DatabaseUrl,
+    chain: &Chain,
+    scope: RevertScope,
+    options: &RevertOptions,
+    observer: &mut dyn Observer,
+) -> Result<RedoReport> {
+    let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
+    let mut locked = lock(url, options.lock_timeout, setup, observer)?;
+    let conn = &mut locked.conn;
+    let (status, _) = read_status(conn, chain)?;
+    let downs = revert_scripts(chain, &status, scope)?;
+    let ups: Vec<Script> = downs
+        .iter()
+        .rev()
+        .map(|d| Script::prepare(chain.find(&d.version).expect("reverted entries come from the chain"), Direction::Up))
+        .collect::<Result<_>>()?;
+    if downs.is_empty() {
+        return Ok(RedoReport { atomic: true, ..RedoReport::default() });
+    }
+    let total = downs.len();
+    if downs.iter().chain(&ups).all(|s| s.transactional) {
+        let mut report = RedoReport { atomic: true, ..RedoReport::default() };
+        db::execute(conn, &format!("BEGIN;\n{};", lock_timeout_sql(options.ddl_lock_timeout, true)))
+            .map_err(db::context("starting the redo transaction"))?;
+        let steps = downs.iter().map(|s| (s, Direction::Down)).chain(ups.iter().map(|s| (s, Direction::Up)));
+        for (script, direction) in steps {
+            let (index, list) = match direction {
+                Direction::Down => (report.reverted.len() + 1, &mut report.reverted),
+                Direction::Up => (report.applied.len() + 1, &mut report.applied),
+            };
+            let dir_name = script.dir_name.clone();
+            observer.event(match direction {
+                Direction::Down => Event::Reverting { index, total, dir_name },
+                Direction::Up => Event::Applying { index, total, dir_name },
+            });
+            let step_started = Instant::now();
+            for (at, statement) in script.statements.iter().enumerate() {
+                db::execute(conn, &statement.sql).map_err(|error| {
+                    rollback(conn);
+                    match statement_failed(conn, script, at, error, Recovery::RolledBackRedo) {
+                        Error::MigrationFailed { migration, file, location, error } => Error::RedoFailed { migration, file, location, error },
+                        other => other,
+                    }
+                })?;
+            }
+            db::execute(conn, &finish_sql(script, direction, bookkeeping::Elapsed::Millis(step_started.elapsed().as_millis())))
+                .map_err(|error| {
+                    rollback(conn);
+                    db::context("recording the redo")(error)
+                })?;
+            list.push(AppliedMigration {
+                version: script.version.clone(),
+                dir_name: script.dir_name.clone(),
+                duration_ms: step_started.elapsed().as_millis(),
+                statements: script.statements.len(),
+            });
+        }
+        db::execute(conn, "COMMIT").map_err(|error| {
+            rollback(conn);
+            db::context("committing the redo")(error)
+        })?;
+        // Reported once committed: a line saying "reverted" before a rollback would be untrue.
+        for (i, m) in report.reverted.iter().enumerate() {
+            observer.event(Event::Reverted {
+                index: i + 1,
+                total,
+                dir_name: m.dir_name.clone(),
+                duration: Duration::from_millis(u64::try_from(m.duration_ms).unwrap_or(u64::MAX)),
+            });
+        }
+        for (i, m) in report.applied.iter().enumerate() {
+            observer.event(Event::Applied {
+                index: i + 1,
+                total,
+                dir_name: m.dir_name.clone(),
+                duration: Duration::from_millis(u64::try_from(m.duration_ms).unwrap_or(u64::MAX)),
+                statements: m.statements,
+            });
+        }
+        return Ok(report);
+    }
+    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    observer.event(Event::Warning(format!(
+        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", ")
+    )));
+    drop(locked);
+    let reverted = revert(url, chain, scope, options, observer)?;
+    let run_options = RunOptions {
+        to: None,
+        step: Some(reverted.len()),
+        ignore_missing: false,
+        allow_out_of_order: false,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    let applied = run(url, chain, &run_options, observer)?;
+    Ok(RedoReport { reverted, applied: applied.applied, atomic: false })
 }
 
 #[cfg(test)]

@@ -38,6 +38,11 @@ pub fn extensions_in_chain(chain: &Chain) -> Vec<String> {
     found
 }
 
+/// Extensions one migration's up.sql creates.
+pub fn extensions_created_by(migration: &anonmigrate_chain::Migration) -> Vec<String> {
+    split_statements(&migration.up_sql).into_iter().filter_map(|s| created_extension(s.text)).collect()
+}
+
 fn created_extension(statement: &str) -> Option<String> {
     // Comments before the keyword are allowed; the splitter keeps them in the text.
     let code: String = statement
@@ -119,6 +124,98 @@ pub fn create_database(url: &DatabaseUrl) -> Result<bool> {
         Err(e) if e.message.contains("already exists") => Ok(false),
         Err(e) => Err(privilege_error(e, format!("{sql}; -- or grant CREATEDB to this role"))),
     }
+}
+
+/// diesel setup's default migration (diesel_cli 2.3), written when `setup` creates the migrations directory.
+const DIESEL_INITIAL_SETUP: &str = "00000000000000_diesel_initial_setup";
+const DIESEL_INITIAL_HEADER: &str = "\
+-- This file was automatically created by Diesel to setup helper functions
+-- and other internal bookkeeping. This file is safe to edit, any future
+-- changes will be added to existing projects as new migrations.
+";
+const DIESEL_INITIAL_UP: &str = r#"
+
+
+
+-- Sets up a trigger for the given table to automatically set a column called
+-- `updated_at` whenever the row is modified (unless `updated_at` was included
+-- in the modified columns)
+--
+-- # Example
+--
+-- ```sql
+-- CREATE TABLE users (id SERIAL PRIMARY KEY, updated_at TIMESTAMP NOT NULL DEFAULT NOW());
+--
+-- SELECT diesel_manage_updated_at('users');
+-- ```
+CREATE OR REPLACE FUNCTION diesel_manage_updated_at(_tbl regclass) RETURNS VOID AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER set_updated_at BEFORE UPDATE ON %s
+                    FOR EACH ROW EXECUTE PROCEDURE diesel_set_updated_at()', _tbl);
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION diesel_set_updated_at() RETURNS trigger AS $$
+BEGIN
+    IF (
+        NEW IS DISTINCT FROM OLD AND
+        NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at
+    ) THEN
+        NEW.updated_at := current_timestamp;
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+"#;
+const DIESEL_INITIAL_DOWN: &str = "
+DROP FUNCTION IF EXISTS diesel_manage_updated_at(_tbl regclass);
+DROP FUNCTION IF EXISTS diesel_set_updated_at();
+";
+
+/// The files `setup` creates when they are missing, as diesel setup does: the migrations directory (with a
+/// `.keep` and, unless `no_default_migration`, diesel's initial-setup migration), and with it `<root>/diesel.toml`.
+/// Unlike diesel, diesel.toml is only written for a new project (when the migrations directory is created too):
+/// in an existing checkout (a CI job) a new [print_schema] would change what `check` and `run` do with schema.rs.
+/// It names schema.rs only when `[workspace.metadata.anonmigrate] schema-file` does not already (two places naming
+/// it is a configuration error), and nothing is written when `DIESEL_CONFIG_FILE` points elsewhere.
+/// Returns what was created.
+pub fn scaffold(workspace: &crate::config::Workspace, no_default_migration: bool) -> Result<Vec<std::path::PathBuf>> {
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|source| Error::Write { path: path.to_path_buf(), source })
+    };
+    let mut created = Vec::new();
+    let dir = &workspace.migrations_dir;
+    let new_project = !dir.exists();
+    if new_project {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.clone(), source })?;
+        write(&dir.join(".keep"), "")?;
+        created.push(dir.clone());
+        if !no_default_migration {
+            let initial = dir.join(DIESEL_INITIAL_SETUP);
+            std::fs::create_dir(&initial).map_err(|source| Error::Write { path: initial.clone(), source })?;
+            write(&initial.join("up.sql"), &format!("{DIESEL_INITIAL_HEADER}{DIESEL_INITIAL_UP}"))?;
+            write(&initial.join("down.sql"), &format!("{DIESEL_INITIAL_HEADER}{DIESEL_INITIAL_DOWN}"))?;
+            created.push(initial);
+        }
+    }
+    let diesel_toml = workspace.root.join("diesel.toml");
+    if new_project && std::env::var_os("DIESEL_CONFIG_FILE").is_none() && !diesel_toml.exists() {
+        let migrations = dir.strip_prefix(&workspace.root).unwrap_or(dir).display().to_string();
+        let print_schema = if workspace.settings.schema_file.is_some() {
+            String::new()
+        } else {
+            "[print_schema]\nfile = \"src/schema.rs\"\ncustom_type_derives = [\"diesel::query_builder::QueryId\", \"Clone\"]\n\n".to_owned()
+        };
+        write(
+            &diesel_toml,
+            &format!(
+                "# For documentation on how to configure this file,\n# see https://diesel.rs/guides/configuring-diesel-cli\n\n{print_schema}[migrations_directory]\ndir = {}\n",
+                toml::Value::String(migrations)
+            ),
+        )?;
+        created.push(diesel_toml);
+    }
+    Ok(created)
 }
 
 /// `setup`: database, extensions, bookkeeping. Idempotent.

@@ -89,9 +89,9 @@ impl Config {
                     .as_str()
                     .ok_or_else(|| Error::Config(format!("{SECTION} baseline must be a version string, e.g. \"20250115090400\"")))?;
                 let version: String = text.chars().filter(|c| *c != '-').collect();
-                if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+                if version.is_empty() || text.chars().any(|c| c == '_' || c.is_whitespace()) {
                     return Err(Error::Config(format!(
-                        "{SECTION} baseline `{text}` is not a migration version; write the digits before the `_` of a migration directory, e.g. \"20250115090400\""
+                        "{SECTION} baseline `{text}` is not a migration version; write the text before the `_` of a migration directory, e.g. \"20250115090400\""
                     )));
                 }
                 config.baseline = Some(version);

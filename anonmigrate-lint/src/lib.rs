@@ -48,15 +48,12 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// diesel's `metadata.toml`: only `run_in_transaction` matters here.
+/// diesel's `metadata.toml`, read as the runner (and diesel_migrations) reads it: a file without
+/// `run_in_transaction`, an empty one included, means `false`.
 #[derive(Debug, serde::Deserialize)]
 struct Metadata {
-    #[serde(default = "yes")]
+    #[serde(default)]
     run_in_transaction: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn run_in_transaction(migration: &Migration) -> Result<bool> {
@@ -137,7 +134,8 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
         dir_name: migration.dir_name.clone(),
         transactional,
         transactions: anonmigrate_chain::transactions::layout(&kinds, transactional),
-        has_down: migration.down_sql.is_some(),
+        // A down.sql with nothing to run (empty, only comments) makes the migration irreversible, as no down.sql does.
+        has_down: migration.down_sql.as_deref().is_some_and(|down| !SourceFile::parse(down).statements.is_empty()),
     };
     let active: Vec<&'static Rule> = RULES.iter().copied().filter(|rule| config.level(rule) != Level::Allow).collect();
     let mut raw = Vec::new();

@@ -39,7 +39,6 @@ pub struct SourceFile {
 const MARKER: &str = "anonmigrate:";
 
 impl SourceFile {
-    #[cfg(test)]
     pub fn parse(text: &str) -> SourceFile {
         SourceFile::from_parse(text, squawk_syntax::SourceFile::parse(text))
     }

@@ -17,7 +17,7 @@ fn migration(dir_name: &str, up: &str, example: &Example) -> Migration {
         dir_name: dir_name.to_owned(),
         dir: PathBuf::from("migrations").join(dir_name),
         up_sql: up.to_owned(),
-        down_sql: example.has_down.then(String::new),
+        down_sql: example.has_down.then(|| "SELECT 1;\n".to_owned()),
         metadata: (!example.run_in_transaction).then(|| "run_in_transaction = false\n".to_owned()),
         checksum: String::new(),
     }

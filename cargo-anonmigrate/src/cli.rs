@@ -44,15 +44,20 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
     /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", visible_alias = "migration-dir", env = "MIGRATION_DIRECTORY")]
     pub migrations_dir: Option<PathBuf>,
     /// Refuse to update migrations/anonmigrate.lock: exit 7, before anything is touched, when it does not match the
     /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
     #[arg(long, global = true)]
     pub locked: bool,
-    /// Output format for status, history and run
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// diesel's flag: refuse (exit 7, before anything is applied) when schema.rs is not what the migrations
+    /// give, and never rewrite it; honoured by `run` and `setup`, accepted (schema.rs is not written) by the rest
+    #[arg(long, global = true)]
+    pub locked_schema: bool,
+    /// Output format of status, history, run (and --dry-run), revert, redo, schema, lint, check and doctor; other
+    /// commands print text (`generate --format sql`: diesel's migration format, accepted)
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +65,15 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+/// `--format` as typed: the output format, or (for `generate`, as diesel spells it) the migration's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+    /// `generate --format sql`: diesel's migration format, the only one there is
+    Sql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,20 +84,21 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database if missing, install the extensions the chain needs, create the bookkeeping table
-    #[command(after_help = "Example:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat")]
-    Setup,
+    /// Like diesel setup: create what is missing (migrations directory, diesel.toml, the database, the extensions
+    /// the chain needs, the bookkeeping tables), then apply the pending migrations
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupArgs),
 
     /// Apply pending migrations in order, each in its own transaction unless marked non-transactional
     #[command(after_help = "Examples:\n  cargo anonmigrate run\n  cargo anonmigrate run --step 1\n  cargo anonmigrate run --to 20250115090300\n  cargo anonmigrate run --dry-run\n  cargo anonmigrate run --sql --from 20250115090200 > deploy.sql")]
     Run(RunArgs),
 
     /// Revert applied migrations, newest first (default: one)
-    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2 --yes\n  cargo anonmigrate revert --all --yes\n  cargo anonmigrate revert --sql --step 2 > rollback.sql")]
+    #[command(after_help = "Examples:\n  cargo anonmigrate revert\n  cargo anonmigrate revert --step 2          # or -n 2, as diesel spells it\n  cargo anonmigrate revert --all --yes\n  cargo anonmigrate revert --sql --step 2 > rollback.sql\n\nA migration whose down.sql is missing, empty or only comments is irreversible: revert refuses it before changing anything (`stamp --delete VERSION` forgets it without undoing it).")]
     Revert(RevertArgs),
 
-    /// Revert and re-apply the newest migrations (default: one), to test a down.sql
-    #[command(after_help = "Example:\n  cargo anonmigrate redo")]
+    /// Revert and re-apply the newest migrations (default: one) in one transaction, to test a down.sql
+    #[command(after_help = "Examples:\n  cargo anonmigrate redo\n  cargo anonmigrate redo -n 2\n  cargo anonmigrate redo --all\n\nWhen every migration involved is transactional (the default), each down.sql, each up.sql and the bookkeeping run in one transaction: a failure anywhere changes nothing. A migration with `run_in_transaction = false` cannot run inside it; such a redo reverts, then applies again, step by step (and says so).")]
     Redo(RedoArgs),
 
     /// Show the current version, pending migrations and anything applied that is no longer on disk
@@ -91,7 +106,7 @@ pub enum Command {
     Status(StatusArgs),
 
     /// List every migration, applied or pending, with when it ran
-    #[command(after_help = "Example:\n  cargo anonmigrate history --verbose")]
+    #[command(visible_alias = "list", after_help = "Example:\n  cargo anonmigrate history --verbose")]
     History(HistoryArgs),
 
     /// Create a new migration directory <version>_<NAME> with up.sql and down.sql
@@ -113,8 +128,18 @@ pub enum Command {
     Accept(AcceptArgs),
 
     /// Mark migrations up to VERSION as applied without running them (baseline an existing database)
-    #[command(after_help = "Examples:\n  cargo anonmigrate stamp 20250115090400         # the schema already exists\n  cargo anonmigrate stamp --delete 20250115090400  # forget one record, no SQL run")]
+    #[command(after_help = "Examples:\n  cargo anonmigrate stamp 20250115090400         # the schema already exists\n  cargo anonmigrate stamp --delete 20250115090400  # forget one record, no SQL run\n  cargo anonmigrate stamp --from-alembic           # continue where Alembic stopped (after `import alembic`)\n\nWith --from-alembic the revision comes from the database's alembic_version table: the imported migration of that revision and everything before it are recorded as applied (exit 8 when the revision is not in the imported chain).")]
     Stamp(StampArgs),
+
+    /// Import a migration history from another tool (Alembic) as diesel-format migrations
+    #[command(subcommand)]
+    Import(ImportCommand),
+
+    /// Write one migration holding the live database's schema (pg_dump --schema-only, cleaned) and record it as applied there
+    #[command(
+        after_help = "Example:\n  cargo anonmigrate baseline initial_schema --database-url postgres://app@prod-replica/anonchat\n\nFor a database with no usable migration history: extensions, types, tables, indexes, constraints, functions and views, no data. pg_dump comes from the server's own major version (the managed server's binaries, ANONMIGRATE_PG_BINDIR, pg_config on PATH or /usr/lib/postgresql; a newer one if that is all there is). Ownership, privileges, pg_dump's SET preamble and the bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*, alembic_version) are left out. down.sql drops what up.sql creates. The migration is recorded as applied on that database (run then continues from it); migrations on disk that it has not applied make it refuse (exit 8)."
+    )]
+    Baseline(BaselineArgs),
 
     /// List migrations on disk that migrations/anonmigrate.lock does not know yet; after a conflicted git merge, what each branch added
     #[command(after_help = "Example:\n  cargo anonmigrate heads")]
@@ -122,7 +147,7 @@ pub enum Command {
 
     /// After a git merge: resolve a conflicted lock file (both sides, in chain order) and move pending migrations the database shows out of order after its newest applied one
     #[command(
-        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed."
+        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed for order. Two migrations that share a version (both branches generated one in the same second) are separated: yours keeps it. Renames are recorded in the lock file, so a database that applied a renamed migration under its old version moves its record on the next `run` instead of applying it again."
     )]
     Merge,
 
@@ -147,8 +172,16 @@ pub enum Command {
         shell: Shell,
     },
 
-    /// Drop or reset (drop, set up, run) the database
-    #[command(subcommand)]
+    /// Print `true` when migrations are pending, else `false` (exit 0 either way), as diesel migration pending
+    #[command(after_help = "Example:\n  test \"$(cargo anonmigrate pending)\" = false || cargo anonmigrate run\n\n`status --exit-code` is the same question as an exit code (3 when not up to date).")]
+    Pending,
+
+    /// diesel_cli's spelling of the migration commands: `migration run|revert|redo|list|pending|generate`
+    #[command(subcommand, after_help = "Example (a Makefile line written for diesel_cli):\n  cargo anonmigrate migration redo -n 2")]
+    Migration(MigrationCommand),
+
+    /// Set up, drop or reset (drop, set up, run) the database
+    #[command(subcommand, visible_alias = "db")]
     Database(DatabaseCommand),
 
     /// Manage the local development server used when no database URL is configured
@@ -179,6 +212,49 @@ pub enum CacheCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+const SETUP_HELP: &str = "Examples:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat\n  cargo anonmigrate setup --no-run\n\nWhat is missing is created, as diesel setup does: the migrations directory (with diesel's 00000000000000_diesel_initial_setup migration unless --no-default-migration, and only when the directory is new), and then diesel.toml at the workspace root if there is none (with [print_schema] file = \"src/schema.rs\" unless [workspace.metadata.anonmigrate] names a schema-file; an existing project's configuration is never added to), the database, the extensions the chain's CREATE EXTENSIONs need, the bookkeeping tables. Then the pending migrations run, unless --no-run. Running it again changes nothing.";
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Do not apply the pending migrations afterwards
+    #[arg(long)]
+    pub no_run: bool,
+    /// When the migrations directory is created, do not add diesel's 00000000000000_diesel_initial_setup migration
+    #[arg(long)]
+    pub no_default_migration: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationCommand {
+    /// = `run`
+    Run(RunArgs),
+    /// = `revert`
+    Revert(RevertArgs),
+    /// = `redo`
+    Redo(RedoArgs),
+    /// = `history`
+    List(HistoryArgs),
+    /// = `pending`
+    Pending,
+    /// = `generate`
+    Generate(GenerateArgs),
+}
+
+impl MigrationCommand {
+    pub fn into_command(self) -> Command {
+        match self {
+            MigrationCommand::Run(args) => Command::Run(args),
+            MigrationCommand::Revert(args) => Command::Revert(args),
+            MigrationCommand::Redo(args) => Command::Redo(args),
+            MigrationCommand::List(args) => Command::History(args),
+            MigrationCommand::Pending => Command::Pending,
+            MigrationCommand::Generate(args) => Command::Generate(args),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -221,16 +297,16 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct RevertArgs {
-    /// Revert the N newest applied migrations
-    #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
+    /// Revert the N newest applied migrations (0 reverts nothing)
+    #[arg(long, short = 'n', visible_alias = "number", value_name = "N", conflicts_with_all = ["to", "all"])]
     pub step: Option<usize>,
     /// Revert everything applied after this migration (it stays applied; version or directory name)
     #[arg(long, value_name = "VERSION", conflicts_with = "all")]
     pub to: Option<String>,
-    /// Revert every applied migration
-    #[arg(long)]
+    /// Revert every applied migration (needs --yes when stdin is not a terminal: their down.sql may drop data)
+    #[arg(long, short = 'a')]
     pub all: bool,
-    /// Confirm reverting more than one migration without a prompt (required when stdin is not a terminal)
+    /// Confirm --all without a prompt (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Print the SQL script revert would send without connecting; assumes every migration on disk is applied
@@ -246,10 +322,14 @@ pub struct RevertArgs {
 
 #[derive(Debug, Args)]
 pub struct RedoArgs {
-    /// Redo the N newest applied migrations
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub step: usize,
-    /// Confirm redoing more than one migration without a prompt
+    /// Redo the N newest applied migrations [default: 1]
+    #[arg(long, short = 'n', visible_alias = "number", value_name = "N", conflicts_with = "all")]
+    pub step: Option<usize>,
+    /// Redo every applied migration
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// Accepted for scripts that pass it; redo asks nothing (it runs in one transaction when every migration
+    /// involved is transactional)
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]
@@ -274,8 +354,12 @@ pub struct HistoryArgs {
 pub struct GenerateArgs {
     /// Migration name: letters, digits, `_` and `-`
     pub name: String,
-    /// Do not create down.sql
-    #[arg(long)]
+    /// The version (the text before the `_`), used as given [default: the clock in UTC, as diesel writes it:
+    /// YYYY-MM-DD-HHMMSS-0000, with -0001, -0002 … for more within one second]
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Do not create down.sql (the migration is then irreversible)
+    #[arg(long, short = 'u')]
     pub no_down: bool,
     /// Write metadata.toml with `run_in_transaction = false` (for CREATE INDEX CONCURRENTLY)
     #[arg(long)]
@@ -351,16 +435,50 @@ pub struct AcceptArgs {
 #[derive(Debug, Args)]
 pub struct StampArgs {
     /// Migration to stamp up to (inclusive), or the one record to delete with --delete (version or directory name)
-    pub version: String,
+    #[arg(required_unless_present = "from_alembic")]
+    pub version: Option<String>,
     /// Remove this version's record instead (its down.sql is not run)
     #[arg(long)]
     pub delete: bool,
+    /// Stamp up to the migration imported from the Alembic revision in the database's alembic_version table
+    #[arg(long, conflicts_with_all = ["version", "delete"])]
+    pub from_alembic: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Write one migration per Alembic revision, from Alembic's offline SQL (`alembic upgrade --sql`)
+    #[command(
+        after_help = "Examples:\n  cd backend && cargo anonmigrate import alembic --migrations-dir ../migrations\n  cargo anonmigrate import alembic --config backend/alembic.ini --alembic backend/.venv/bin/alembic\n\nAlembic runs in the directory of its alembic.ini (its env.py gets the environment it usually does, e.g. DATABASE_URL; offline mode does not connect). Versions follow each revision's Create Date (one second apart where dates tie); names come from the revision message; metadata.toml keeps the Alembic revision id. up.sql and down.sql are Alembic's offline SQL without alembic_version and BEGIN/COMMIT. Merge revisions are linearised; unmerged heads are refused (exit 8: run `alembic merge`). Revisions whose Python talks to the live connection (op.get_bind()) or that change data are listed as warnings and marked `-- anonmigrate: REVIEW` in their files. Revisions imported before are left as they are, so running it again adds only new ones. Then: `stamp --from-alembic` on databases Alembic manages, `run` on new ones."
+    )]
+    Alembic(ImportAlembicArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportAlembicArgs {
+    /// Alembic's configuration file
+    #[arg(long, short = 'c', value_name = "PATH", default_value = "alembic.ini")]
+    pub config: PathBuf,
+    /// The alembic command: a path to it, or words split at spaces (`python3 -m alembic`); no shell is involved
+    #[arg(long, value_name = "CMD", default_value = "alembic")]
+    pub alembic: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Migration name: letters, digits, `_` and `-`
+    pub name: String,
     #[command(flatten)]
     pub lock: LockArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DatabaseCommand {
+    /// = `setup`
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupArgs),
     /// Drop the database, set it up again and apply every migration
     #[command(after_help = "Example:\n  cargo anonmigrate database reset --yes")]
     Reset {

@@ -26,11 +26,15 @@ Exit codes:
      `lint`: a deny-level rule fired; `doctor`: a check failed
   2  invalid command-line usage, including a version or migration name that names no migration
   3  `status --exit-code`: the database is not up to date (pending, changed or missing migrations)
-  4  configuration or migration directory problem, found before touching the database
+  4  configuration or migration directory problem, found before touching the database;
+     `import alembic` / `baseline`: the alembic or pg_dump command is missing or failed
   5  cannot reach the database server, lost the connection to it, or the database does not exist
   6  another runner held the migration lock longer than --lock-timeout
-  7  integrity: applied migrations changed or missing on disk, out-of-order migrations, lock file mismatch
-  8  refused: a destructive action needs --yes, or the request cannot be carried out as asked
+  7  integrity: applied migrations changed or missing on disk, out-of-order migrations, lock file mismatch,
+     schema.rs stale under --locked-schema
+  8  refused: a destructive action needs --yes (revert --all, database drop/reset), or the request cannot
+     be carried out as asked (an irreversible migration to revert or redo; `import alembic`: unmerged heads;
+     `stamp --from-alembic`: a revision not in the imported chain)
   9  `check`: schema.rs differs from the migrations (or the build-script drift gate would fail)
  10  `check`: a down.sql does not undo its up.sql, or reverting everything leaves objects behind
  11  `check --database`: the live database has drifted from the migrations, or is behind them

@@ -9,7 +9,7 @@ use anonmigrate_testkit::repo_root;
 use crate::support::bin;
 
 /// The lines of one workload's section: from its `workload N:` heading to the next blank line.
-fn section<'a>(stdout: &'a str, workload: u32) -> Vec<&'a str> {
+fn section<'a>(stdout: &'a str, workload: impl std::fmt::Display) -> Vec<&'a str> {
     let heading = format!("workload {workload}:");
     stdout
         .lines()
@@ -48,6 +48,13 @@ fn smoke_mode_measures_every_workload() {
         assert!(
             section(&stdout, workload).iter().any(|l| l.starts_with("  anonmigrate ")),
             "workload {workload} says nothing about anonmigrate\nstdout:\n{stdout}"
+        );
+    }
+    // Workload 6, the small chain: status and run in each of the three setups.
+    for workload in ["6sa", "6sb", "6sc", "6ra", "6rb", "6rc"] {
+        assert!(
+            section(&stdout, workload).iter().any(|l| l.starts_with("  anonmigrate ")),
+            "workload {workload} did not measure anonmigrate\nstdout:\n{stdout}"
         );
     }
     assert!(stdout.contains("| workload | target | result | figure |"), "no targets table\n{stdout}");

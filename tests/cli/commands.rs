@@ -61,13 +61,13 @@ fn revert_redo_and_confirmation() {
     assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..4]);
     assert_eq!(env.db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'messages_embedding_hnsw_idx'"), ["0"]);
 
-    // More than one step without a terminal needs --yes, and nothing changes without it.
-    let refused = env.cli(&["revert", "--step", "2"]);
+    // --all without a terminal needs --yes, and nothing changes without it; other reverts ask nothing, as diesel.
+    let refused = env.cli(&["revert", "--all"]);
     refused.assert_code(8);
     snap!(env, refused);
     assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..4]);
 
-    env.cli(&["revert", "--to", "20250115090100", "--yes"]).assert_code(0);
+    env.cli(&["revert", "--to", "20250115090100"]).assert_code(0);
     assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..2]);
 
     env.cli(&["run"]).assert_code(0);
@@ -78,7 +78,7 @@ fn revert_redo_and_confirmation() {
     env.cli(&["revert", "--all"]).assert_code(8);
     env.cli(&["revert", "--all", "--yes"]).assert_code(0);
     assert!(env.db.applied_versions().is_empty());
-    assert_eq!(env.db.tables(), ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations"]);
+    assert_eq!(env.db.tables(), ["__anonmigrate_migrations", "__diesel_schema_migrations"]);
     assert_eq!(env.db.query("SELECT count(*) FROM pg_type WHERE typname = 'request_method'"), ["0"]);
 }
 
@@ -98,7 +98,7 @@ fn real_world_shaped_chain_runs_and_reverts_completely() {
     let revert = env.cli(&["revert", "--all", "--yes"]);
     revert.assert_code(0);
     assert!(env.db.applied_versions().is_empty());
-    assert_eq!(env.db.tables(), ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations"]);
+    assert_eq!(env.db.tables(), ["__anonmigrate_migrations", "__diesel_schema_migrations"]);
     assert_eq!(env.db.query("SELECT count(*) FROM pg_proc WHERE proname LIKE 'diesel_%'"), ["0"]);
 }
 

@@ -13,7 +13,7 @@ use anonmigrate_testkit::{TestDb, cluster, execute_url, query_url};
 
 use crate::support::{Env, Outcome, bin};
 
-const BOOKKEEPING_TABLES: [&str; 3] = ["__anonmigrate_audit", "__anonmigrate_migrations", "__diesel_schema_migrations"];
+const BOOKKEEPING_TABLES: [&str; 2] = ["__anonmigrate_migrations", "__diesel_schema_migrations"];
 
 /// A runner started in the background against `url`; stdout and stderr go to files so a test can watch them.
 struct Background {
@@ -413,6 +413,9 @@ fn a_ddl_lock_timeout_names_the_blocking_session_and_changes_nothing() {
     assert!(started.elapsed() < Duration::from_secs(8), "the 500ms lock timeout applied");
     assert!(outcome.stderr.contains("migration `2024-01-02-000000_note` failed at statement 1 of 1, line 1"), "{}", outcome.stderr);
     assert!(outcome.stderr.contains("canceling statement due to lock timeout"), "{}", outcome.stderr);
+    // Nothing in the file is wrong: the advice is to retry, not to fix up.sql.
+    assert!(outcome.stderr.contains("nothing in the file needs fixing: run `cargo anonmigrate run` again when it is quiet"), "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains("fix `"), "{}", outcome.stderr);
     assert!(
         outcome.stderr.contains(&format!("pid {pid} (fault-test-blocker, idle in transaction"))
             && outcome.stderr.contains("holds AccessExclusiveLock on t"),

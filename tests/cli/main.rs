@@ -1,6 +1,7 @@
 //! End-to-end tests of the `cargo-anonmigrate` binary against a real PostgreSQL: each case checks what the user
 //! sees (exit code, stdout, stderr, as insta snapshots) and what the database holds afterwards.
 
+mod alembic;
 mod autogenerate;
 mod bench_smoke;
 mod cache;
@@ -10,6 +11,8 @@ mod check;
 mod commands;
 mod completions;
 mod concurrency;
+mod daily_loop;
+mod diesel_parity;
 mod doctor;
 mod faults;
 mod hardening;

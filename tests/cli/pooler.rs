@@ -4,6 +4,9 @@
 
 use std::process::Output;
 
+use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
+use anonmigrate_core::db;
+use anonmigrate_core::pooler::{Probe, Session};
 use anonmigrate_testkit::{PoolMode, Pooler};
 
 use crate::concurrency::{assert_applied_once, describe, rounds, run_at_once, write_chain};
@@ -14,6 +17,22 @@ fn advisory_locks(env: &Env) -> Vec<String> {
     env.db.query(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
+}
+
+/// The second client is skipped only where the operating system proves the connection direct: the test
+/// cluster's Unix socket (with the postmaster's lock file beside it) is; the same database through PgBouncer, a TCP
+/// connection the server sees coming from PgBouncer, is not.
+#[test]
+fn only_a_connection_proven_direct_skips_the_second_client() {
+    let env = Env::new("direct");
+    let claim = |raw: &str| {
+        let url = DatabaseUrl::parse(raw, UrlSource::Flag).unwrap();
+        let mut conn = db::connect(&url).unwrap();
+        Session::claim(&mut conn, &url, &mut Probe::new(&url)).unwrap().is_direct()
+    };
+    assert!(claim(&env.db.url), "the cluster's own socket: {}", env.db.url);
+    let pooler = Pooler::start(PoolMode::Session);
+    assert!(!claim(&pooler.url(&env.db.name)), "through PgBouncer");
 }
 
 #[test]
@@ -30,8 +49,13 @@ fn a_transaction_pooler_is_refused_before_anything_changes() {
     });
     assert!(env.db.tables().is_empty(), "not even the bookkeeping tables: {:?}", env.db.tables());
     assert_eq!(advisory_locks(&env), ["0"]);
-    // Read-only commands still work through it.
+    // Read-only commands still work through it; the dry run reads in one read-only transaction (a session
+    // `SET` would not follow it from one pooled server connection to the next).
     env.raw(&["status", "--database-url", &pooled], &[]).assert_code(0);
+    let dry = env.raw(&["run", "--dry-run", "--database-url", &pooled], &[]);
+    dry.assert_code(0);
+    assert!(dry.stdout.contains("run would apply 3 migrations"), "{}", dry.stdout);
+    assert!(env.db.tables().is_empty(), "{:?}", env.db.tables());
 }
 
 /// `rounds()` times: a fresh database and chain, a pooler in `mode`, eight `run`s at once with `args` (given

@@ -307,6 +307,7 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
         .env_remove("DATABASE_URL")
         .env_remove("DIRECT_URL")
         .env_remove("ANONMIGRATE_DRIFT")
+        .env_remove("MIGRATION_DIRECTORY")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     for (key, value) in env {
@@ -458,4 +459,54 @@ fn pgbouncer_binary() -> PathBuf {
         }
     }
     panic!("the pooler tests need PgBouncer and none was found: `apt-get install -y pgbouncer` (what .ci/run does), or set ANONMIGRATE_PGBOUNCER to its path")
+}
+
+/// The bin directory of the venv holding the pinned Alembic (`tests/fixtures/alembic/requirements.txt`), created
+/// once under the target directory by `scripts/alembic-venv`. Panics with the script's message when python3 or
+/// its venv module is missing: the Alembic tests fail then, they never skip.
+pub fn alembic_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let script = repo_root().join("scripts/alembic-venv");
+        let output = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            output.status.success(),
+            "{} failed, so the Alembic tests cannot run (they need python3 with its venv module and the package index):\n{}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    })
+}
+
+/// Runs the venv's `alembic` in `project` (the directory of alembic.ini) against `database_url`; panics on failure.
+pub fn alembic(project: &Path, database_url: &str, args: &[&str]) -> String {
+    let output = Command::new(alembic_bin().join("alembic"))
+        .args(args)
+        .current_dir(project)
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run alembic");
+    assert!(output.status.success(), "alembic {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// How the schema of database `b` differs from that of `a`, through the catalogs (the fingerprint `check
+/// --database` compares: every table, column, index, constraint, type, function, extension ...; bookkeeping
+/// tables, Alembic's included, left out). Empty when they are the same.
+pub fn schema_differences(a: &str, b: &str) -> Vec<String> {
+    use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
+    use anonmigrate_core::schema::fingerprint;
+    let read = |url: &str| {
+        let url = DatabaseUrl::parse(url, UrlSource::Flag).expect("a test database URL parses");
+        fingerprint::read_url(&url).unwrap_or_else(|e| panic!("cannot read the catalogs: {e}"))
+    };
+    let (a, b) = (read(a), read(b));
+    assert!(!a.objects.is_empty() || !b.objects.is_empty(), "both fingerprints are empty: nothing was compared");
+    fingerprint::diff(&a, &b).iter().map(|c| format!("{c:?}")).collect()
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anonmigrate_core::chain::Chain;
 use anonmigrate_core::events::{Event, Observer};
 use anonmigrate_core::generate::{self, GenerateOptions};
+use anonmigrate_core::lock_sync::{self, LockPolicy};
 use anonmigrate_core::schema::{autogen, config::SchemaConfig};
 
 use super::Context;
@@ -14,6 +15,7 @@ use crate::output::out;
 pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     ctx.refuse_if_locked("`generate` adds a migration")?;
     let mut options = GenerateOptions {
+        version: args.version.clone(),
         no_down: args.no_down,
         non_transactional: args.non_transactional,
         ..GenerateOptions::default()
@@ -36,6 +38,9 @@ pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCo
         options.down_sql = Some(down);
     }
     let created = generate::generate(&ctx.workspace.migrations_dir, &args.name, &options)?;
+    for warning in &created.warnings {
+        ctx.printer.event(Event::Warning(warning.clone()));
+    }
     for file in &created.files {
         out(&format!("created {}", file.display()));
     }
@@ -43,12 +48,21 @@ pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCo
 }
 
 pub fn lock(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let lock = generate::relock(&ctx.workspace.migrations_dir)?;
-    out(&format!(
-        "wrote {} ({} migrations, chain {})",
-        anonmigrate_core::chain::LockFile::path_in(&ctx.workspace.migrations_dir).display(),
-        lock.entries.len(),
-        &lock.chain_hash()[..12]
-    ));
+    // One line: what changed, or that nothing did (like the line other commands print when they update it).
+    let line = match ctx.chain().map(|chain| (lock_sync::sync(&chain, LockPolicy::Update), chain)) {
+        Ok((Ok(synced), chain)) => synced.message().unwrap_or_else(|| {
+            let n = chain.migrations.len();
+            format!("{} is up to date ({n} migration{})", synced.display, if n == 1 { "" } else { "s" })
+        }),
+        // A file that does not parse (conflict markers, a hand edit) is rebuilt from the migrations on disk.
+        _ => {
+            let lock = generate::relock(&ctx.workspace.migrations_dir)?;
+            format!(
+                "rewrote migrations/anonmigrate.lock from the {} migrations on disk (the old file did not parse; after a git merge `cargo anonmigrate merge` also renumbers and keeps both sides' records)",
+                lock.entries.len()
+            )
+        }
+    };
+    out(&line);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anonmigrate_core::plan::run_in_transaction;
+use anonmigrate_core::plan::{irreversible, run_in_transaction};
 use anonmigrate_core::status::MigrationState;
 
 use super::Context;
@@ -28,9 +28,10 @@ pub fn history(ctx: &mut Context, args: &HistoryArgs) -> anyhow::Result<ExitCode
         out(&format!("{:<44} {state}", entry.dir_name));
         if args.verbose {
             let mode = if run_in_transaction(migration)? { "transactional" } else { "non-transactional (statement by statement)" };
+            let irreversible = if irreversible(migration).is_some() { " (irreversible)" } else { "" };
             out(&format!("    path: {}", migration.dir.display()));
             out(&format!(
-                "    {mode}; up.sql {} bytes; down.sql {}; sha256 {}",
+                "    {mode}; up.sql {} bytes; down.sql {}{irreversible}; sha256 {}",
                 migration.up_sql.len(),
                 migration.down_sql.as_ref().map_or("missing".to_owned(), |d| format!("{} bytes", d.len())),
                 migration.checksum

@@ -25,10 +25,13 @@ pub fn accept(ctx: &mut Context, args: &AcceptArgs) -> anyhow::Result<ExitCode> 
 
 pub fn stamp(ctx: &mut Context, args: &StampArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
+    let Some(arg) = args.version.as_deref() else {
+        return stamp_from_alembic(ctx, args, &chain);
+    };
     // A record to delete may have no directory on disk any more: any spelling of a version will do.
-    let version = match args.delete.then(|| anonmigrate_core::chain::version_of_arg(&args.version)).flatten() {
-        Some(version) if chain.resolve(&args.version).is_none() => version,
-        _ => migration_version(&chain, "stamp", &args.version)?,
+    let version = match args.delete.then(|| anonmigrate_core::chain::version_of_arg(arg)).flatten() {
+        Some(version) if chain.resolve(arg).is_none() => version,
+        _ => migration_version(&chain, "stamp", arg)?,
     };
     let url = ctx.database_for_changes(Some(&chain))?;
     let timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
@@ -49,9 +52,34 @@ pub fn stamp(ctx: &mut Context, args: &StampArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `stamp --from-alembic`: the database's alembic_version → the imported migrations up to it, recorded as applied.
+fn stamp_from_alembic(ctx: &mut Context, args: &StampArgs, chain: &anonmigrate_core::chain::Chain) -> anyhow::Result<ExitCode> {
+    let url = ctx.database_for_changes(Some(chain))?;
+    let timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
+    let done = anonmigrate_core::import::stamp_from_alembic(&url, chain, timeout, &mut ctx.printer)?;
+    let Some(version) = &done.version else {
+        out(&format!("{}'s alembic_version is empty (Alembic is at base): nothing to stamp; `cargo anonmigrate run` applies every migration", url.describe()));
+        return Ok(ExitCode::SUCCESS);
+    };
+    for dir_name in &done.stamped {
+        out(&format!("stamped   {dir_name}  (marked applied, SQL not run)"));
+    }
+    out(&format!(
+        "{} migration(s) stamped up to {version} (Alembic revision {} on {}); `cargo anonmigrate run` continues from there",
+        done.stamped.len(),
+        done.alembic_revisions.join(", "),
+        url.describe()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn heads(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let chain = ctx.chain()?;
+    // After a git merge two migrations may share a version; heads still shows them (merge separates them).
+    let chain = anonmigrate_core::chain::Chain::load_allowing_shared_versions(&ctx.workspace.migrations_dir)?;
     match maintenance::heads(&chain)? {
+        Heads::New(names) if names.is_empty() => {
+            note("nothing new: every migration on disk is listed in migrations/anonmigrate.lock");
+        }
         Heads::New(names) => {
             for dir_name in names {
                 out(&dir_name);
@@ -78,6 +106,7 @@ pub fn heads(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
     ctx.refuse_if_locked("`merge` rewrites the lock file and may rename migrations")?;
+    let separated = maintenance::separate_shared_versions(&ctx.workspace.migrations_dir)?;
     let chain = ctx.chain()?;
     let status = match merge_database(ctx)? {
         Some(url) => {
@@ -87,10 +116,13 @@ pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let merged = maintenance::merge(&ctx.workspace.migrations_dir, status.as_ref().map(|(_, s)| s))?;
+    let merged = maintenance::merge(&ctx.workspace.migrations_dir, status.as_ref().map(|(_, s)| s), separated)?;
     if let Some((ours_label, theirs_label, ours, theirs)) = &merged.conflict {
         let list = |names: &Vec<String>| if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
         out(&format!("lock file conflict: {ours_label} added {}; {theirs_label} added {}", list(ours), list(theirs)));
+    }
+    for r in &merged.separated {
+        out(&format!("renamed   {} -> {}  (both branches used its version)", r.from, r.to));
     }
     match &status {
         Some((database, _)) => {
@@ -105,6 +137,11 @@ pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
         None => out("no database to compare with (none configured and no managed server yet): nothing renumbered"),
     }
     let lock = "migrations/anonmigrate.lock";
+    if !merged.separated.is_empty() || !merged.renamed.is_empty() {
+        out(&format!(
+            "recorded the renames in {lock}: a database that applied a renamed migration under its old version renumbers its record on the next `run` (not applied again)"
+        ));
+    }
     let what = if merged.conflict.is_some() { "both sides, " } else { "" };
     if merged.change.is_empty() && merged.conflict.is_none() {
         out(&format!("{lock} was already up to date ({} migrations)", merged.entries));

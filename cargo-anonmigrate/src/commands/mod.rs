@@ -7,6 +7,7 @@ mod database;
 mod doctor;
 mod generate;
 mod history;
+mod import;
 mod lint;
 mod maintenance;
 mod run;
@@ -24,7 +25,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, GlobalArgs};
+use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs, ImportCommand};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -34,11 +35,23 @@ pub struct Context {
     pub printer: Printer,
     /// `--locked`: the lock file must already match; nothing may update it.
     pub locked: bool,
+    /// `--locked-schema`: schema.rs must already match the migrations; nothing may rewrite it.
+    pub locked_schema: bool,
 }
 
 impl Context {
     /// `needs_migrations`: the command works on the migrations directory (all but `server`).
-    fn new(global: &GlobalArgs, needs_migrations: bool) -> anyhow::Result<Context> {
+    fn new(global: &GlobalArgs, needs_migrations: bool, generate: bool) -> anyhow::Result<Context> {
+        let format = match (global.format, generate) {
+            (FormatArg::Json, _) => Format::Json,
+            (FormatArg::Text, _) | (FormatArg::Sql, true) => Format::Text,
+            (FormatArg::Sql, false) => {
+                return Err(crate::exit::UsageError(
+                    "--format sql is `generate`'s migration format (diesel's flag); the output formats are text and json".into(),
+                )
+                .into());
+            }
+        };
         let workspace = Workspace::discover(Overrides {
             manifest_path: global.manifest_path.clone(),
             migrations_dir: global.migrations_dir.clone(),
@@ -50,9 +63,10 @@ impl Context {
         }
         Ok(Context {
             workspace,
-            format: global.format,
-            printer: Printer::new(global.format),
+            format,
+            printer: Printer::new(format),
             locked: global.locked,
+            locked_schema: global.locked_schema,
         })
     }
 
@@ -102,10 +116,11 @@ impl Context {
         Ok(anonmigrate_core::target::resolve_for_changes(&self.workspace, chain, &mut self.printer)?)
     }
 
-    /// The chain, the database in use and where it stands (read-only: no lock, nothing created).
+    /// The chain, the database in use and where it stands (read-only: no lock, nothing created; a managed
+    /// database that was dropped is reported missing, not silently created again).
     pub fn status(&mut self) -> anyhow::Result<(Chain, DatabaseUrl, anonmigrate_core::status::Status)> {
         let chain = self.chain()?;
-        let url = self.database(Some(&chain))?;
+        let url = anonmigrate_core::target::server(&self.workspace, Some(&chain), &mut self.printer)?;
         let mut conn = anonmigrate_core::db::connect(&url)?;
         let (status, _) = anonmigrate_core::runner::read_status(&mut conn, &chain)?;
         Ok((chain, url, status))
@@ -169,17 +184,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
         return completions::completions(shell);
     }
-    let needs_migrations = !matches!(cli.command, Command::Server(_));
-    let mut ctx = Context::new(&cli.global, needs_migrations)?;
-    if let Some(policy) = lock_policy(&cli.command) {
+    // diesel's spellings (`migration run`, `database setup`) are the same commands.
+    let command = match cli.command {
+        Command::Migration(command) => command.into_command(),
+        Command::Database(DatabaseCommand::Setup(args)) => Command::Setup(args),
+        command => command,
+    };
+    // `setup` creates the migrations directory, so it needs none to start with.
+    let needs_migrations = !matches!(command, Command::Server(_) | Command::Setup(_));
+    let mut ctx = Context::new(&cli.global, needs_migrations, matches!(command, Command::Generate(_)))?;
+    if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
-        && !matches!(cli.command, Command::Check(_) | Command::Server(_) | Command::Cache(_) | Command::Setup | Command::Database(_))
+        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Cache(_) | Command::Setup(_) | Command::Database(_))
     {
         ctx.sync_lock(LockPolicy::Locked)?;
     }
-    match cli.command {
-        Command::Setup => database::setup(&mut ctx),
+    match command {
+        Command::Setup(args) => database::setup(&mut ctx, &args),
+        Command::Pending => status::pending(&mut ctx),
+        Command::Migration(_) => unreachable!("rewritten above"),
         Command::Run(args) => run::run(&mut ctx, &args),
         Command::Revert(args) => run::revert(&mut ctx, &args),
         Command::Redo(args) => run::redo(&mut ctx, &args),
@@ -190,6 +214,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lock => generate::lock(&ctx),
         Command::Accept(args) => maintenance::accept(&mut ctx, &args),
         Command::Stamp(args) => maintenance::stamp(&mut ctx, &args),
+        Command::Import(ImportCommand::Alembic(args)) => import::alembic(&ctx, &args),
+        Command::Baseline(args) => import::baseline(&mut ctx, &args),
         Command::Heads => maintenance::heads(&ctx),
         Command::Merge => maintenance::merge(&mut ctx),
         Command::Doctor => doctor::doctor(&ctx),
@@ -218,14 +244,18 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Lint(_)
         | Command::Accept(_)
         | Command::Stamp(_)
+        | Command::Baseline(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
-        Command::Status(_) | Command::History(_) => Some(LockPolicy::ReadOnly),
+        Command::Status(_) | Command::History(_) | Command::Pending => Some(LockPolicy::ReadOnly),
         Command::Heads
+        | Command::Import(_)
         | Command::Merge
         | Command::Doctor
         | Command::Lock
         | Command::Check(_)
-        | Command::Setup
+        | Command::Setup(_)
+        | Command::Migration(_)
+        | Command::Database(DatabaseCommand::Setup(_))
         | Command::Completions { .. }
         | Command::Database(DatabaseCommand::Drop { .. })
         | Command::Server(_)

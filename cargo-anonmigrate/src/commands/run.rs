@@ -24,6 +24,9 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         out(offline::run_script(&chain, &options)?.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
+    if ctx.locked_schema && !args.dry_run {
+        super::schema::refuse_stale_schema(ctx, &chain)?;
+    }
     let url = ctx.database_for_changes(Some(&chain))?;
     let options = RunOptions {
         to,
@@ -55,7 +58,7 @@ pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // Like diesel, refresh schema.rs after applying (only when a schema file is configured).
-    if !args.no_schema && !report.applied.is_empty() {
+    if !args.no_schema && !ctx.locked_schema && !report.applied.is_empty() {
         super::schema::regenerate_after_run(ctx, &chain);
     }
     Ok(ExitCode::SUCCESS)
@@ -70,6 +73,12 @@ fn print_dry_run(format: Format, report: DryRun) -> anyhow::Result<ExitCode> {
         out(&format!("current version: {}", report.current_version.as_deref().unwrap_or("none (nothing applied)")));
         if let Some(holder) = &report.lock_holder {
             out(&format!("migration lock: held by {holder}; run would wait for it (--lock-timeout)"));
+        }
+        for renumber in &report.renumber {
+            out(&format!(
+                "would renumber  {}  (applied here as version {}, which `merge` changed; same checksum, not applied again)",
+                renumber.dir_name, renumber.from
+            ));
         }
         for action in &report.actions {
             let statements = format!("{} statement{}", action.statements, if action.statements == 1 { "" } else { "s" });
@@ -125,21 +134,24 @@ pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> 
         out(offline::revert_script(&chain, scope, &options)?.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
-    let many = !matches!(scope, RevertScope::Steps(1));
-    if many {
-        confirm("revert more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
+    if matches!(scope, RevertScope::Steps(0)) {
+        nothing_to_do(ctx.format, "nothing to revert: --step 0 names no migration; nothing was changed")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Only --all asks: it empties the database of everything the migrations made (diesel asks nothing at all).
+    if matches!(scope, RevertScope::All) {
+        confirm("revert every applied migration (their down.sql may drop data)", args.yes, "--yes")?;
     }
     let url = ctx.database_for_changes(Some(&chain))?;
-    let options = RevertOptions {
-        lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
-        ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
-        statement_timeout: ctx.workspace.statement_timeout()?,
-    };
+    let options = revert_options(ctx, args.lock.lock_timeout.as_deref())?;
     let reverted = runner::revert(&url, &chain, scope, &options, &mut ctx.printer)
         .with_context(|| format!("failed to revert on {}", url.describe()))?;
     match ctx.format {
         Format::Json => json(&serde_json::json!({ "reverted": reverted }))?,
-        Format::Text if reverted.is_empty() => out("nothing to revert: no migration is applied"),
+        Format::Text if reverted.is_empty() => out(&match (&args.to, scope) {
+            (Some(to), _) => format!("nothing to revert: nothing is applied after {to}"),
+            _ => "nothing to revert: no migration is applied".to_owned(),
+        }),
         Format::Text => out(&format!(
             "{} migration{} reverted",
             reverted.len(),
@@ -149,37 +161,44 @@ pub fn revert(ctx: &mut Context, args: &RevertArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn redo(ctx: &mut Context, args: &RedoArgs) -> anyhow::Result<ExitCode> {
-    if args.step > 1 {
-        confirm("redo more than one migration (their down.sql may drop data)", args.yes, "--yes")?;
+fn nothing_to_do(format: Format, message: &str) -> anyhow::Result<()> {
+    match format {
+        Format::Json => json(&serde_json::json!({ "reverted": [] })),
+        Format::Text => {
+            out(message);
+            Ok(())
+        }
     }
+}
+
+fn revert_options(ctx: &Context, lock_timeout: Option<&str>) -> anyhow::Result<RevertOptions> {
+    Ok(RevertOptions {
+        lock_timeout: ctx.lock_timeout(lock_timeout)?,
+        ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
+        statement_timeout: ctx.workspace.statement_timeout()?,
+    })
+}
+
+pub fn redo(ctx: &mut Context, args: &RedoArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
+    let scope = if args.all { RevertScope::All } else { RevertScope::Steps(args.step.unwrap_or(1)) };
+    if matches!(scope, RevertScope::Steps(0)) {
+        out("nothing to redo: --step 0 names no migration; nothing was changed");
+        return Ok(ExitCode::SUCCESS);
+    }
     let url = ctx.database_for_changes(Some(&chain))?;
-    let lock_timeout = ctx.lock_timeout(args.lock.lock_timeout.as_deref())?;
-    let ddl_lock_timeout = ctx.workspace.ddl_lock_timeout()?;
-    let statement_timeout = ctx.workspace.statement_timeout()?;
-    let reverted = runner::revert(
-        &url,
-        &chain,
-        RevertScope::Steps(args.step),
-        &RevertOptions { lock_timeout, ddl_lock_timeout, statement_timeout },
-        &mut ctx.printer,
-    )
-    .with_context(|| format!("failed to revert on {}", url.describe()))?;
-    let options = RunOptions {
-        to: None,
-        step: Some(reverted.len()),
-        ignore_missing: false,
-        allow_out_of_order: false,
-        lock_timeout,
-        ddl_lock_timeout,
-        statement_timeout,
-    };
-    let applied = runner::run(&url, &chain, &options, &mut ctx.printer)
-        .with_context(|| format!("failed to re-apply on {}", url.describe()))?;
+    let options = revert_options(ctx, args.lock.lock_timeout.as_deref())?;
+    let report = runner::redo(&url, &chain, scope, &options, &mut ctx.printer)
+        .with_context(|| format!("failed to redo on {}", url.describe()))?;
     match ctx.format {
-        Format::Json => json(&serde_json::json!({ "reverted": reverted, "applied": applied.applied }))?,
-        Format::Text => out(&format!("{} migration(s) redone", applied.applied.len())),
+        Format::Json => json(&report)?,
+        Format::Text if report.applied.is_empty() => out("nothing to redo: no migration is applied"),
+        Format::Text => out(&format!(
+            "{} migration{} redone{}",
+            report.applied.len(),
+            if report.applied.len() == 1 { "" } else { "s" },
+            if report.atomic { " in one transaction" } else { "" }
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

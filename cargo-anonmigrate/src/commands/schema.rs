@@ -108,6 +108,28 @@ pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
     }
 }
 
+/// `--locked-schema` (diesel's flag): before anything is applied, every configured schema file must already be
+/// what the migrations give; nothing rewrites it afterwards. Without a configured file there is nothing to lock.
+pub fn refuse_stale_schema(ctx: &mut Context, chain: &Chain) -> anyhow::Result<()> {
+    let config = SchemaConfig::load(&ctx.workspace)?;
+    if config.files().next().is_none() {
+        return Ok(());
+    }
+    let generated = generate(ctx, chain, &config, false)?;
+    for file in &generated.files {
+        let Some(path) = &file.path else { continue };
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default().replace("\r\n", "\n");
+        if on_disk != file.content.replace("\r\n", "\n") {
+            let shown = path.strip_prefix(&ctx.workspace.root).unwrap_or(path).display().to_string();
+            return Err(anonmigrate_core::Error::Integrity(format!(
+                "--locked-schema: `{shown}` is not what the migrations give; nothing was changed; run `cargo anonmigrate schema` and commit the file, or drop --locked-schema"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Ctrl-C while the chain is replayed: drop the scratch database before exiting, so none is left behind.
 pub(super) fn drop_scratch_databases_on_interrupt() {
     static INSTALL: Once = Once::new();

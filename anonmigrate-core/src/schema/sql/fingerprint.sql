@@ -4,13 +4,14 @@
 -- belongs to ('' for none) and a definition text that changes whenever the object does.
 --
 -- Left out: system schemas, objects that belong to an extension (the extension row stands for them), and the
--- bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*) with everything on them, and our own functions
--- (__anonmigrate_*, the down.sql check's event trigger functions).
+-- bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*, and Alembic's alembic_version, which a database
+-- adopted from Alembic keeps) with everything on them, and our own functions (__anonmigrate_*, the down.sql check's
+-- event trigger functions).
 --
 -- Each row also says which scope it belongs to (scope_kind: r relation, t type, p function, n schema, e extension;
 -- scope_oid) and which catalog row it is (own_class, own_oid), so `check` can re-read only the scopes a migration
 -- touched: the /*rel*/TRUE, /*typ*/TRUE, /*proc*/TRUE, /*nsp*/TRUE and /*ext*/TRUE markers are replaced by oid
--- filters then (fingerprint.rs), and left as TRUE for the whole database.
+-- filters then (touched.rs), and left as TRUE for the whole database.
 WITH nsp AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n
@@ -28,6 +29,7 @@ rel AS (
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
       AND c.relname NOT LIKE '\_\_diesel\_schema\_migrations%'
       AND c.relname NOT LIKE '\_\_anonmigrate\_%'
+      AND c.relname <> 'alembic_version'
       AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
       AND /*rel*/TRUE
 ),
