@@ -887,6 +887,56 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
     })
 }
 
+/// One migration session for a tool that steps through a chain one migration at a time (`check`'s down.sql
+/// pass): the migration lock, session settings and bookkeeping tables are set up once, then each step applies or
+/// reverts a single migration exactly as `run` and `revert` do (same transactions, same bookkeeping).
+pub struct Stepper<'a> {
+    locked: LockedConnection,
+    chain: &'a Chain,
+    ddl_lock_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Stepper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stepper")
+    }
+}
+
+impl<'a> Stepper<'a> {
+    pub fn open(url: &DatabaseUrl, chain: &'a Chain, lock_timeout: Duration, ddl_lock_timeout: Option<Duration>) -> Result<Stepper<'a>> {
+        let setup = SessionSetup { statement_timeout: None, bookkeeping: true };
+        let locked = lock(url, lock_timeout, setup, &mut crate::events::Silent)?;
+        Ok(Stepper { locked, chain, ddl_lock_timeout })
+    }
+
+    /// The session's connection, for reading between steps.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.locked.conn
+    }
+
+    /// Applies migration `index` (which must not be applied).
+    pub fn up(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
+        } else {
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
+        }
+    }
+
+    /// Reverts migration `index` (which must be the newest applied).
+    pub fn down(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
+        } else {
+            revert_statementwise(conn, &script, self.ddl_lock_timeout)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum RevertScope {
     Steps(usize),
