@@ -27,6 +27,8 @@ pub mod setup;
 pub mod split;
 pub mod status;
 pub mod target;
+pub mod template;
+pub mod testdb;
 
 pub use anonmigrate_chain as chain;
 pub use error::{Error, ErrorKind, Result};

@@ -70,6 +70,7 @@ pub struct AppliedMigration {
 /// A connection that holds the migration lock for as long as it lives.
 pub struct LockedConnection {
     pub conn: PgConnection,
+    /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
     key: i64,
     /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
     /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
@@ -136,8 +137,8 @@ fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
-    // A connection proven direct in the claim tries the lock in the same round trip.
     let key = migration_lock_key(url);
+    // A connection proven direct in the claim tries the lock in the same round trip.
     let mut first_try = None;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
@@ -884,6 +885,56 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
         actions,
         refusal,
     })
+}
+
+/// One migration session for a tool that steps through a chain one migration at a time (`check`'s down.sql
+/// pass): the migration lock, session settings and bookkeeping tables are set up once, then each step applies or
+/// reverts a single migration exactly as `run` and `revert` do (same transactions, same bookkeeping).
+pub struct Stepper<'a> {
+    locked: LockedConnection,
+    chain: &'a Chain,
+    ddl_lock_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Stepper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stepper")
+    }
+}
+
+impl<'a> Stepper<'a> {
+    pub fn open(url: &DatabaseUrl, chain: &'a Chain, lock_timeout: Duration, ddl_lock_timeout: Option<Duration>) -> Result<Stepper<'a>> {
+        let setup = SessionSetup { statement_timeout: None, bookkeeping: true };
+        let locked = lock(url, lock_timeout, setup, &mut crate::events::Silent)?;
+        Ok(Stepper { locked, chain, ddl_lock_timeout })
+    }
+
+    /// The session's connection, for reading between steps.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.locked.conn
+    }
+
+    /// Applies migration `index` (which must not be applied).
+    pub fn up(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
+        } else {
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
+        }
+    }
+
+    /// Reverts migration `index` (which must be the newest applied).
+    pub fn down(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
+        } else {
+            revert_statementwise(conn, &script, self.ddl_lock_timeout)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

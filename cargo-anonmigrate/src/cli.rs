@@ -194,6 +194,31 @@ pub enum Command {
     /// Manage the local development server used when no database URL is configured
     #[command(subcommand)]
     Server(ServerCommand),
+
+    /// List or drop the template databases that make replays fast (schema, check, test databases)
+    #[command(
+        subcommand,
+        after_help = "Replays keep a template database per chain prefix (named anonmigrate_tpl_<workspace>_<migrations>_<hash>, four per workspace, six at most between evictions) on the server they replay on, and copy the longest unchanged prefix instead of applying every migration. Nothing connects to a template; `cache clear` drops them (they are rebuilt on the next replay). Set ANONMIGRATE_TEMPLATE_CACHE=0 to replay without templates."
+    )]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the template databases (this workspace's, or every workspace's with --all): migrations, size, last use
+    #[command(after_help = "Example:\n  cargo anonmigrate cache list")]
+    List {
+        /// Every anonmigrate template on the server, not only this workspace's
+        #[arg(long)]
+        all: bool,
+    },
+    /// Drop the template databases (this workspace's, or every workspace's with --all)
+    #[command(after_help = "Example:\n  cargo anonmigrate cache clear")]
+    Clear {
+        /// Every anonmigrate template on the server, not only this workspace's
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 const SETUP_HELP: &str = "Examples:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat\n  cargo anonmigrate setup --no-run\n\nWhat is missing is created, as diesel setup does: the migrations directory (with diesel's 00000000000000_diesel_initial_setup migration unless --no-default-migration, and only when the directory is new), and then diesel.toml at the workspace root if there is none (with [print_schema] file = \"src/schema.rs\" unless [workspace.metadata.anonmigrate] names a schema-file; an existing project's configuration is never added to), the database, the extensions the chain's CREATE EXTENSIONs need, the bookkeeping tables. Then the pending migrations run, unless --no-run. Running it again changes nothing.";

@@ -35,6 +35,8 @@ fn help_output_is_pinned() {
         &["fleet", "status"],
         &["fleet", "run"],
         &["fleet", "check"],
+        &["cache"],
+        &["cache", "clear"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();

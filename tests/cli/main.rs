@@ -4,6 +4,7 @@
 mod alembic;
 mod autogenerate;
 mod bench_smoke;
+mod cache;
 mod build_gate;
 mod chain_errors;
 mod check;

@@ -1,5 +1,6 @@
 //! One module per command group: each turns parsed arguments into one engine call and renders the result.
 
+mod cache;
 mod check;
 mod completions;
 mod database;
@@ -198,7 +199,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
-        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Setup(_) | Command::Database(_))
+        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Cache(_) | Command::Setup(_) | Command::Database(_))
     {
         ctx.sync_lock(LockPolicy::Locked)?;
     }
@@ -227,6 +228,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fleet(command) => fleet::fleet(&mut ctx, &command),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
+        Command::Cache(command) => cache::cache(&mut ctx, &command),
     }
 }
 
@@ -263,7 +265,8 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Database(DatabaseCommand::Setup(_))
         | Command::Completions { .. }
         | Command::Database(DatabaseCommand::Drop { .. })
-        | Command::Server(_) => None,
+        | Command::Server(_)
+        | Command::Cache(_) => None,
     }
 }
 
