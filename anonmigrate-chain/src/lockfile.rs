@@ -157,6 +157,23 @@ pub fn chain_hash(entries: &[LockEntry]) -> String {
     sha256_hex(entries_body(entries).as_bytes())
 }
 
+/// The chain hash of every prefix of `entries`: element `k` is [`chain_hash`] of `entries[..=k]`, so the last one
+/// is the lock file's own header hash. Computed in one pass (the template cache keys a database per prefix).
+pub fn chain_prefix_hashes(entries: &[LockEntry]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    entries
+        .iter()
+        .map(|entry| {
+            hasher.update(entry.checksum.as_bytes());
+            hasher.update(b" ");
+            hasher.update(entry.dir_name.as_bytes());
+            hasher.update(b"\n");
+            format!("{:x}", hasher.clone().finalize())
+        })
+        .collect()
+}
+
 fn entries_body(entries: &[LockEntry]) -> String {
     let mut body = String::new();
     for entry in entries {
@@ -489,6 +506,18 @@ impl LockFile {
 mod tests {
     use super::*;
     use crate::chain::Migration;
+
+    #[test]
+    fn chain_prefix_hashes_are_the_chain_hashes_of_each_prefix() {
+        let entries: Vec<LockEntry> = (0..4)
+            .map(|i| LockEntry { checksum: format!("{i:064x}"), dir_name: format!("0000000000000{i}_m{i}") })
+            .collect();
+        let hashes = chain_prefix_hashes(&entries);
+        assert_eq!(hashes.len(), 4);
+        for (k, hash) in hashes.iter().enumerate() {
+            assert_eq!(*hash, chain_hash(&entries[..=k]));
+        }
+    }
 
     fn migration(dir_name: &str, up: &str) -> Migration {
         let (version, name) = crate::parse_dir_name(dir_name).unwrap();

@@ -49,6 +49,8 @@ pub struct MetadataSettings {
     /// schema.rs that `cargo anonmigrate schema` writes, relative to the workspace root, when diesel.toml has
     /// no `[print_schema]`.
     pub schema_file: Option<PathBuf>,
+    /// `[workspace.metadata.anonmigrate.fleet]`: the targets and pace of `cargo anonmigrate fleet`.
+    pub fleet: Option<crate::fleet::FleetSettings>,
 }
 
 /// `postgres = "16"` or `postgres = 16`: both spellings mean the same.

@@ -22,6 +22,24 @@ use crate::status::{MigrationState, Status};
 pub const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The migration lock of a target: the database's, or for a tenant schema one of its own, so tenants of one
+/// database migrate side by side while two runners on the same tenant still exclude each other.
+pub fn migration_lock_key(url: &DatabaseUrl) -> i64 {
+    match url.tenant() {
+        None => MIGRATION_LOCK_KEY,
+        Some(tenant) => {
+            // FNV-1a, written out: the key must be the same in every process and release, which std's hasher
+            // does not promise.
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in tenant.schema.bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            MIGRATION_LOCK_KEY ^ (hash as i64)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub to: Option<String>,
@@ -37,6 +55,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub applied: Vec<AppliedMigration>,
+    /// The newest applied version before this run (`None`: nothing was applied).
+    pub version_before: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +70,8 @@ pub struct AppliedMigration {
 /// A connection that holds the migration lock for as long as it lives.
 pub struct LockedConnection {
     pub conn: PgConnection,
+    /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
+    key: i64,
     /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
     /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
     /// connection outlives ours, so the lock is released explicitly.
@@ -75,7 +97,7 @@ impl std::fmt::Debug for LockedConnection {
 impl Drop for LockedConnection {
     fn drop(&mut self) {
         if !self.direct {
-            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
         }
     }
 }
@@ -90,7 +112,7 @@ struct Holder {
     since: String,
 }
 
-fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
+fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
     diesel::sql_query(
         "SELECT a.pid::text AS pid, coalesce(nullif(a.application_name, ''), 'unknown') AS application, \
                 coalesce('connected since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), 'since an unknown time') AS since \
@@ -98,7 +120,7 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 LIMIT 1",
     )
-    .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+    .bind::<BigInt, _>(key)
     .get_result(conn)
     .ok()
 }
@@ -115,13 +137,14 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
+    let key = migration_lock_key(url);
     // A connection proven direct in the claim tries the lock in the same round trip.
     let mut first_try = None;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(MIGRATION_LOCK_KEY))?;
+            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
             if session.is_direct() {
                 first_try = Some(locked);
             }
@@ -133,23 +156,23 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
     loop {
         let taken = match (first_try.take(), &checked) {
             (Some(taken), _) => taken,
-            (None, Some((session, _))) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
-            (None, None) => try_lock_plain(&mut conn)?,
+            (None, Some((session, _))) => session.try_lock(&mut conn, key)?,
+            (None, None) => try_lock_plain(&mut conn, key)?,
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
-                session.confirm_lock(probe, MIGRATION_LOCK_KEY)?;
+                session.confirm_lock(probe, key)?;
             }
             let direct = checked.as_ref().is_none_or(|(session, _)| session.is_direct());
-            let mut locked = LockedConnection { conn, direct };
-            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup)?;
+            let mut locked = LockedConnection { conn, key, direct };
+            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
             return Ok(locked);
         }
         if let Some((_, probe)) = &mut checked {
             // Not while waiting: in a session-mode pool it would keep a server connection from the others.
             probe.close();
         }
-        let holder = lock_holder(&mut conn);
+        let holder = lock_holder(&mut conn, key);
         if started.elapsed() >= timeout {
             let holder = holder.unwrap_or(Holder {
                 pid: "unknown".into(),
@@ -183,8 +206,8 @@ struct Taken {
     taken: bool,
 }
 
-fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
-    diesel::sql_query(format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"))
+fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<bool> {
+    diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS taken"))
         .get_result::<Taken>(conn)
         .map(|t| t.taken)
         .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
@@ -197,7 +220,7 @@ fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
 /// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
 /// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
 /// where the server refuses it the message is sent again without it.
-fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup) -> Result<()> {
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64) -> Result<()> {
     let mut check_interval = true;
     loop {
         let mut sql = String::new();
@@ -217,7 +240,7 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         if let Some(session) = session
             && error.message.contains(pooler::GUARD_FAILED)
         {
-            return Err(session.guard_failed(conn, MIGRATION_LOCK_KEY));
+            return Err(session.guard_failed(conn, key));
         }
         if check_interval && error.message.contains("client_connection_check_interval") {
             check_interval = false;
@@ -441,7 +464,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
 
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
-    let mut report = RunReport::default();
+    let mut report = RunReport { version_before: status.current_version.clone(), ..RunReport::default() };
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
@@ -860,7 +883,7 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
     // for one server connection only, a transaction for every statement in it.
     db::execute(&mut conn, "BEGIN TRANSACTION READ ONLY").map_err(db::context("starting a read-only transaction"))?;
     let (mut status, rows) = read_status(&mut conn, chain)?;
-    let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    let lock_holder = lock_holder(&mut conn, migration_lock_key(url)).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
     db::execute(&mut conn, "ROLLBACK").map_err(db::context("ending the read-only transaction"))?;
     // After the transaction: its query may fail (no audit table yet), which must not abort the reads above.
     tolerate_renumbered(&mut conn, &mut status);
@@ -898,6 +921,56 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
         actions,
         refusal,
     })
+}
+
+/// One migration session for a tool that steps through a chain one migration at a time (`check`'s down.sql
+/// pass): the migration lock, session settings and bookkeeping tables are set up once, then each step applies or
+/// reverts a single migration exactly as `run` and `revert` do (same transactions, same bookkeeping).
+pub struct Stepper<'a> {
+    locked: LockedConnection,
+    chain: &'a Chain,
+    ddl_lock_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Stepper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stepper")
+    }
+}
+
+impl<'a> Stepper<'a> {
+    pub fn open(url: &DatabaseUrl, chain: &'a Chain, lock_timeout: Duration, ddl_lock_timeout: Option<Duration>) -> Result<Stepper<'a>> {
+        let setup = SessionSetup { statement_timeout: None, bookkeeping: true };
+        let locked = lock(url, lock_timeout, setup, &mut crate::events::Silent)?;
+        Ok(Stepper { locked, chain, ddl_lock_timeout })
+    }
+
+    /// The session's connection, for reading between steps.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.locked.conn
+    }
+
+    /// Applies migration `index` (which must not be applied).
+    pub fn up(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
+        } else {
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
+        }
+    }
+
+    /// Reverts migration `index` (which must be the newest applied).
+    pub fn down(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
+        } else {
+            revert_statementwise(conn, &script, self.ddl_lock_timeout)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,7 @@
 mod alembic;
 mod autogenerate;
 mod bench_smoke;
+mod cache;
 mod build_gate;
 mod chain_errors;
 mod check;
@@ -16,6 +17,7 @@ mod doctor;
 mod faults;
 mod hardening;
 mod first_day;
+mod fleet;
 mod help;
 mod layouts;
 mod lint;

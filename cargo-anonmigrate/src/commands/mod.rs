@@ -1,9 +1,11 @@
 //! One module per command group: each turns parsed arguments into one engine call and renders the result.
 
+mod cache;
 mod check;
 mod completions;
 mod database;
 mod doctor;
+mod fleet;
 mod generate;
 mod history;
 mod import;
@@ -24,7 +26,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs, ImportCommand};
+use crate::cli::{Cli, Command, DatabaseCommand, FleetCommand, Format, FormatArg, GlobalArgs, ImportCommand};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -197,7 +199,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
-        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Setup(_) | Command::Database(_))
+        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Cache(_) | Command::Setup(_) | Command::Database(_))
     {
         ctx.sync_lock(LockPolicy::Locked)?;
     }
@@ -223,8 +225,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => lint::lint(&ctx, &args),
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
+        Command::Fleet(command) => fleet::fleet(&mut ctx, &command),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
+        Command::Cache(command) => cache::cache(&mut ctx, &command),
     }
 }
 
@@ -247,6 +251,9 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Baseline(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
         Command::Status(_) | Command::History(_) | Command::Pending => Some(LockPolicy::ReadOnly),
+        // Once for the whole fleet, before any target.
+        Command::Fleet(FleetCommand::Run(_)) => Some(LockPolicy::Update),
+        Command::Fleet(FleetCommand::Status(_) | FleetCommand::Check(_)) => Some(LockPolicy::ReadOnly),
         Command::Heads
         | Command::Import(_)
         | Command::Merge
@@ -258,7 +265,8 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Database(DatabaseCommand::Setup(_))
         | Command::Completions { .. }
         | Command::Database(DatabaseCommand::Drop { .. })
-        | Command::Server(_) => None,
+        | Command::Server(_)
+        | Command::Cache(_) => None,
     }
 }
 
