@@ -33,13 +33,14 @@ DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_end;
 DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_drop;
 DROP FUNCTION IF EXISTS __anonmigrate_touched_end();
 DROP FUNCTION IF EXISTS __anonmigrate_touched_drop();
+DROP FUNCTION IF EXISTS __anonmigrate_refresh();
 DROP TABLE IF EXISTS __anonmigrate_touched;";
 
-/// The name of the prepared statement that reads what changed and the fingerprint of those scopes in one round trip.
+/// The function that reads what changed and the fingerprint of those scopes in one round trip.
 const REFRESH_STATEMENT: &str = "__anonmigrate_refresh";
 
 /// `sql/touched.sql` and `sql/fingerprint.sql` as one statement without parameters, so PostgreSQL plans it once
-/// (`PREPARE`) and each step costs one round trip: the touched rows (`row_type` `raw`), the scopes they give
+/// (in a PL/pgSQL function) and each step costs one round trip: the touched rows (`row_type` `raw`), the scopes they give
 /// (`scope`), and the fingerprint rows of those scopes (`obj`).
 fn refresh_sql() -> String {
     let (touched_ctes, touched_select) = TOUCHED_SQL.split_once("\nSELECT 'raw'").expect("touched.sql ends with its SELECT");
@@ -127,8 +128,15 @@ impl Tracker {
     pub fn start(conn: &mut PgConnection) -> Result<Tracker> {
         let linear = db::execute(conn, &format!("BEGIN;\n{INSTALL_SQL}\nCOMMIT;")).is_ok();
         if linear {
-            db::execute(conn, &format!("PREPARE {REFRESH_STATEMENT} AS {}", refresh_sql()))
-                .map_err(db::context("preparing the down.sql check's catalog reads"))?;
+            // A PL/pgSQL function plans its query once per session; its SET clauses (for its own run only) keep
+            // the plan on the catalogs' indexes, since the planner cannot know how few scopes each step touches.
+            let function = format!(
+                "CREATE FUNCTION {REFRESH_STATEMENT}() RETURNS TABLE (row_type text, kind text, schema_name text, name text, parent text, \
+                 definition text, scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint) LANGUAGE plpgsql \
+                 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$ BEGIN RETURN QUERY {}; END $fn$",
+                refresh_sql()
+            );
+            db::execute(conn, &function).map_err(db::context("preparing the down.sql check's catalog reads"))?;
         } else {
             let _ = db::execute(conn, "ROLLBACK");
         }
@@ -160,7 +168,7 @@ impl Tracker {
             self.replace(scopes, rows);
             return Ok(());
         }
-        let rows: Vec<RefreshRow> = diesel::sql_query(format!("EXECUTE {REFRESH_STATEMENT}"))
+        let rows: Vec<RefreshRow> = diesel::sql_query(format!("SELECT * FROM {REFRESH_STATEMENT}()"))
             .load(conn)
             .map_err(|e| db::context("reading what the migration touched")(db::pg_error(&e)))?;
         let mut refreshed = BTreeSet::new();
