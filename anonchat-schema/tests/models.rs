@@ -112,7 +112,10 @@ fn nearest_neighbours_use_the_hnsw_index() {
     diesel::sql_query("SET enable_seqscan = off").execute(&mut conn).unwrap();
     let indexed: Vec<String> = nearest().load(&mut conn).unwrap();
     assert_eq!(indexed[0], "message 42", "the probe's own row is its nearest neighbour");
-    assert_eq!(indexed, exact);
+    // HNSW is approximate: equality with the exact top 5 is not promised, a high recall is.
+    assert_eq!(exact[0], "message 42");
+    let recall = indexed.iter().filter(|body| exact.contains(body)).count();
+    assert!(indexed.len() == 5 && recall >= 4, "recall {recall}/5: indexed {indexed:?}, exact {exact:?}");
 
     // EXPLAIN the statement diesel generated, with its bind spliced in as a literal.
     let sql = diesel::debug_query::<diesel::pg::Pg, _>(&nearest()).to_string();

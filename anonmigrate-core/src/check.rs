@@ -754,3 +754,119 @@ fn database_section(live: LiveState, reference: &Fingerprint) -> Section {
     };
     Section::failed(SectionKind::Database, title, summary, findings, fix)
 }
+
+/// `fleet check`: each target compared with the chain at its own version, as `check --database` compares one
+/// database; the chain is replayed once, on one scratch database, stopping at every version a target is at.
+/// A target that cannot be read gets its error instead of a section.
+pub fn check_targets(
+    workspace: &Workspace,
+    chain: &Chain,
+    targets: &[DatabaseUrl],
+    jobs: usize,
+    observer: &mut dyn Observer,
+) -> Result<Vec<Result<Section>>> {
+    let lives: Vec<Result<LiveState>> = crate::fleet::parallel_map(targets, jobs, |url| {
+        let mut live = live_state(url, chain)?;
+        if let Some(tenant) = url.tenant() {
+            live.fingerprint = tenant_as_public(live.fingerprint, &tenant.schema, &tenant.shared);
+        }
+        Ok(live)
+    });
+    let stops: Vec<usize> = lives.iter().filter_map(|l| l.as_ref().ok().and_then(|l| l.compare_at.flatten())).collect();
+    let server = crate::target::server(workspace, Some(chain), observer)?;
+    let scratch = ScratchDatabase::create(&server)?;
+    observer.event(Event::Notice(format!(
+        "replaying {} migration(s) on scratch database {} to compare {} target(s) with",
+        chain.migrations.len(),
+        scratch.name(),
+        targets.len()
+    )));
+    let empty = fingerprint::read_url(&scratch.url)?;
+    let snapshots = Replayer::new(workspace, chain)?.replay_with_stops(&scratch.url, &stops)?;
+    let head = fingerprint::read_url(&scratch.url)?;
+    drop(scratch);
+    Ok(lives
+        .into_iter()
+        .map(|live| {
+            let live = live?;
+            let reference = match live.compare_at {
+                None => &head,
+                Some(None) => &empty,
+                Some(Some(index)) => snapshot_at(&snapshots, index).unwrap_or(&head),
+            };
+            Ok(database_section(live, reference))
+        })
+        .collect())
+}
+
+/// A tenant schema's objects as the chain creates them in a database of its own (in `public`, where the replay
+/// runs): other tenants' schemas and the shared schemas' own objects are left out, extensions (created once, in a
+/// shared schema) kept as if in `public`, and the tenant's schema name in definitions (`ON tenant_7.users`) read
+/// as `public`.
+fn tenant_as_public(fingerprint: Fingerprint, tenant: &str, shared: &[String]) -> Fingerprint {
+    // The schema name as a qualifier only (`tenant_7.users`, `"Tenant 7".users`), not inside another name.
+    let qualifier = regex::Regex::new(&format!(
+        r#"(^|[^A-Za-z0-9_$"])(?:{}|{})\."#,
+        regex::escape(&crate::db::quote_ident(tenant)),
+        regex::escape(tenant)
+    ))
+    .expect("an escaped name is a valid pattern");
+    let mut objects: Vec<fingerprint::Object> = fingerprint
+        .objects
+        .into_iter()
+        .filter_map(|mut object| {
+            if object.kind == "extension" {
+                // Where the replay creates them (plpgsql stays in pg_catalog).
+                if shared.contains(&object.schema) {
+                    object.schema = "public".into();
+                }
+                return Some(object);
+            }
+            if object.schema != tenant || object.kind == "schema" {
+                return None;
+            }
+            object.schema = "public".into();
+            object.definition = qualifier.replace_all(&object.definition, "${1}public.").into_owned();
+            Some(object)
+        })
+        .collect();
+    // The replay's own schema, as the fingerprint lists it.
+    objects.push(fingerprint::Object {
+        kind: "schema".into(),
+        schema: "public".into(),
+        name: "public".into(),
+        parent: String::new(),
+        definition: String::new(),
+    });
+    Fingerprint::new(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_schema_reads_as_public_and_only_as_a_qualifier() {
+        let object = |kind: &str, schema: &str, definition: &str| fingerprint::Object {
+            kind: kind.into(),
+            schema: schema.into(),
+            name: "x".into(),
+            parent: String::new(),
+            definition: definition.into(),
+        };
+        let live = Fingerprint::new(vec![
+            object("index", "a", "CREATE INDEX x ON a.users USING btree (data.a)"),
+            object("table", "b", ""),
+            object("extension", "shared", "version 0.8.5"),
+            object("extension", "pg_catalog", "version 1.0"),
+        ]);
+        let seen = tenant_as_public(live, "a", &["shared".to_owned()]);
+        let shown: Vec<(String, String, String)> =
+            seen.objects.iter().map(|o| (o.kind.clone(), o.schema.clone(), o.definition.clone())).collect();
+        assert!(shown.contains(&("index".into(), "public".into(), "CREATE INDEX x ON public.users USING btree (data.a)".into())), "{shown:?}");
+        assert!(shown.contains(&("extension".into(), "public".into(), "version 0.8.5".into())));
+        assert!(shown.contains(&("extension".into(), "pg_catalog".into(), "version 1.0".into())));
+        assert!(shown.contains(&("schema".into(), "public".into(), String::new())));
+        assert!(!shown.iter().any(|o| o.0 == "table"), "another tenant's objects are left out: {shown:?}");
+    }
+}

@@ -10,6 +10,8 @@
 //!   written by the postmaster and removed at shutdown), naming the port and the start time of the very server
 //!   that answers. A pooler's socket has no such file.
 //!
+//! This side is read before the first query and becomes an SQL condition on the server's own functions
+//! ([`condition`]), so the server's answer and the lock can come back in the claim's single round trip.
 //! Linux only (elsewhere nothing is proven). Read with std alone: a few small text files.
 
 use std::net::IpAddr;
@@ -18,64 +20,80 @@ use std::path::Path;
 /// An address and port.
 type Endpoint = (IpAddr, u16);
 
-/// What the server reports about the connection it serves.
-#[derive(Debug, Clone, Default)]
-pub struct ServerView {
-    /// `host(inet_client_addr())`: `None` over a Unix socket.
-    pub client_addr: Option<String>,
-    pub client_port: Option<i32>,
-    pub server_addr: Option<String>,
-    pub server_port: Option<i32>,
-    /// `pg_postmaster_start_time()` in whole seconds since the epoch.
-    pub started: i64,
-    /// `current_setting('port')`.
-    pub port: String,
-}
-
-/// Whether this connection, made through a Unix socket file `socket` (when the URL names one), provably reaches
-/// the server directly.
-pub fn proven(view: &ServerView, socket: Option<&Path>) -> bool {
-    match (&view.client_addr, view.client_port, &view.server_addr, view.server_port) {
-        (Some(client), Some(client_port), Some(server), Some(server_port)) => {
-            let (Ok(client), Ok(server)) = (client.parse::<IpAddr>(), server.parse::<IpAddr>()) else { return false };
-            let (Ok(client_port), Ok(server_port)) = (u16::try_from(client_port), u16::try_from(server_port)) else {
-                return false;
-            };
-            own_tcp_socket((client, client_port), (server, server_port))
-        }
-        (None, None, None, None) => socket.is_some_and(|socket| lock_file_matches(socket, view)),
-        _ => false,
+/// An SQL condition that holds exactly when the server's view of this connection proves it direct, built before
+/// the first query from what the operating system says about this process's side; `None` when nothing can be
+/// proven (not Linux, several hosts, no lock file). Evaluated by the server in the claim query, so the lock can be
+/// taken in the same round trip when it holds.
+pub fn condition(socket: Option<&Path>) -> Option<String> {
+    match socket {
+        Some(socket) => lock_file_condition(socket),
+        None => tcp_condition(&own_tcp_sockets()),
     }
 }
 
-/// The postmaster's lock file beside the socket names the port and start time of the server that answers.
-fn lock_file_matches(socket: &Path, view: &ServerView) -> bool {
+/// The postmaster's lock file beside the socket names the port and start time of the server that must answer.
+fn lock_file_condition(socket: &Path) -> Option<String> {
     let mut lock = socket.as_os_str().to_owned();
     lock.push(".lock");
-    let Ok(text) = std::fs::read_to_string(&lock) else { return false };
+    let text = std::fs::read_to_string(&lock).ok()?;
     let lines: Vec<&str> = text.lines().collect();
-    // Line 3: start time (seconds; the server takes its two clocks a moment apart); line 4: port.
-    let started = lines.get(2).and_then(|l| l.trim().parse::<i64>().ok());
-    let port = lines.get(3).map(|l| l.trim());
-    started.is_some_and(|s| (s - view.started).abs() <= 1) && port == Some(view.port.trim())
+    // Line 3: start time (whole seconds; the server takes its two clocks a moment apart); line 4: port.
+    let started: i64 = lines.get(2)?.trim().parse().ok()?;
+    let port: u16 = lines.get(3)?.trim().parse().ok()?;
+    Some(format!(
+        "(inet_client_addr() IS NULL AND abs(extract(epoch FROM pg_postmaster_start_time())::bigint - {started}) <= 1 \
+          AND current_setting('port') = '{port}')"
+    ))
 }
 
-/// A TCP socket of this process connects `local` to `remote`.
-fn own_tcp_socket(local: Endpoint, remote: Endpoint) -> bool {
-    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return false };
+/// The server sees one of this process's TCP connections, end for end (an IPv4 peer may show as `::ffff:a.b.c.d`
+/// on a dual-stack socket).
+fn tcp_condition(sockets: &[(Endpoint, Endpoint)]) -> Option<String> {
+    let mut rows = Vec::new();
+    for (local, remote) in sockets {
+        for (l, r) in [(local.0, remote.0), (local.0.to_canonical(), remote.0.to_canonical()), (mapped(local.0), mapped(remote.0))] {
+            let row = format!("('{l}', {}, '{r}', {})", local.1, remote.1);
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    (!rows.is_empty()).then(|| {
+        format!(
+            "((host(inet_client_addr()), inet_client_port(), host(inet_server_addr()), inet_server_port()) IN (VALUES {}))",
+            rows.join(", ")
+        )
+    })
+}
+
+fn mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
+        v6 => v6,
+    }
+}
+
+/// The established TCP connections of this process: (local, remote).
+fn own_tcp_sockets() -> Vec<(Endpoint, Endpoint)> {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
     let inodes: Vec<u64> = fds
         .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
         .filter_map(|target| target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
         .collect();
-    ["/proc/self/net/tcp", "/proc/self/net/tcp6"].iter().any(|table| {
-        std::fs::read_to_string(table)
-            .is_ok_and(|text| text.lines().skip(1).filter_map(parse_tcp_line).any(|(l, r, inode)| {
-                same(l, local) && same(r, remote) && inodes.contains(&inode)
-            }))
-    })
+    let mut found = Vec::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for (local, remote, inode) in text.lines().skip(1).filter_map(parse_tcp_line) {
+            if inodes.contains(&inode) && remote.1 != 0 {
+                found.push((local, remote));
+            }
+        }
+    }
+    found
 }
 
 /// Compares addresses across families: a dual-stack socket shows `::ffff:a.b.c.d` for an IPv4 peer.
+#[cfg(test)]
 fn same(a: Endpoint, b: Endpoint) -> bool {
     a.1 == b.1 && a.0.to_canonical() == b.0.to_canonical()
 }
@@ -128,27 +146,28 @@ mod tests {
         assert!(parse_tcp_line("  sl  local_address rem_address   st").is_none());
     }
 
-    /// A real connection of this process is found, a made-up one is not.
+    /// A real connection of this process is found and becomes a condition naming both of its ends.
     #[test]
-    fn finds_its_own_tcp_socket_only() {
+    fn finds_its_own_tcp_sockets() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
-        let found = own_tcp_socket((local.ip(), local.port()), (remote.ip(), remote.port()));
-        assert_eq!(found, cfg!(target_os = "linux"));
-        assert!(!own_tcp_socket((local.ip(), local.port()), (remote.ip(), remote.port().wrapping_add(1))));
+        let pair = ((local.ip(), local.port()), (remote.ip(), remote.port()));
+        let sockets = own_tcp_sockets();
+        assert_eq!(sockets.contains(&pair), cfg!(target_os = "linux"), "{sockets:?}");
+        let sql = tcp_condition(&[pair]).unwrap();
+        assert!(sql.contains(&format!("('127.0.0.1', {}, '127.0.0.1', {})", local.port(), remote.port())), "{sql}");
+        assert!(sql.contains("'::ffff:127.0.0.1'"), "{sql}");
+        assert_eq!(tcp_condition(&[]), None);
     }
 
     #[test]
     fn a_unix_socket_needs_the_servers_lock_file() {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join(".s.PGSQL.5433");
-        let view = ServerView { started: 1_796_665_561, port: "5433".into(), ..ServerView::default() };
-        assert!(!proven(&view, Some(&socket)), "no lock file: a pooler's socket");
+        assert_eq!(condition(Some(&socket)), None, "no lock file: a pooler's socket");
         std::fs::write(dir.path().join(".s.PGSQL.5433.lock"), "11601\n/data\n1796665561\n5433\n/sock\n").unwrap();
-        assert!(proven(&view, Some(&socket)));
-        assert!(!proven(&view, None), "the URL names no socket file");
-        let other = ServerView { started: 1_796_000_000, ..view.clone() };
-        assert!(!proven(&other, Some(&socket)), "another server's lock file");
+        let sql = condition(Some(&socket)).unwrap();
+        assert!(sql.contains("- 1796665561) <= 1") && sql.contains("= '5433'"), "{sql}");
     }
 }

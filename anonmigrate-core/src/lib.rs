@@ -12,6 +12,7 @@ pub mod discover;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod generate;
 pub mod import;
 pub mod local_server;

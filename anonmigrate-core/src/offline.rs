@@ -115,6 +115,9 @@ pub fn revert_script(chain: &Chain, scope: RevertScope, options: &OfflineOptions
     };
     let mut out = header("revert", chain, &scripts, &assumption);
     out.push_str(&lock_sql());
+    // A database only diesel_cli migrated has no table of ours, and each revert's bookkeeping deletes from it.
+    out.push_str("\n-- The bookkeeping tables (diesel's __diesel_schema_migrations and anonmigrate's own), created if missing.\n");
+    out.push_str(bookkeeping::CREATE_TABLES);
     if let Some(current) = applied.last() {
         let versions = version_list(&scripts);
         let count = scripts.len();

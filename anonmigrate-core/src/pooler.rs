@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{Bool, Integer, Text};
 
 use crate::database_url::DatabaseUrl;
 use crate::db;
-use crate::direct::{self, ServerView};
+use crate::direct;
 use crate::error::{Error, Result};
 
 /// The custom setting that carries the marker; any two-part name is a valid placeholder setting.
@@ -44,25 +44,17 @@ pub struct Session {
     direct: bool,
 }
 
-/// The claim's answer: the marker as found, and the server's view of the connection for [`direct::proven`].
+/// The claim's answer: the marker as found, whether the connection is proven direct, whether the lock was taken.
 #[derive(QueryableByName)]
 struct Claimed {
     #[diesel(sql_type = Integer)]
     pid: i32,
     #[diesel(sql_type = Text)]
     marker: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    client_addr: Option<String>,
-    #[diesel(sql_type = Nullable<Integer>)]
-    client_port: Option<i32>,
-    #[diesel(sql_type = Nullable<Text>)]
-    server_addr: Option<String>,
-    #[diesel(sql_type = Nullable<Integer>)]
-    server_port: Option<i32>,
-    #[diesel(sql_type = BigInt)]
-    started: i64,
-    #[diesel(sql_type = Text)]
-    port: String,
+    #[diesel(sql_type = Bool)]
+    direct: bool,
+    #[diesel(sql_type = Bool)]
+    locked: bool,
 }
 
 /// The second client connection. Opened on the first check (after the claim, so a transaction pooler hands it
@@ -154,17 +146,19 @@ fn marker_sql() -> String {
 impl Session {
     /// Marks the connection's server process and, unless the connection is proven direct, checks with `probe`
     /// that another client connection does not land on it and that this connection's next transaction still
-    /// runs on it. Nothing but the marker is taken yet.
-    pub fn claim(conn: &mut PgConnection, url: &DatabaseUrl, probe: &mut Probe) -> Result<Session> {
+    /// runs on it. Nothing but the marker is taken, except that a connection proven direct in this very query
+    /// also tries the advisory lock `lock` (the answer's second value: whether it was taken).
+    pub fn claim(conn: &mut PgConnection, url: &DatabaseUrl, probe: &mut Probe, lock: Option<i64>) -> Result<(Session, bool)> {
         let token = format!("{}-{}", std::process::id(), nanos());
-        // The marker is read before it is set: a CTE materialised first makes the order explicit.
+        let direct = direct::condition(url.unix_socket().as_deref()).unwrap_or_else(|| "false".to_owned());
+        let lock = lock.map_or_else(|| "false".to_owned(), |key| format!("pg_try_advisory_lock({key})"));
+        // The marker is read before it is set: a CTE materialised first makes the order explicit. The lock is
+        // only tried on an unmarked process of a connection proven direct.
         let claimed: Claimed = diesel::sql_query(format!(
-            "WITH before AS MATERIALIZED (SELECT {marker} AS marker) \
-             SELECT pg_backend_pid() AS pid, marker, \
-                    CASE WHEN marker = '' THEN set_config('{MARKER}', {token}, false) IS NOT NULL ELSE false END AS flag, \
-                    host(inet_client_addr()) AS client_addr, inet_client_port() AS client_port, \
-                    host(inet_server_addr()) AS server_addr, inet_server_port() AS server_port, \
-                    extract(epoch FROM pg_postmaster_start_time())::bigint AS started, current_setting('port') AS port \
+            "WITH before AS MATERIALIZED (SELECT {marker} AS marker, coalesce({direct}, false) AS direct) \
+             SELECT pg_backend_pid() AS pid, marker, direct, \
+                    CASE WHEN marker = '' THEN set_config('{MARKER}', {token}, false) IS NOT NULL \
+                         AND CASE WHEN direct THEN {lock} ELSE false END ELSE false END AS locked \
              FROM before",
             marker = marker_sql(),
             token = db::quote_literal(&token),
@@ -180,15 +174,10 @@ impl Session {
                 None,
             ));
         }
-        let view = ServerView {
-            client_addr: claimed.client_addr,
-            client_port: claimed.client_port,
-            server_addr: claimed.server_addr,
-            server_port: claimed.server_port,
-            started: claimed.started,
-            port: claimed.port,
-        };
-        let session = Session { token, pid: claimed.pid, direct: direct::proven(&view, url.unix_socket().as_deref()) };
+        let session = Session { token, pid: claimed.pid, direct: claimed.direct };
+        if session.direct {
+            return Ok((session, claimed.locked));
+        }
         // A second client landing on our process clears the marker there itself; only a move needs a release.
         session.check_alone(probe, None)?;
         if !session.direct
@@ -197,7 +186,7 @@ impl Session {
             session.release(conn, None);
             return Err(error);
         }
-        Ok(session)
+        Ok((session, false))
     }
 
     /// Whether the operating system proved the connection direct (so the second client was not needed).
@@ -361,7 +350,7 @@ fn nanos() -> u128 {
 /// connection behaves as a session of its own. Takes nothing but the marker, released before returning.
 pub fn detect(url: &DatabaseUrl) -> Result<Option<String>> {
     let mut conn = db::connect(url)?;
-    match Session::claim(&mut conn, url, &mut Probe::new(url)) {
+    match Session::claim(&mut conn, url, &mut Probe::new(url), None) {
         Ok(_) => Ok(None),
         Err(Error::Pooler { found, .. }) => Ok(Some(found)),
         Err(other) => Err(other),

@@ -22,6 +22,24 @@ use crate::status::{MigrationState, Status};
 pub const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The migration lock of a target: the database's, or for a tenant schema one of its own, so tenants of one
+/// database migrate side by side while two runners on the same tenant still exclude each other.
+pub fn migration_lock_key(url: &DatabaseUrl) -> i64 {
+    match url.tenant() {
+        None => MIGRATION_LOCK_KEY,
+        Some(tenant) => {
+            // FNV-1a, written out: the key must be the same in every process and release, which std's hasher
+            // does not promise.
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in tenant.schema.bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            MIGRATION_LOCK_KEY ^ (hash as i64)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub to: Option<String>,
@@ -37,6 +55,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub applied: Vec<AppliedMigration>,
+    /// The newest applied version before this run (`None`: nothing was applied).
+    pub version_before: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +70,12 @@ pub struct AppliedMigration {
 /// A connection that holds the migration lock for as long as it lives.
 pub struct LockedConnection {
     pub conn: PgConnection,
+    /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
+    key: i64,
+    /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
+    /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
+    /// connection outlives ours, so the lock is released explicitly.
+    direct: bool,
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -70,8 +96,9 @@ impl std::fmt::Debug for LockedConnection {
 
 impl Drop for LockedConnection {
     fn drop(&mut self) {
-        // Closing the session releases the lock anyway; unlocking explicitly frees it before the socket closes.
-        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+        if !self.direct {
+            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
+        }
     }
 }
 
@@ -85,7 +112,7 @@ struct Holder {
     since: String,
 }
 
-fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
+fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
     diesel::sql_query(
         "SELECT a.pid::text AS pid, coalesce(nullif(a.application_name, ''), 'unknown') AS application, \
                 coalesce('connected since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), 'since an unknown time') AS since \
@@ -93,7 +120,7 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 LIMIT 1",
     )
-    .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+    .bind::<BigInt, _>(key)
     .get_result(conn)
     .ok()
 }
@@ -102,40 +129,50 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 /// transaction waiting that `CREATE INDEX CONCURRENTLY` in the holder's session waits for, a deadlock. Then sets
 /// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
 ///
-/// Round trips before the first migration (a fresh database, the lock free): the claim, the lock, the setup
-/// message, the bookkeeping read; plus, only when the connection is not proven direct, two queries on one second
-/// connection. The managed local server (started by this tool, on its own socket) needs no pooler check at all.
+/// Round trips before the first migration (a fresh database, the lock free): on a connection proven direct, the
+/// claim (which takes the lock too), the setup message and the bookkeeping read; otherwise also a check of this
+/// connection, the lock, and two queries on one second connection. The managed local server (started by this
+/// tool, on its own socket) needs no pooler check at all. The lock of a direct connection goes with it when it
+/// closes, so it is not released by a round trip of its own.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
+    let key = migration_lock_key(url);
+    // A connection proven direct in the claim tries the lock in the same round trip.
+    let mut first_try = None;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let session = pooler::Session::claim(&mut conn, url, &mut probe)?;
+            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
+            if session.is_direct() {
+                first_try = Some(locked);
+            }
             Some((session, probe))
         }
     };
     let started = Instant::now();
     let mut announced = false;
     loop {
-        let taken = match &checked {
-            Some((session, _)) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
-            None => try_lock_plain(&mut conn)?,
+        let taken = match (first_try.take(), &checked) {
+            (Some(taken), _) => taken,
+            (None, Some((session, _))) => session.try_lock(&mut conn, key)?,
+            (None, None) => try_lock_plain(&mut conn, key)?,
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
-                session.confirm_lock(probe, MIGRATION_LOCK_KEY)?;
+                session.confirm_lock(probe, key)?;
             }
-            let mut locked = LockedConnection { conn };
-            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup)?;
+            let direct = checked.as_ref().is_none_or(|(session, _)| session.is_direct());
+            let mut locked = LockedConnection { conn, key, direct };
+            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
             return Ok(locked);
         }
         if let Some((_, probe)) = &mut checked {
             // Not while waiting: in a session-mode pool it would keep a server connection from the others.
             probe.close();
         }
-        let holder = lock_holder(&mut conn);
+        let holder = lock_holder(&mut conn, key);
         if started.elapsed() >= timeout {
             let holder = holder.unwrap_or(Holder {
                 pid: "unknown".into(),
@@ -169,8 +206,8 @@ struct Taken {
     taken: bool,
 }
 
-fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
-    diesel::sql_query(format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"))
+fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<bool> {
+    diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS taken"))
         .get_result::<Taken>(conn)
         .map(|t| t.taken)
         .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
@@ -183,7 +220,7 @@ fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
 /// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
 /// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
 /// where the server refuses it the message is sent again without it.
-fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup) -> Result<()> {
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64) -> Result<()> {
     let mut check_interval = true;
     loop {
         let mut sql = String::new();
@@ -203,7 +240,7 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         if let Some(session) = session
             && error.message.contains(pooler::GUARD_FAILED)
         {
-            return Err(session.guard_failed(conn, MIGRATION_LOCK_KEY));
+            return Err(session.guard_failed(conn, key));
         }
         if check_interval && error.message.contains("client_connection_check_interval") {
             check_interval = false;
@@ -393,7 +430,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
 
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
-    let mut report = RunReport::default();
+    let mut report = RunReport { version_before: status.current_version.clone(), ..RunReport::default() };
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
@@ -812,7 +849,7 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
     // for one server connection only, a transaction for every statement in it.
     db::execute(&mut conn, "BEGIN TRANSACTION READ ONLY").map_err(db::context("starting a read-only transaction"))?;
     let (status, rows) = read_status(&mut conn, chain)?;
-    let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    let lock_holder = lock_holder(&mut conn, migration_lock_key(url)).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
     db::execute(&mut conn, "ROLLBACK").map_err(db::context("ending the read-only transaction"))?;
     let mut refusal = check_safe_to_run(chain, &status, options).err();
     let mut actions = Vec::new();
@@ -929,6 +966,10 @@ pub fn revert(
     let (status, rows) = read_status(conn, chain)?;
     let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
     let scripts = revert_scripts(chain, &status, scope)?;
+    // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
+    if !scripts.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -1011,6 +1052,23 @@ pub fn redo(
     let conn = &mut locked.conn;
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
+    // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the
+    // migrations being redone (that is what redo is for), and applied migrations missing on disk stop it.
+    let mut others = status.clone();
+    others.entries.retain(|e| !downs.iter().any(|d| d.version == e.version));
+    let strict = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: true,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    check_safe_to_run(chain, &others, &strict)?;
+    if !downs.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let ups: Vec<Script> = downs
         .iter()
         .rev()
@@ -1081,10 +1139,12 @@ pub fn redo(
         }
         return Ok(report);
     }
-    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    // metadata.toml sets the mode of both directions, so the down scripts name each migration once.
+    let non_transactional: Vec<String> = downs.iter().filter(|s| !s.transactional).map(|s| format!("`{}`", s.dir_name)).collect();
     observer.event(Event::Warning(format!(
-        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
-        non_transactional.join(", ")
+        "{} {} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", "),
+        if non_transactional.len() == 1 { "is" } else { "are" }
     )));
     drop(locked);
     let reverted = revert(url, chain, scope, options, observer)?;

@@ -31,6 +31,10 @@ fn help_output_is_pinned() {
         &["lint"],
         &["check"],
         &["completions"],
+        &["fleet"],
+        &["fleet", "status"],
+        &["fleet", "run"],
+        &["fleet", "check"],
         &["cache"],
         &["cache", "clear"],
     ];

@@ -28,7 +28,7 @@ fn only_a_connection_proven_direct_skips_the_second_client() {
     let claim = |raw: &str| {
         let url = DatabaseUrl::parse(raw, UrlSource::Flag).unwrap();
         let mut conn = db::connect(&url).unwrap();
-        Session::claim(&mut conn, &url, &mut Probe::new(&url)).unwrap().is_direct()
+        Session::claim(&mut conn, &url, &mut Probe::new(&url), None).unwrap().0.is_direct()
     };
     assert!(claim(&env.db.url), "the cluster's own socket: {}", env.db.url);
     let pooler = Pooler::start(PoolMode::Session);

@@ -19,12 +19,19 @@ struct Shared {
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
+static SECOND: OnceLock<Shared> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The cluster of this test process, started on first use. A watchdog shell stops it and removes its files once
 /// this process exits, however it exits (even `kill -9`), so no server outlives the run.
 pub fn cluster() -> &'static Cluster {
     &SHARED.get_or_init(start_cluster).cluster
+}
+
+/// A second cluster of this test process (another server, for targets on several servers), started on first use
+/// and cleaned up like the first.
+pub fn second_cluster() -> &'static Cluster {
+    &SECOND.get_or_init(start_cluster).cluster
 }
 
 fn start_cluster() -> Shared {
@@ -307,6 +314,9 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
         .env_remove("DATABASE_URL")
         .env_remove("DIRECT_URL")
         .env_remove("ANONMIGRATE_DRIFT")
+        // clap wraps help to COLUMNS when it is exported: snapshots are taken at the default width.
+        .env_remove("COLUMNS")
+        .env_remove("LINES")
         .env_remove("MIGRATION_DIRECTORY")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
