@@ -3,14 +3,19 @@
 
 use anonchat_schema::schema::{messages, request_log, users};
 use anonchat_schema::{Message, NewMessage, NewRequestLogEntry, NewUser, RequestLogEntry, RequestMethod, User};
-use anonmigrate_testkit::{TestDb, repo_root};
+use anonmigrate_core::testdb::TestDatabase;
+use anonmigrate_testkit::{cluster, repo_root};
 use diesel::prelude::*;
 use pgvector::{Vector, VectorExpressionMethods};
 
 const DIMENSIONS: usize = 384;
 
-fn migrated(label: &str) -> TestDb {
-    TestDb::migrated(label, &repo_root().join("migrations"))
+/// A fresh copy of the chain's template database, as an application's tests get one (`anonmigrate_core::testdb`;
+/// here on the test cluster), dropped at the end of the test.
+fn migrated() -> (TestDatabase, PgConnection) {
+    let db = TestDatabase::on_server(&cluster().url("postgres"), &repo_root().join("migrations")).expect("a migrated test database");
+    let conn = PgConnection::establish(db.url()).expect("a connection to the test database");
+    (db, conn)
 }
 
 /// Deterministic pseudo-random unit-ish vectors (no RNG dependency needed for test data).
@@ -26,8 +31,7 @@ fn vector(seed: u64) -> Vec<f32> {
 
 #[test]
 fn rows_round_trip_through_the_models() {
-    let db = migrated("models_roundtrip");
-    let mut conn = db.connect();
+    let (_db, mut conn) = migrated();
     let alice: User = diesel::insert_into(users::table)
         .values(NewUser { username: "alice".into() })
         .returning(User::as_returning())
@@ -55,7 +59,13 @@ fn rows_round_trip_through_the_models() {
         .map(|r| r.method)
         .collect();
     assert_eq!(logged, RequestMethod::ALL);
-    assert_eq!(db.query("SELECT method::text FROM request_log ORDER BY id LIMIT 1"), ["GET"]);
+    #[derive(QueryableByName)]
+    struct Method {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        method: String,
+    }
+    let first: Method = diesel::sql_query("SELECT method::text AS method FROM request_log ORDER BY id LIMIT 1").get_result(&mut conn).unwrap();
+    assert_eq!(first.method, "GET");
 
     let message: Message = diesel::insert_into(messages::table)
         .values(NewMessage {
@@ -72,8 +82,7 @@ fn rows_round_trip_through_the_models() {
 
 #[test]
 fn nearest_neighbours_use_the_hnsw_index() {
-    let db = migrated("models_knn");
-    let mut conn = db.connect();
+    let (_db, mut conn) = migrated();
     let author: i64 = diesel::insert_into(users::table)
         .values(NewUser { username: "bob".into() })
         .returning(users::id)
@@ -103,7 +112,10 @@ fn nearest_neighbours_use_the_hnsw_index() {
     diesel::sql_query("SET enable_seqscan = off").execute(&mut conn).unwrap();
     let indexed: Vec<String> = nearest().load(&mut conn).unwrap();
     assert_eq!(indexed[0], "message 42", "the probe's own row is its nearest neighbour");
-    assert_eq!(indexed, exact);
+    // HNSW is approximate: equality with the exact top 5 is not promised, a high recall is.
+    assert_eq!(exact[0], "message 42");
+    let recall = indexed.iter().filter(|body| exact.contains(body)).count();
+    assert!(indexed.len() == 5 && recall >= 4, "recall {recall}/5: indexed {indexed:?}, exact {exact:?}");
 
     // EXPLAIN the statement diesel generated, with its bind spliced in as a literal.
     let sql = diesel::debug_query::<diesel::pg::Pg, _>(&nearest()).to_string();

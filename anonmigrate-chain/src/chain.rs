@@ -57,13 +57,8 @@ impl Chain {
     /// Reads and validates every migration below `dir`. Loose files and entries starting with `.` are skipped,
     /// as diesel skips them.
     pub fn load(dir: &Path) -> Result<Chain, ChainError> {
-        let mut migrations = Vec::new();
-        for dir_name in Self::migration_dir_names(dir)? {
-            migrations.push(read_migration(dir, &dir_name)?);
-        }
-        // Diesel compares versions as strings; a stable sort keeps equal versions adjacent for the check below.
-        migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.dir_name.cmp(&b.dir_name)));
-        for pair in migrations.windows(2) {
+        let chain = Self::load_allowing_shared_versions(dir)?;
+        for pair in chain.migrations.windows(2) {
             if pair[0].version == pair[1].version {
                 return Err(ChainError::DuplicateVersion {
                     version: pair[0].version.clone(),
@@ -73,6 +68,18 @@ impl Chain {
                 });
             }
         }
+        Ok(chain)
+    }
+
+    /// [`Chain::load`] without refusing two directories with one version (what `merge` repairs after a git merge
+    /// of two branches that generated migrations in the same second); equal versions are adjacent.
+    pub fn load_allowing_shared_versions(dir: &Path) -> Result<Chain, ChainError> {
+        let mut migrations = Vec::new();
+        for dir_name in Self::migration_dir_names(dir)? {
+            migrations.push(read_migration(dir, &dir_name)?);
+        }
+        // Diesel compares versions as strings; a stable sort keeps equal versions adjacent.
+        migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.dir_name.cmp(&b.dir_name)));
         Ok(Chain {
             dir: dir.to_path_buf(),
             migrations,

@@ -30,7 +30,7 @@ pub enum ChainError {
     ControlCharacter { dir: PathBuf, escaped: String },
 
     #[error(
-        "two migrations share version {version}: `{}` and `{}` (diesel would apply only one of them); give one a new version, e.g. rename `{}` to `{suggestion}` if it is not applied anywhere yet",
+        "two migrations share version {version}: `{}` and `{}` (diesel would apply only one of them); run `cargo anonmigrate merge` (after a git merge it moves the one the other branch added after the head, and a database that applied it under this version renumbers its record on the next `run`), or give one a new version by hand, e.g. rename `{}` to `{suggestion}` if it is not applied anywhere yet",
         first.display(), second.display(), second.file_name().map_or(std::borrow::Cow::Borrowed("?"), |n| n.to_string_lossy())
     )]
     DuplicateVersion {

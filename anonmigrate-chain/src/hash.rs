@@ -15,9 +15,33 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
+/// The hashes [`sha256_hex`] gives for every prefix of `parts` joined with a NUL after each part: element `k` is
+/// the hash of the first `k` parts. One pass over the bytes (a quadratic rehash per prefix took minutes on a
+/// 100,000-statement migration).
+pub fn prefix_hashes<'a>(parts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut hasher = Sha256::new();
+    let mut hashes = vec![format!("{:x}", hasher.clone().finalize())];
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+        hashes.push(format!("{:x}", hasher.clone().finalize()));
+    }
+    hashes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_hashes_match_hashing_each_prefix_whole() {
+        let parts = ["CREATE TABLE a (id int)", "", "INSERT INTO a VALUES (1)"];
+        let hashes = prefix_hashes(parts);
+        for (k, hash) in hashes.iter().enumerate() {
+            let joined: String = parts[..k].iter().map(|p| format!("{p}\u{0}")).collect();
+            assert_eq!(*hash, sha256_hex(joined.as_bytes()), "prefix of {k}");
+        }
+    }
 
     #[test]
     fn crlf_and_lf_hash_alike() {

@@ -11,6 +11,6 @@ pub mod transactions;
 
 pub use chain::{Chain, Migration, parse_dir_name, version_of_arg, with_subversion};
 pub use error::ChainError;
-pub use hash::{normalise_line_endings, sha256_hex};
+pub use hash::{normalise_line_endings, prefix_hashes, sha256_hex};
 pub use write::write_atomically;
-pub use lockfile::{ConflictedLock, LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, SchemaBlock, SchemaRecord, has_conflict_markers, split_blocks};
+pub use lockfile::{ConflictedLock, LOCK_FILE_NAME, LockEntry, LockFile, LockMismatch, Rename, SchemaBlock, SchemaRecord, chain_prefix_hashes, has_conflict_markers, split_blocks};

@@ -9,6 +9,13 @@
 //! ```
 //! Lines are in chain order. Directory names may contain spaces: everything after the first space is the name.
 //!
+//! After the entries, one line per migration that `merge` gave a new version, kept while the new version is on
+//! disk, so `run` can renumber the record of a database that applied it under its old version instead of
+//! applying it again (the checksum must match too):
+//! ```text
+//! renamed <old version> <new version>
+//! ```
+//!
 //! After the entries, one section per generated schema file, written by `cargo anonmigrate schema` and read by
 //! the build-script drift gate (see `drift`). It records what the file was generated from, so the gate can tell
 //! which migrations changed since, and a hash per top-level item of the file, so it can point at hand edits:
@@ -39,7 +46,16 @@ pub struct LockEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockFile {
     pub entries: Vec<LockEntry>,
+    /// Versions `merge` changed, oldest first.
+    pub renames: Vec<Rename>,
     pub schemas: Vec<SchemaRecord>,
+}
+
+/// A migration that `merge` moved from one version to another (versions as diesel compares them, no dashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    pub from: String,
+    pub to: String,
 }
 
 /// What a generated schema file looked like and what it was generated from.
@@ -139,6 +155,23 @@ fn label_of(lines: &[&str]) -> String {
 /// Hash of a list of entries, as stored on the first line.
 pub fn chain_hash(entries: &[LockEntry]) -> String {
     sha256_hex(entries_body(entries).as_bytes())
+}
+
+/// The chain hash of every prefix of `entries`: element `k` is [`chain_hash`] of `entries[..=k]`, so the last one
+/// is the lock file's own header hash. Computed in one pass (the template cache keys a database per prefix).
+pub fn chain_prefix_hashes(entries: &[LockEntry]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    entries
+        .iter()
+        .map(|entry| {
+            hasher.update(entry.checksum.as_bytes());
+            hasher.update(b" ");
+            hasher.update(entry.dir_name.as_bytes());
+            hasher.update(b"\n");
+            format!("{:x}", hasher.clone().finalize())
+        })
+        .collect()
 }
 
 fn entries_body(entries: &[LockEntry]) -> String {
@@ -266,8 +299,19 @@ impl LockFile {
                     dir_name: m.dir_name.clone(),
                 })
                 .collect(),
+            renames: Vec::new(),
             schemas: Vec::new(),
         }
+    }
+
+    /// Records that a migration moved from version `from` to `to`. Earlier moves of the same migration now lead
+    /// to `to` as well: a database may have applied it under any of its old versions.
+    pub fn record_rename(&mut self, from: &str, to: &str) {
+        for rename in self.renames.iter_mut().filter(|r| r.to == from) {
+            rename.to = to.to_owned();
+        }
+        self.renames.retain(|r| r.from != from);
+        self.renames.push(Rename { from: from.to_owned(), to: to.to_owned() });
     }
 
     /// The lock file for `chain`, keeping the schema records of `previous`. A schema record that described the
@@ -277,6 +321,8 @@ impl LockFile {
         let Some(previous) = previous else {
             return lock;
         };
+        // A rename matters only while the renamed migration is on disk.
+        lock.renames = previous.renames.iter().filter(|r| chain.migrations.iter().any(|m| m.version == r.to)).cloned().collect();
         let new_hash = lock.chain_hash();
         for record in &previous.schemas {
             let mut record = record.clone();
@@ -305,6 +351,9 @@ impl LockFile {
 
     pub fn render(&self) -> String {
         let mut text = format!("{HEADER_PREFIX}{}\n{}", self.chain_hash(), entries_body(&self.entries));
+        for rename in &self.renames {
+            text.push_str(&format!("renamed {} {}\n", rename.from, rename.to));
+        }
         for record in &self.schemas {
             text.push_str(&format!("schema {}\n  sha256 {}\n  chain {}\n", record.path, record.checksum, record.chain));
             for block in &record.blocks {
@@ -334,6 +383,7 @@ impl LockFile {
             .strip_prefix(HEADER_PREFIX)
             .ok_or_else(|| bad(1, "the first line is not `anonmigrate-lock v1 chain=<hash>`"))?;
         let mut entries = Vec::new();
+        let mut renames = Vec::new();
         let mut schemas: Vec<SchemaRecord> = Vec::new();
         let entry_of = |line: &str, line_no: usize| -> Result<LockEntry, ChainError> {
             let (checksum, dir_name) = line
@@ -383,9 +433,20 @@ impl LockFile {
             if !schemas.is_empty() {
                 return Err(bad(line_no, "migration entries must come before the `schema` sections"));
             }
+            if let Some(rename) = line.strip_prefix("renamed ") {
+                let versions = rename.split_once(' ').filter(|(from, to)| {
+                    [from, to].iter().all(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                });
+                let (from, to) = versions.ok_or_else(|| bad(line_no, "expected `renamed <old version> <new version>`"))?;
+                renames.push(Rename { from: from.to_owned(), to: to.to_owned() });
+                continue;
+            }
+            if !renames.is_empty() {
+                return Err(bad(line_no, "migration entries must come before the `renamed` lines"));
+            }
             entries.push(entry_of(line, line_no)?);
         }
-        let lock = LockFile { entries, schemas };
+        let lock = LockFile { entries, renames, schemas };
         let header_ok = lock.chain_hash() == stored_hash;
         Ok((lock, header_ok))
     }
@@ -446,6 +507,18 @@ mod tests {
     use super::*;
     use crate::chain::Migration;
 
+    #[test]
+    fn chain_prefix_hashes_are_the_chain_hashes_of_each_prefix() {
+        let entries: Vec<LockEntry> = (0..4)
+            .map(|i| LockEntry { checksum: format!("{i:064x}"), dir_name: format!("0000000000000{i}_m{i}") })
+            .collect();
+        let hashes = chain_prefix_hashes(&entries);
+        assert_eq!(hashes.len(), 4);
+        for (k, hash) in hashes.iter().enumerate() {
+            assert_eq!(*hash, chain_hash(&entries[..=k]));
+        }
+    }
+
     fn migration(dir_name: &str, up: &str) -> Migration {
         let (version, name) = crate::parse_dir_name(dir_name).unwrap();
         Migration {
@@ -480,6 +553,24 @@ mod tests {
         assert_eq!(mismatch.edited, ["20240101_a"]);
         assert_eq!(mismatch.added, ["20240103_d"]);
         assert_eq!(mismatch.removed, ["20240102_b c"]);
+    }
+
+    #[test]
+    fn renames_round_trip_follow_moves_and_go_when_the_migration_does() {
+        let moved = chain(&[("20240101_a", "select 1"), ("20240105_b", "select 2")]);
+        let mut lock = LockFile::from_chain(&moved);
+        lock.record_rename("20240102", "20240104");
+        lock.record_rename("20240104", "20240105");
+        let text = lock.render();
+        assert!(text.ends_with("20240105_b\nrenamed 20240102 20240105\nrenamed 20240104 20240105\n"), "{text}");
+        let (parsed, ok) = LockFile::parse(&text, Path::new("x.lock")).unwrap();
+        assert!(ok, "renames are outside the chain hash");
+        assert_eq!(parsed, lock);
+        assert_eq!(LockFile::updated_for(&moved, Some(&parsed)).renames, lock.renames);
+        let gone = chain(&[("20240101_a", "select 1")]);
+        assert!(LockFile::updated_for(&gone, Some(&parsed)).renames.is_empty());
+        let misplaced = text.replace("renamed 20240104 20240105\n", "").replace("20240101_a\n", "20240101_a\nrenamed 1 2\n");
+        assert!(LockFile::parse(&misplaced, Path::new("x.lock")).is_err());
     }
 
     #[test]

@@ -102,8 +102,10 @@ pub fn read_existing(conn: &mut PgConnection) -> Result<Vec<AppliedRow>> {
 /// Every version the database knows of, ordered by version; empty when the tables do not exist yet.
 pub fn read(conn: &mut PgConnection) -> Result<Vec<AppliedRow>> {
     let exists: Exists = diesel::sql_query(
-        "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS diesel, \
-                to_regclass('__anonmigrate_migrations') IS NOT NULL AS ours",
+        // In the session's current schema, where `ensure_tables` creates them: a tenant schema's search_path
+        // also lists the shared schema, whose tables (if any) are not this tenant's.
+        "SELECT to_regclass(format('%I.__diesel_schema_migrations', current_schema())) IS NOT NULL AS diesel, \
+                to_regclass(format('%I.__anonmigrate_migrations', current_schema())) IS NOT NULL AS ours",
     )
     .get_result(conn)
     .map_err(|e| db::context("reading the bookkeeping tables")(db::pg_error(&e)))?;

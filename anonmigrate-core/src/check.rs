@@ -27,6 +27,7 @@ use crate::schema::config::{SchemaConfig, Settings};
 use crate::schema::fingerprint::{self, Change, Fingerprint};
 use crate::schema::model::Catalog;
 use crate::schema::parse::parse_schema_rs;
+use crate::schema::touched::{Mark, Tracker};
 use crate::schema::{render, scratch::ScratchDatabase};
 
 /// What to check besides the lock file.
@@ -198,28 +199,30 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
     }
 
     // One scratch database for the down.sql pass and everything after it, unless a down.sql broke the state.
-    let mut scratch = ScratchDatabase::create(&server)?;
-    let empty = fingerprint::read_url(&scratch.url)?;
+    // Without the down.sql pass and snapshots along the way, a copy of the chain's template does.
+    let from_template = !options.down && stops.is_empty() && !matches!(live.as_ref().map(|l| l.compare_at), Some(Some(None)));
+    let (mut scratch, empty) = if from_template {
+        let cache = crate::schema::template_cache(workspace, &server)?;
+        (cache.migrated(chain, crate::schema::scratch::PREFIX, observer)?.0, Fingerprint::default())
+    } else {
+        let scratch = ScratchDatabase::create(&server)?;
+        let empty = fingerprint::read_url(&scratch.url)?;
+        (scratch, empty)
+    };
     let down = if options.down {
         observer.event(Event::Notice(format!(
             "checking the down.sql of {} migration(s) on scratch database {}",
             chain.migrations.len(),
             scratch.name()
         )));
-        Some(replayer.down_pass(&scratch.url, &empty)?)
+        Some(replayer.down_pass(&server, &mut scratch, &stops, observer)?)
     } else {
         None
     };
-    let down_broke = down.as_ref().is_some_and(|(_, section)| section.outcome == Outcome::Fail);
+    // After the down.sql pass the scratch database holds the whole chain (restored after each broken down.sql).
     let (snapshots, down_section) = match down {
-        Some((snapshots, section)) if !down_broke => (snapshots, Some(section)),
-        down => {
-            if down_broke {
-                // Both scratch databases start from template0, so `empty` describes the new one too.
-                scratch = ScratchDatabase::create(&server)?;
-            }
-            (replayer.replay_with_stops(&scratch.url, &stops)?, down.map(|(_, section)| section))
-        }
+        Some((snapshots, section)) => (snapshots, Some(section)),
+        None => (replayer.replay_with_stops(&scratch.url, &stops)?, None),
     };
     let schemas = schema_pg_schemas(&schema_files);
     let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
@@ -230,7 +233,7 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
     report.sections.extend(no_schema_file);
     if let Some(section) = down_section {
         report.sections.push(section);
-        report.sections.push(replayer.revert_all(&scratch.url, &empty, &snapshots, down_broke)?);
+        report.sections.push(replayer.revert_all(&scratch.url, &empty, &snapshots)?);
     }
     drop(scratch);
 
@@ -426,94 +429,118 @@ impl<'a> Replayer<'a> {
         runner::revert(url, self.chain, scope, &self.revert, &mut crate::events::Silent).map(drop)
     }
 
-    /// For each migration: up, down (must restore the previous snapshot), up again (must give the same as the
-    /// first up). Returns the snapshot after each migration (index, fingerprint) and the `down.sql` section.
-    fn down_pass(&self, url: &DatabaseUrl, empty: &Fingerprint) -> Result<(Vec<(usize, Fingerprint)>, Section)> {
-        let mut reader = fingerprint::Reader::connect(url)?;
+    /// For each migration: up, down (must give the state before up back), up again (must give the same as the first
+    /// up), on one session. States are compared on what each step touched ([`Tracker`]), so the pass costs what
+    /// the migrations touch. Every broken down.sql is reported; after one, the pass goes on from a correct state
+    /// (up again, or a fresh replay up to that migration when that does not give it). Returns the fingerprints
+    /// after the migrations in `stops` and the `down.sql` section; `scratch` holds the whole chain afterwards.
+    fn down_pass(
+        &self,
+        server: &DatabaseUrl,
+        scratch: &mut ScratchDatabase,
+        stops: &[usize],
+        observer: &mut dyn Observer,
+    ) -> Result<(Vec<(usize, Fingerprint)>, Section)> {
+        let mut stepper = self.stepper(&scratch.url)?;
+        let mut tracker = Tracker::start(stepper.conn())?;
+        if !tracker.linear() {
+            observer.event(Event::Notice(
+                "this role may not create event triggers (superusers only), so each down.sql step compares the whole schema; as a superuser (the managed server) the check costs only what each migration touches".into(),
+            ));
+        }
         let mut snapshots: Vec<(usize, Fingerprint)> = Vec::new();
         let mut without_down = Vec::new();
-        let mut broken = None;
+        let mut broken = Vec::new();
         for (index, migration) in self.chain.migrations.iter().enumerate() {
-            let before = index.checked_sub(1).and_then(|i| snapshot_at(&snapshots, i)).unwrap_or(empty).clone();
-            self.up(url, Some(1), None)?;
-            let after_up = reader.read()?;
+            tracker.clear_marks();
+            let before = tracker.mark();
+            // A failing up.sql fails the check itself: a plain replay fails the same way.
+            stepper.up(index)?;
+            tracker.refresh(stepper.conn())?;
             if let Some(why) = crate::plan::irreversible(migration) {
                 without_down.push((migration.dir_name.clone(), why));
-                snapshots.push((index, after_up));
-                continue;
+            } else {
+                let (found, restore) = round_trip(&mut stepper, &mut tracker, index, &migration.dir_name, before)?;
+                broken.extend(found);
+                if restore {
+                    drop(stepper);
+                    *scratch = ScratchDatabase::create(server)?;
+                    self.up(&scratch.url, None, Some(&migration.version))?;
+                    stepper = self.stepper(&scratch.url)?;
+                    tracker = Tracker::start(stepper.conn())?;
+                }
             }
-            let name = migration.dir_name.clone();
-            if let Err(error) = self.down(url, RevertScope::Steps(1)) {
-                broken = Some(Broken::Failed { migration: name, what: "down.sql".into(), error: error.to_string() });
-                break;
+            if stops.contains(&index) {
+                snapshots.push((index, tracker.fingerprint()));
             }
-            let after_down = reader.read()?;
-            let changes = fingerprint::diff(&before, &after_down);
-            if !changes.is_empty() {
-                broken = Some(Broken::Differs { migration: name, what: "down".into(), changes });
-                break;
-            }
-            if let Err(error) = self.up(url, Some(1), None) {
-                broken = Some(Broken::Failed { migration: name, what: "up.sql run again after down.sql".into(), error: error.to_string() });
-                break;
-            }
-            let again = reader.read()?;
-            let changes = fingerprint::diff(&after_up, &again);
-            if !changes.is_empty() {
-                broken = Some(Broken::Differs { migration: name, what: "up again".into(), changes });
-                break;
-            }
-            snapshots.push((index, after_up));
         }
+        tracker.stop(stepper.conn())?;
+        drop(stepper);
+        Ok((snapshots, self.down_section(broken, &without_down)))
+    }
+
+    fn stepper(&self, url: &DatabaseUrl) -> Result<runner::Stepper<'a>> {
+        runner::Stepper::open(url, self.chain, self.run.lock_timeout, self.run.ddl_lock_timeout)
+    }
+
+    fn down_section(&self, broken: Vec<Broken>, without_down: &[(String, crate::plan::Irreversible)]) -> Section {
         let title = "down.sql";
-        let section = match broken {
-            None if without_down.is_empty() => Section::new(
-                SectionKind::Down,
-                title,
-                Outcome::Ok,
-                format!("each of the {} migration(s): up, down, up leaves the same schema", self.chain.migrations.len()),
-            ),
-            None => Section {
-                findings: without_down
-                    .iter()
-                    .map(|(m, why)| Finding::text(format!("{m}: irreversible: {} (not checked; `revert` and `redo` refuse it)", why.describe())))
-                    .collect(),
+        let no_down = |(m, why): &(String, crate::plan::Irreversible)| {
+            Finding::text(format!("{m}: irreversible: {} (not checked; `revert` and `redo` refuse it)", why.describe()))
+        };
+        if broken.is_empty() {
+            if without_down.is_empty() {
+                return Section::new(
+                    SectionKind::Down,
+                    title,
+                    Outcome::Ok,
+                    format!("each of the {} migration(s): up, down, up leaves the same schema", self.chain.migrations.len()),
+                );
+            }
+            return Section {
+                findings: without_down.iter().map(no_down).collect(),
                 ..Section::new(
                     SectionKind::Down,
                     title,
                     Outcome::Warn,
                     format!("up, down, up leaves the same schema; {} migration(s) are irreversible", without_down.len()),
                 )
-            },
-            Some(Broken::Failed { migration, what, error }) => Section::failed(
-                SectionKind::Down,
-                title,
-                format!("first broken: {migration}: {what} failed"),
-                vec![Finding::text(format!("{migration}: {what} failed: {error}"))],
-                format!("fix {migration}/down.sql; `cargo anonmigrate redo` on a development database tries it"),
-            ),
-            Some(Broken::Differs { migration, what, changes }) => {
-                let (summary, findings) = if what == "down" {
-                    (
-                        format!("first broken: {migration}: down.sql does not undo up.sql"),
-                        changes.into_iter().map(|c| change_finding(&migration, c, &DOWN_WORDS)).collect(),
-                    )
-                } else {
-                    (
-                        format!("first broken: {migration}: up.sql after down.sql gives a different schema than the first time"),
-                        changes.into_iter().map(|c| change_finding(&migration, c, &UP_AGAIN_WORDS)).collect(),
-                    )
-                };
-                Section::failed(
-                    SectionKind::Down,
-                    title,
-                    summary,
-                    findings,
-                    format!("make {migration}/down.sql undo exactly what its up.sql does; `cargo anonmigrate redo` on a development database tries it"),
-                )
+            };
+        }
+        let mut findings = Vec::new();
+        let mut names = Vec::new();
+        let mut single = String::new();
+        for b in broken {
+            match b {
+                Broken::Failed { migration, what, error } => {
+                    single = format!("{migration}: {what} failed");
+                    findings.push(Finding::text(format!("{migration}: {what} failed: {error}")));
+                    names.push(migration);
+                }
+                Broken::Differs { migration, what, changes } => {
+                    let words = if what == "down" { &DOWN_WORDS } else { &UP_AGAIN_WORDS };
+                    single = if what == "down" {
+                        format!("{migration}: down.sql does not undo up.sql")
+                    } else {
+                        format!("{migration}: up.sql after down.sql gives a different schema than the first time")
+                    };
+                    findings.extend(changes.into_iter().map(|c| change_finding(&migration, c, words)));
+                    names.push(migration);
+                }
             }
+        }
+        let (summary, fix) = if names.len() == 1 {
+            (
+                format!("broken: {single}"),
+                format!("make {}/down.sql undo exactly what its up.sql does; `cargo anonmigrate redo` on a development database tries it", names[0]),
+            )
+        } else {
+            (
+                format!("{} broken down.sql: {}", names.len(), names.join(", ")),
+                "make each of these down.sql files undo exactly what its up.sql does; `cargo anonmigrate redo` on a development database tries one".to_owned(),
+            )
         };
-        Ok((snapshots, section))
+        Section::failed(SectionKind::Down, title, summary, findings, fix)
     }
 
     /// Applies the whole chain, pausing after each migration index in `stops` for a snapshot.
@@ -532,7 +559,7 @@ impl<'a> Replayer<'a> {
 
     /// Reverts everything that can be (back to the newest migration without down.sql, if any) and compares the
     /// result with the snapshot from before those migrations.
-    fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)], down_broke: bool) -> Result<Section> {
+    fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)]) -> Result<Section> {
         let title = "revert all";
         let keep = self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some());
         let (scope, reference, target) = match keep {
@@ -557,8 +584,7 @@ impl<'a> Replayer<'a> {
         }
         let changes = fingerprint::diff(reference, &fingerprint::read_url(url)?);
         if changes.is_empty() {
-            let note = if down_broke { " (on a fresh replay, since a down.sql broke the first one)" } else { "" };
-            return Ok(Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}{note}")));
+            return Ok(Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}")));
         }
         Ok(Section::failed(
             SectionKind::RevertAll,
@@ -568,6 +594,33 @@ impl<'a> Replayer<'a> {
             REVERT_ALL_FIX,
         ))
     }
+}
+
+/// down, then up again, for migration `index` (just applied; `before` marks the state before it). Returns what
+/// broke, if anything, and whether the state must be rebuilt to go on (it is not the state after `index` then).
+fn round_trip(stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, name: &str, before: Mark) -> Result<(Option<Broken>, bool)> {
+    let after_up = tracker.mark();
+    let failed = |what: &str, error: Error| Broken::Failed { migration: name.to_owned(), what: what.to_owned(), error: error.to_string() };
+    if let Err(error) = stepper.down(index) {
+        // A transactional down.sql rolled back: nothing changed, and the migration is still applied.
+        tracker.refresh(stepper.conn())?;
+        let changed = !tracker.changes_since(after_up).is_empty();
+        return Ok((Some(failed("down.sql", error)), changed));
+    }
+    tracker.refresh(stepper.conn())?;
+    let changes = tracker.changes_since(before);
+    let down_broken = (!changes.is_empty()).then(|| Broken::Differs { migration: name.to_owned(), what: "down".into(), changes });
+    if let Err(error) = stepper.up(index) {
+        // After a down.sql that left things behind, up.sql typically fails on them: that is the same fault.
+        return Ok((Some(down_broken.unwrap_or_else(|| failed("up.sql run again after down.sql", error))), true));
+    }
+    tracker.refresh(stepper.conn())?;
+    let again = tracker.changes_since(after_up);
+    if again.is_empty() {
+        return Ok((down_broken, false));
+    }
+    let broken = down_broken.unwrap_or(Broken::Differs { migration: name.to_owned(), what: "up again".into(), changes: again });
+    Ok((Some(broken), true))
 }
 
 /// How a [`Change`] is put into words, depending on which two states were compared ("before" and "after" in
@@ -700,4 +753,120 @@ fn database_section(live: LiveState, reference: &Fingerprint) -> Section {
         "`cargo anonmigrate run` (and `cargo anonmigrate status` for the details)"
     };
     Section::failed(SectionKind::Database, title, summary, findings, fix)
+}
+
+/// `fleet check`: each target compared with the chain at its own version, as `check --database` compares one
+/// database; the chain is replayed once, on one scratch database, stopping at every version a target is at.
+/// A target that cannot be read gets its error instead of a section.
+pub fn check_targets(
+    workspace: &Workspace,
+    chain: &Chain,
+    targets: &[DatabaseUrl],
+    jobs: usize,
+    observer: &mut dyn Observer,
+) -> Result<Vec<Result<Section>>> {
+    let lives: Vec<Result<LiveState>> = crate::fleet::parallel_map(targets, jobs, |url| {
+        let mut live = live_state(url, chain)?;
+        if let Some(tenant) = url.tenant() {
+            live.fingerprint = tenant_as_public(live.fingerprint, &tenant.schema, &tenant.shared);
+        }
+        Ok(live)
+    });
+    let stops: Vec<usize> = lives.iter().filter_map(|l| l.as_ref().ok().and_then(|l| l.compare_at.flatten())).collect();
+    let server = crate::target::server(workspace, Some(chain), observer)?;
+    let scratch = ScratchDatabase::create(&server)?;
+    observer.event(Event::Notice(format!(
+        "replaying {} migration(s) on scratch database {} to compare {} target(s) with",
+        chain.migrations.len(),
+        scratch.name(),
+        targets.len()
+    )));
+    let empty = fingerprint::read_url(&scratch.url)?;
+    let snapshots = Replayer::new(workspace, chain)?.replay_with_stops(&scratch.url, &stops)?;
+    let head = fingerprint::read_url(&scratch.url)?;
+    drop(scratch);
+    Ok(lives
+        .into_iter()
+        .map(|live| {
+            let live = live?;
+            let reference = match live.compare_at {
+                None => &head,
+                Some(None) => &empty,
+                Some(Some(index)) => snapshot_at(&snapshots, index).unwrap_or(&head),
+            };
+            Ok(database_section(live, reference))
+        })
+        .collect())
+}
+
+/// A tenant schema's objects as the chain creates them in a database of its own (in `public`, where the replay
+/// runs): other tenants' schemas and the shared schemas' own objects are left out, extensions (created once, in a
+/// shared schema) kept as if in `public`, and the tenant's schema name in definitions (`ON tenant_7.users`) read
+/// as `public`.
+fn tenant_as_public(fingerprint: Fingerprint, tenant: &str, shared: &[String]) -> Fingerprint {
+    // The schema name as a qualifier only (`tenant_7.users`, `"Tenant 7".users`), not inside another name.
+    let qualifier = regex::Regex::new(&format!(
+        r#"(^|[^A-Za-z0-9_$"])(?:{}|{})\."#,
+        regex::escape(&crate::db::quote_ident(tenant)),
+        regex::escape(tenant)
+    ))
+    .expect("an escaped name is a valid pattern");
+    let mut objects: Vec<fingerprint::Object> = fingerprint
+        .objects
+        .into_iter()
+        .filter_map(|mut object| {
+            if object.kind == "extension" {
+                // Where the replay creates them (plpgsql stays in pg_catalog).
+                if shared.contains(&object.schema) {
+                    object.schema = "public".into();
+                }
+                return Some(object);
+            }
+            if object.schema != tenant || object.kind == "schema" {
+                return None;
+            }
+            object.schema = "public".into();
+            object.definition = qualifier.replace_all(&object.definition, "${1}public.").into_owned();
+            Some(object)
+        })
+        .collect();
+    // The replay's own schema, as the fingerprint lists it.
+    objects.push(fingerprint::Object {
+        kind: "schema".into(),
+        schema: "public".into(),
+        name: "public".into(),
+        parent: String::new(),
+        definition: String::new(),
+    });
+    Fingerprint::new(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_schema_reads_as_public_and_only_as_a_qualifier() {
+        let object = |kind: &str, schema: &str, definition: &str| fingerprint::Object {
+            kind: kind.into(),
+            schema: schema.into(),
+            name: "x".into(),
+            parent: String::new(),
+            definition: definition.into(),
+        };
+        let live = Fingerprint::new(vec![
+            object("index", "a", "CREATE INDEX x ON a.users USING btree (data.a)"),
+            object("table", "b", ""),
+            object("extension", "shared", "version 0.8.5"),
+            object("extension", "pg_catalog", "version 1.0"),
+        ]);
+        let seen = tenant_as_public(live, "a", &["shared".to_owned()]);
+        let shown: Vec<(String, String, String)> =
+            seen.objects.iter().map(|o| (o.kind.clone(), o.schema.clone(), o.definition.clone())).collect();
+        assert!(shown.contains(&("index".into(), "public".into(), "CREATE INDEX x ON public.users USING btree (data.a)".into())), "{shown:?}");
+        assert!(shown.contains(&("extension".into(), "public".into(), "version 0.8.5".into())));
+        assert!(shown.contains(&("extension".into(), "pg_catalog".into(), "version 1.0".into())));
+        assert!(shown.contains(&("schema".into(), "public".into(), String::new())));
+        assert!(!shown.iter().any(|o| o.0 == "table"), "another tenant's objects are left out: {shown:?}");
+    }
 }

@@ -17,6 +17,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--direct-url`: the URL for commands that change the database.
     pub direct_url: Option<String>,
+    /// diesel's `--config-file`: the diesel.toml to read instead of `DIESEL_CONFIG_FILE` or `<root>/diesel.toml`.
+    pub config_file: Option<PathBuf>,
 }
 
 /// `[workspace.metadata.anonmigrate]`, all optional.
@@ -47,6 +49,8 @@ pub struct MetadataSettings {
     /// schema.rs that `cargo anonmigrate schema` writes, relative to the workspace root, when diesel.toml has
     /// no `[print_schema]`.
     pub schema_file: Option<PathBuf>,
+    /// `[workspace.metadata.anonmigrate.fleet]`: the targets and pace of `cargo anonmigrate fleet`.
+    pub fleet: Option<crate::fleet::FleetSettings>,
 }
 
 /// `postgres = "16"` or `postgres = 16`: both spellings mean the same.
@@ -126,7 +130,7 @@ impl Workspace {
         let migrations_dir = match (&overrides.migrations_dir, &settings.migrations_dir) {
             (Some(dir), _) => cwd.join(dir),
             (None, Some(dir)) => root.join(dir),
-            (None, None) => diesel_migrations_dir(&root)?.unwrap_or_else(|| root.join("migrations")),
+            (None, None) => diesel_migrations_dir(&diesel_toml_path(&root, &overrides), &root)?.unwrap_or_else(|| root.join("migrations")),
         };
         Ok(Workspace {
             root,
@@ -267,9 +271,30 @@ fn package_metadata(root: &Path) -> Result<Option<serde_json::Value>> {
     Ok(value.and_then(|v| serde_json::to_value(v).ok()))
 }
 
-fn diesel_migrations_dir(root: &Path) -> Result<Option<PathBuf>> {
-    let path = root.join("diesel.toml");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+/// The diesel.toml in force, as diesel_cli picks it: `--config-file`, else `DIESEL_CONFIG_FILE` (relative to the
+/// workspace root), else `<root>/diesel.toml`.
+fn diesel_toml_path(root: &Path, overrides: &Overrides) -> PathBuf {
+    match (&overrides.config_file, std::env::var_os("DIESEL_CONFIG_FILE")) {
+        (Some(path), _) => path.clone(),
+        (None, Some(path)) => root.join(path),
+        (None, None) => root.join("diesel.toml"),
+    }
+}
+
+impl Workspace {
+    /// The diesel.toml in force (it may not exist).
+    pub fn diesel_toml(&self) -> PathBuf {
+        diesel_toml_path(&self.root, &self.overrides)
+    }
+
+    /// Whether diesel.toml is named explicitly (`--config-file`, `DIESEL_CONFIG_FILE`) rather than assumed.
+    pub fn diesel_toml_is_explicit(&self) -> bool {
+        self.overrides.config_file.is_some() || std::env::var_os("DIESEL_CONFIG_FILE").is_some()
+    }
+}
+
+fn diesel_migrations_dir(path: &Path, root: &Path) -> Result<Option<PathBuf>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None);
     };
     let parsed: DieselToml = toml::from_str(&text)

@@ -19,6 +19,24 @@ pub enum UrlSource {
     DirectMetadata(std::path::PathBuf),
 }
 
+impl UrlSource {
+    /// How to stop using a URL from this source, so commands fall back to the managed local server.
+    pub fn how_to_drop(&self) -> String {
+        match self {
+            UrlSource::Flag => "leave out --database-url".to_owned(),
+            UrlSource::Environment => "unset DATABASE_URL".to_owned(),
+            UrlSource::DotEnv(path) => format!("remove DATABASE_URL from {}", path.display()),
+            UrlSource::LocalServer => "`cargo anonmigrate server start`".to_owned(),
+            UrlSource::DirectFlag => "leave out --direct-url".to_owned(),
+            UrlSource::DirectEnvironment => "unset DIRECT_URL".to_owned(),
+            UrlSource::DirectDotEnv(path) => format!("remove DIRECT_URL from {}", path.display()),
+            UrlSource::DirectMetadata(path) => {
+                format!("remove direct-url from [workspace.metadata.anonmigrate] of {}", path.display())
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for UrlSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -39,6 +57,16 @@ impl std::fmt::Display for UrlSource {
 pub struct DatabaseUrl {
     url: Url,
     pub source: UrlSource,
+    /// A tenant schema (schema-per-tenant fleets): every session sets `search_path` to it, then the shared
+    /// schemas, so unqualified names, the bookkeeping tables and the migration lock are the tenant's.
+    tenant: Option<TenantSchema>,
+}
+
+/// The schema a session works in, and the shared schemas after it in `search_path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSchema {
+    pub schema: String,
+    pub shared: Vec<String>,
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -87,7 +115,33 @@ impl DatabaseUrl {
         if url.path().trim_start_matches('/').is_empty() {
             return Err(bad("no database name in the path; add `/<database>` to the URL".into()));
         }
-        Ok(DatabaseUrl { url, source })
+        Ok(DatabaseUrl { url, source, tenant: None })
+    }
+
+    /// The same database, with sessions working in `schema` (then `shared`) through `search_path`.
+    pub fn with_tenant_schema(&self, schema: &str, shared: &[String]) -> DatabaseUrl {
+        DatabaseUrl {
+            tenant: Some(TenantSchema { schema: schema.to_owned(), shared: shared.to_vec() }),
+            ..self.clone()
+        }
+    }
+
+    pub fn tenant(&self) -> Option<&TenantSchema> {
+        self.tenant.as_ref()
+    }
+
+    /// The URL without the tenant schema (the database as a whole).
+    pub fn without_tenant(&self) -> DatabaseUrl {
+        DatabaseUrl { tenant: None, ..self.clone() }
+    }
+
+    /// The server part (`host:port`, or the socket directory), to tell targets on different servers apart.
+    pub fn server(&self) -> String {
+        let host = self.host();
+        match self.url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        }
     }
 
     pub fn database(&self) -> String {
@@ -101,6 +155,7 @@ impl DatabaseUrl {
         DatabaseUrl {
             url,
             source: self.source.clone(),
+            tenant: self.tenant.clone(),
         }
     }
 
@@ -117,6 +172,22 @@ impl DatabaseUrl {
             if !existing.iter().any(|k| k == "connect_timeout") {
                 pairs.append_pair("connect_timeout", &connect_timeout_secs.to_string());
             }
+        }
+        if let Some(tenant) = &self.tenant {
+            // Through the startup packet rather than a `SET` afterwards, so every session opened for this target
+            // (the runner's, the pooler probe's, a dry run's) works in the tenant schema from its first statement.
+            let path: Vec<String> =
+                std::iter::once(&tenant.schema).chain(&tenant.shared).map(|s| crate::db::quote_ident(s)).collect();
+            let option = format!("-c search_path={}", escape_libpq_option(&path.join(",")));
+            let mut pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            match pairs.iter_mut().find(|(k, _)| k == "options") {
+                Some((_, value)) => *value = format!("{value} {option}"),
+                None => pairs.push(("options".into(), option)),
+            }
+            // Encoded by hand: the form encoding of `query_pairs_mut` writes a space as `+`, which libpq keeps.
+            let query: Vec<String> =
+                pairs.iter().map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v))).collect();
+            url.set_query(Some(&query.join("&")));
         }
         url.to_string()
     }
@@ -156,17 +227,29 @@ impl DatabaseUrl {
         redact_text(self.url.as_str())
     }
 
-    /// Human-readable `database on host` for one-line notices.
-    pub fn describe(&self) -> String {
-        let host = self
-            .url
+    /// The host (or socket directory, from a `host` parameter) libpq connects to.
+    fn host(&self) -> String {
+        self.url
             .query_pairs()
             .find(|(k, _)| k == "host")
             .map(|(_, v)| v.into_owned())
             .or_else(|| self.url.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "localhost".into());
-        format!("database `{}` on {}", self.database(), host)
+            .unwrap_or_else(|| "localhost".into())
     }
+
+    /// Human-readable `database on host` for one-line notices.
+    pub fn describe(&self) -> String {
+        let host = self.host();
+        match &self.tenant {
+            Some(tenant) => format!("schema `{}` of database `{}` on {}", tenant.schema, self.database(), host),
+            None => format!("database `{}` on {}", self.database(), host),
+        }
+    }
+}
+
+/// libpq splits `options` at unescaped spaces and takes `\` as an escape.
+fn escape_libpq_option(value: &str) -> String {
+    value.replace('\\', "\\\\").replace(' ', "\\ ")
 }
 
 fn decode(text: &str) -> String {
@@ -339,6 +422,17 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(redact_text(input), expected);
         }
+    }
+
+    #[test]
+    fn a_tenant_schema_travels_in_the_startup_options() {
+        let url = DatabaseUrl::parse("postgres://u:pw@h:5433/app?options=-c%20work_mem%3D64MB", UrlSource::Flag).unwrap();
+        let tenant = url.with_tenant_schema("acme corp", &["public".to_owned()]);
+        let libpq = tenant.libpq_url(5);
+        assert!(libpq.contains("options=-c%20work_mem%3D64MB%20-c%20search_path%3D%22acme%5C%20corp%22%2C%22public%22"), "{libpq}");
+        assert_eq!(tenant.describe(), "schema `acme corp` of database `app` on h");
+        assert_eq!(tenant.server(), "h:5433");
+        assert!(!tenant.without_tenant().libpq_url(5).contains("search_path"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use diesel::pg::PgConnection;
 use diesel::result::{DatabaseErrorInformation, Error as DieselError};
 use diesel::Connection;
 
-use crate::database_url::{DatabaseUrl, redact_text};
+use crate::database_url::{DatabaseUrl, UrlSource, redact_text};
 use crate::error::{Error, PgError, Result};
 
 pub const CONNECT_TIMEOUT_SECS: u64 = 10;
@@ -33,7 +33,13 @@ fn classify_connect_error(url: &DatabaseUrl, raw: &str) -> Error {
             url.source
         )
     } else if reason.contains("Connection refused") || reason.contains("No such file or directory") {
-        "is the server running? check with `pg_isready`, or unset DATABASE_URL to use the managed local server".to_owned()
+        match url.source {
+            UrlSource::LocalServer => "is the managed server running? `cargo anonmigrate server status` tells".to_owned(),
+            ref source => format!(
+                "is the server running? check with `pg_isready`; or {} to use the managed local server",
+                source.how_to_drop()
+            ),
+        }
     } else if reason.contains("could not translate host name") {
         format!("the host name does not resolve; check it in {}", url.source)
     } else {

@@ -95,27 +95,33 @@ fn local_url(workspace: &Workspace, extensions: &[String], checks: &mut Vec<Chec
         "no database URL configured (--database-url, DATABASE_URL, .env): commands use the managed local server",
         None,
     ));
-    let binaries = match workspace
-        .postgres_major()
-        .and_then(|major| local_server::find_binaries(extensions, major, false))
-    {
-        Ok(b) => b,
+    // The binaries the managed server uses: those recorded when it was created, else today's choice.
+    let cluster = match crate::target::dev_cluster_unchecked(workspace, extensions, false) {
+        Ok(cluster) => cluster,
         Err(e) => {
+            let recorded = local_server::recorded_bindir(&workspace.dev_server_dir()).is_some();
             checks.push(check(
                 "local server binaries",
-                Level::Warn,
+                if recorded { Level::Fail } else { Level::Warn },
                 e.to_string(),
-                Some("`cargo anonmigrate server install` downloads the pinned PostgreSQL + pgvector build".into()),
+                (!recorded).then(|| "`cargo anonmigrate server install` downloads the pinned PostgreSQL + pgvector build".into()),
             ));
             return None;
         }
     };
+    let binaries = cluster.binaries.clone();
     let missing: Vec<&String> = extensions.iter().filter(|e| !binaries.has_extension(e)).collect();
     if missing.is_empty() {
+        let recorded = cluster.recorded_bindir().is_some_and(|dir| dir == binaries.bindir);
         checks.push(check(
             "local server binaries",
             Level::Ok,
-            format!("{} ({})", binaries.bindir.display(), binaries.source),
+            format!(
+                "{} ({}{})",
+                binaries.bindir.display(),
+                binaries.source,
+                if recorded { "; recorded when the server was created, kept for it" } else { "" }
+            ),
             None,
         ));
     } else {
@@ -126,7 +132,6 @@ fn local_url(workspace: &Workspace, extensions: &[String], checks: &mut Vec<Chec
             Some("`cargo anonmigrate server install` provides PostgreSQL with pgvector".into()),
         ));
     }
-    let cluster = local_server::Cluster::new(workspace.dev_server_dir(), binaries);
     if let Some(mismatch) = crate::target::version_mismatch(&cluster) {
         checks.push(check("local server", Level::Fail, mismatch.to_string(), None));
         return None;
@@ -276,6 +281,8 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
         }
     };
     checks.push(check("server version", Level::Ok, format!("PostgreSQL {}", facts.version), None));
+    // Available but not installed: fine before `run`, wrong once the migration creating it counts as applied.
+    let mut not_installed: Vec<(&String, usize)> = Vec::new();
     for extension in extensions {
         let row: Option<ExtensionRow> = diesel::sql_query(
             "SELECT (SELECT default_version FROM pg_available_extensions WHERE name = $1) AS available, \
@@ -291,6 +298,7 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
                 checks.push(check(&name, Level::Ok, format!("installed, version {version}"), None))
             }
             Some(ExtensionRow { available: Some(version), trusted, .. }) => {
+                not_installed.push((extension, checks.len()));
                 let can_create = facts.superuser || trusted;
                 checks.push(check(
                     &name,
@@ -310,7 +318,8 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
                 Level::Fail,
                 "not available on this server",
                 Some(format!(
-                    "install it on the server (for pgvector: the postgresql-NN-pgvector package), or unset DATABASE_URL to use the managed local server which ships it; then a superuser runs: CREATE EXTENSION {extension};"
+                    "install it on the server (for pgvector: the postgresql-NN-pgvector package), or {} to use the managed local server which ships it; then a superuser runs: CREATE EXTENSION {extension};",
+                    url.source.how_to_drop()
                 )),
             )),
         }
@@ -347,7 +356,27 @@ fn database_checks(url: &DatabaseUrl, chain: Option<&Chain>, extensions: &[Strin
     checks.push(check("bookkeeping", Level::Ok, "__diesel_schema_migrations present", None));
     let Some(chain) = chain else { return };
     match crate::bookkeeping::read(&mut conn) {
-        Ok(rows) => checks.extend(status_checks(&Status::compute(chain, &rows))),
+        Ok(rows) => {
+            let status = Status::compute(chain, &rows);
+            for (extension, index) in not_installed {
+                let applied = chain.migrations.iter().zip(&status.entries).find(|(m, e)| {
+                    matches!(e.state, crate::status::MigrationState::Applied { .. })
+                        && crate::setup::extensions_created_by(m).contains(extension)
+                });
+                if let Some((migration, _)) = applied {
+                    checks[index] = check(
+                        &format!("extension {extension}"),
+                        Level::Fail,
+                        format!(
+                            "not installed, although {} which creates it is recorded as applied (stamped without running its SQL?)",
+                            migration.dir_name
+                        ),
+                        Some(format!("a superuser runs: CREATE EXTENSION {extension}; (in database `{}`)", url.database())),
+                    );
+                }
+            }
+            checks.extend(status_checks(&status));
+        }
         Err(e) => checks.push(check("applied migrations", Level::Fail, e.to_string(), None)),
     }
 }

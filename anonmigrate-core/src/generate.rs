@@ -121,6 +121,13 @@ fn validate_version(version: &str) -> Result<()> {
     }
 }
 
+/// Creates the migration directory with its files and brings the lock file up to date.
+///
+/// Concurrent `generate`s (scripts, editors, several terminals) are serialised by an exclusive lock on the
+/// migrations directory itself (no lock file is left in it), so each gets its own version and the lock file lists
+/// every one. The directory appears whole: its files are written and synced in a hidden staging directory
+/// (chain loading skips names starting with `.`), which is then renamed into place; a crash leaves at most a
+/// hidden directory, never an empty migration that breaks every command.
 pub fn generate(migrations_dir: &Path, name: &str, options: &GenerateOptions) -> Result<Generated> {
     validate_name(name)?;
     if let Some(version) = &options.version {
@@ -152,41 +159,40 @@ pub fn generate(migrations_dir: &Path, name: &str, options: &GenerateOptions) ->
         ));
     }
     let dir = migrations_dir.join(&dir_name);
-    // Written in a hidden directory (skipped by every reader) and renamed into place, so no command ever sees a
-    // half-written migration.
+    let mut contents = vec![("up.sql", options.up_sql.as_deref().unwrap_or("-- Your SQL goes here\n"))];
+    if !options.no_down {
+        contents.push(("down.sql", options.down_sql.as_deref().unwrap_or(crate::plan::DOWN_STUB)));
+    }
+    if options.non_transactional {
+        contents.push((
+            "metadata.toml",
+            "# Each statement runs on its own (needed for CREATE INDEX CONCURRENTLY); progress is kept per statement.\nrun_in_transaction = false\n",
+        ));
+    }
     let staging = migrations_dir.join(format!(".generate-{}-{dir_name}", std::process::id()));
-    let write = |path: PathBuf, contents: &str| -> Result<()> {
-        std::fs::write(&path, contents).map_err(|source| Error::Write { path: path.clone(), source })
-    };
-    std::fs::create_dir(&staging).map_err(|source| Error::Write { path: staging.clone(), source })?;
-    let staged = (|| -> Result<Vec<&str>> {
-        let mut names = vec!["up.sql"];
-        write(staging.join("up.sql"), options.up_sql.as_deref().unwrap_or("-- Your SQL goes here\n"))?;
-        if !options.no_down {
-            write(staging.join("down.sql"), options.down_sql.as_deref().unwrap_or(crate::plan::DOWN_STUB))?;
-            names.push("down.sql");
-        }
-        if options.non_transactional {
-            write(
-                staging.join("metadata.toml"),
-                "# Each statement runs on its own (needed for CREATE INDEX CONCURRENTLY); progress is kept per statement.\nrun_in_transaction = false\n",
-            )?;
-            names.push("metadata.toml");
-        }
-        std::fs::rename(&staging, &dir).map_err(|source| Error::Write { path: dir.clone(), source })?;
-        Ok(names)
-    })();
-    let names = match staged {
-        Ok(names) => names,
-        Err(error) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(error);
-        }
-    };
-    let mut files: Vec<PathBuf> = names.into_iter().map(|n| dir.join(n)).collect();
+    let staged = stage(&staging, &contents).and_then(|()| std::fs::rename(&staging, &dir));
+    if let Err(source) = staged {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(Error::Write { path: dir, source });
+    }
+    if let Ok(parent) = std::fs::File::open(migrations_dir) {
+        let _ = parent.sync_all();
+    }
+    let mut files: Vec<PathBuf> = contents.iter().map(|(file, _)| dir.join(file)).collect();
     relock(migrations_dir)?;
     files.push(LockFile::path_in(migrations_dir));
     Ok(Generated { dir, files, warnings })
+}
+
+/// Writes `contents` into a new directory `staging` and syncs each file and the directory.
+fn stage(staging: &Path, contents: &[(&str, &str)]) -> std::io::Result<()> {
+    std::fs::create_dir(staging)?;
+    for (file, text) in contents {
+        let mut out = std::fs::File::create_new(staging.join(file))?;
+        std::io::Write::write_all(&mut out, text.as_bytes())?;
+        out.sync_all()?;
+    }
+    std::fs::File::open(staging)?.sync_all()
 }
 
 /// Rewrites the lock file's entries from the migrations on disk (`cargo anonmigrate lock`), keeping the record
@@ -244,5 +250,22 @@ mod tests {
         assert!(generate(tmp.path(), "c", &odd).is_err());
         let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with(".generate")).collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn concurrent_generates_get_distinct_versions_and_the_lock_file_lists_every_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let dir = tmp.path();
+                s.spawn(move || generate(dir, &format!("m{i}"), &GenerateOptions::default()).unwrap());
+            }
+        });
+        let chain = Chain::load(tmp.path()).unwrap();
+        assert_eq!(chain.migrations.len(), 8);
+        let (lock, ok) = LockFile::read(tmp.path()).unwrap().unwrap();
+        assert!(ok && lock.compare(&chain, ok).is_empty(), "{lock:?}");
+        let hidden: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+        assert!(hidden.is_empty(), "no staging directory or lock file left: {hidden:?}");
     }
 }

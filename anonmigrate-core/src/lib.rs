@@ -12,6 +12,7 @@ pub mod discover;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod generate;
 pub mod import;
 pub mod local_server;
@@ -26,6 +27,8 @@ pub mod setup;
 pub mod split;
 pub mod status;
 pub mod target;
+pub mod template;
+pub mod testdb;
 
 pub use anonmigrate_chain as chain;
 pub use error::{Error, ErrorKind, Result};

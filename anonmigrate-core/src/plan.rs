@@ -126,6 +126,12 @@ impl Script {
         sha256_hex(joined.as_bytes())
     }
 
+    /// [`Script::prefix_hash`] of every prefix at once (element `k`: the first `k` statements), in one pass: for
+    /// loops that record progress after each statement.
+    pub fn prefix_hashes(&self) -> Vec<String> {
+        anonmigrate_chain::prefix_hashes(self.statements.iter().map(|s| s.sql.as_str()))
+    }
+
     /// `line N` (or `statement i of n, line N`) for an error position inside statement `index`.
     pub fn location(&self, index: usize, position: Option<i32>) -> String {
         let statement = &self.statements[index];

@@ -22,6 +22,24 @@ use crate::status::{MigrationState, Status};
 pub const MIGRATION_LOCK_KEY: i64 = 0x616e_6f6e_6d69_6772; // "anonmigr"
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The migration lock of a target: the database's, or for a tenant schema one of its own, so tenants of one
+/// database migrate side by side while two runners on the same tenant still exclude each other.
+pub fn migration_lock_key(url: &DatabaseUrl) -> i64 {
+    match url.tenant() {
+        None => MIGRATION_LOCK_KEY,
+        Some(tenant) => {
+            // FNV-1a, written out: the key must be the same in every process and release, which std's hasher
+            // does not promise.
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in tenant.schema.bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            MIGRATION_LOCK_KEY ^ (hash as i64)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub to: Option<String>,
@@ -37,6 +55,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub applied: Vec<AppliedMigration>,
+    /// The newest applied version before this run (`None`: nothing was applied).
+    pub version_before: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +70,8 @@ pub struct AppliedMigration {
 /// A connection that holds the migration lock for as long as it lives.
 pub struct LockedConnection {
     pub conn: PgConnection,
+    /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
+    key: i64,
     /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
     /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
     /// connection outlives ours, so the lock is released explicitly.
@@ -75,7 +97,7 @@ impl std::fmt::Debug for LockedConnection {
 impl Drop for LockedConnection {
     fn drop(&mut self) {
         if !self.direct {
-            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
         }
     }
 }
@@ -90,7 +112,7 @@ struct Holder {
     since: String,
 }
 
-fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
+fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
     diesel::sql_query(
         "SELECT a.pid::text AS pid, coalesce(nullif(a.application_name, ''), 'unknown') AS application, \
                 coalesce('connected since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), 'since an unknown time') AS since \
@@ -98,7 +120,7 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 LIMIT 1",
     )
-    .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+    .bind::<BigInt, _>(key)
     .get_result(conn)
     .ok()
 }
@@ -115,13 +137,14 @@ fn lock_holder(conn: &mut PgConnection) -> Option<Holder> {
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
+    let key = migration_lock_key(url);
     // A connection proven direct in the claim tries the lock in the same round trip.
     let mut first_try = None;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(MIGRATION_LOCK_KEY))?;
+            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
             if session.is_direct() {
                 first_try = Some(locked);
             }
@@ -133,23 +156,23 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
     loop {
         let taken = match (first_try.take(), &checked) {
             (Some(taken), _) => taken,
-            (None, Some((session, _))) => session.try_lock(&mut conn, MIGRATION_LOCK_KEY)?,
-            (None, None) => try_lock_plain(&mut conn)?,
+            (None, Some((session, _))) => session.try_lock(&mut conn, key)?,
+            (None, None) => try_lock_plain(&mut conn, key)?,
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
-                session.confirm_lock(probe, MIGRATION_LOCK_KEY)?;
+                session.confirm_lock(probe, key)?;
             }
             let direct = checked.as_ref().is_none_or(|(session, _)| session.is_direct());
-            let mut locked = LockedConnection { conn, direct };
-            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup)?;
+            let mut locked = LockedConnection { conn, key, direct };
+            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
             return Ok(locked);
         }
         if let Some((_, probe)) = &mut checked {
             // Not while waiting: in a session-mode pool it would keep a server connection from the others.
             probe.close();
         }
-        let holder = lock_holder(&mut conn);
+        let holder = lock_holder(&mut conn, key);
         if started.elapsed() >= timeout {
             let holder = holder.unwrap_or(Holder {
                 pid: "unknown".into(),
@@ -183,8 +206,8 @@ struct Taken {
     taken: bool,
 }
 
-fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
-    diesel::sql_query(format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"))
+fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<bool> {
+    diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS taken"))
         .get_result::<Taken>(conn)
         .map(|t| t.taken)
         .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
@@ -197,7 +220,7 @@ fn try_lock_plain(conn: &mut PgConnection) -> Result<bool> {
 /// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
 /// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
 /// where the server refuses it the message is sent again without it.
-fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup) -> Result<()> {
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64) -> Result<()> {
     let mut check_interval = true;
     loop {
         let mut sql = String::new();
@@ -217,7 +240,7 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         if let Some(session) = session
             && error.message.contains(pooler::GUARD_FAILED)
         {
-            return Err(session.guard_failed(conn, MIGRATION_LOCK_KEY));
+            return Err(session.guard_failed(conn, key));
         }
         if check_interval && error.message.contains("client_connection_check_interval") {
             check_interval = false;
@@ -230,6 +253,52 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
 
 pub fn read_status(conn: &mut PgConnection, chain: &Chain) -> Result<(Status, Vec<AppliedRow>)> {
     let rows = bookkeeping::read(conn)?;
+    Ok((Status::compute_with(chain, &rows, &renames_of(chain)), rows))
+}
+
+/// The versions `merge` changed, from the lock file beside the chain (none when it is missing or unreadable:
+/// the commands that need it report the lock file themselves).
+fn renames_of(chain: &Chain) -> Vec<anonmigrate_chain::Rename> {
+    LockFile::read(&chain.dir).ok().flatten().map(|(lock, _)| lock.renames).unwrap_or_default()
+}
+
+/// Moves the records that [`Status::renumber`] found to their new versions (one transaction, audited), says so
+/// in one line each, and returns the rows and status as they are afterwards. The migrations are not run again.
+fn apply_renumbering(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    status: Status,
+    mut rows: Vec<AppliedRow>,
+    observer: &mut dyn Observer,
+) -> Result<(Status, Vec<AppliedRow>)> {
+    if status.renumber.is_empty() {
+        return Ok((status, rows));
+    }
+    let mut sql = String::from("BEGIN;\n");
+    for renumber in &status.renumber {
+        let (from, to) = (db::quote_literal(&renumber.from), db::quote_literal(&renumber.to));
+        let name = chain.find(&renumber.to).map_or_else(String::new, |m| m.name.clone());
+        sql.push_str(&format!(
+            "UPDATE __diesel_schema_migrations SET version = {to} WHERE version = {from};\n\
+             UPDATE __anonmigrate_migrations SET version = {to}, name = {} WHERE version = {from};\n",
+            db::quote_literal(&name)
+        ));
+        let checksum = chain.find(&renumber.to).map(|m| m.checksum.as_str());
+        sql.push_str(&bookkeeping::record_audit_sql(&renumber.to, &format!("renumber from {}", renumber.from), checksum, checksum));
+        sql.push('\n');
+    }
+    sql.push_str("COMMIT;");
+    db::execute(conn, &sql).map_err(db::context("renumbering migration records"))?;
+    for renumber in &status.renumber {
+        observer.event(Event::Notice(format!(
+            "renumbered the record of {}: applied here as version {}, which `merge` changed (same checksum, not applied again)",
+            renumber.dir_name, renumber.from
+        )));
+        for row in rows.iter_mut().filter(|r| r.version == renumber.from) {
+            row.version = renumber.to.clone();
+        }
+    }
+    rows.sort_by(|a, b| a.version.cmp(&b.version));
     Ok((Status::compute(chain, &rows), rows))
 }
 
@@ -354,12 +423,14 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
     let rows = bookkeeping::read_existing(conn)?;
-    let status = Status::compute(chain, &rows);
+    let status = Status::compute_with(chain, &rows, &renames_of(chain));
+    // Judged before renumbering: a migration that arrived next to a renumbered one is in order on this database.
     check_safe_to_run(chain, &status, options)?;
+    let (status, rows) = apply_renumbering(conn, chain, status, rows, observer)?;
 
     let todo = select_pending(&scripts, &status, options);
     let total = todo.len();
-    let mut report = RunReport::default();
+    let mut report = RunReport { version_before: status.current_version.clone(), ..RunReport::default() };
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
@@ -516,10 +587,11 @@ fn apply_statementwise(
     let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
     db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
     let mut last_progress = String::new();
+    let hashes = script.prefix_hashes();
     for index in first..total {
         let statement = &script.statements[index];
         let block = script.block_of(index);
-        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &script.prefix_hash(index + 1));
+        let progress = bookkeeping::record_progress_sql(&script.version, index + 1, &hashes[index + 1]);
         // Inside an author block the progress rows are part of the block's transaction: a failure leaves nothing of
         // the block, and the recorded progress points at its BEGIN. The closing COMMIT's own progress goes in first,
         // so it commits with the block.
@@ -644,10 +716,21 @@ enum Recovery {
 fn statement_failed(conn: &mut PgConnection, script: &Script, index: usize, mut error: PgError, recovery: Recovery) -> Error {
     if error.message.contains("lock timeout") {
         let blockers = likely_blockers(conn);
+        let kept = match recovery {
+            Recovery::RolledBack => "; the migration ran in one transaction, so none of it was committed",
+            Recovery::RolledBackRedo => "; the redo ran in one transaction, so nothing was changed",
+            Recovery::Resume { .. } => "; the statements before it stay recorded as done and `cargo anonmigrate run` resumes here",
+            Recovery::RerunDown => "",
+        };
         error.hint = Some(format!(
-            "the statement waited longer than the DDL lock timeout for a lock held by another session{}; retry when it is quiet, or raise ddl-lock-timeout",
+            "the statement waited longer than the DDL lock timeout for a lock held by another session{}{kept}; nothing in the file needs fixing: run `cargo anonmigrate run` again when it is quiet, or raise ddl-lock-timeout",
             if blockers.is_empty() { String::new() } else { format!(" (open transactions: {blockers})") }
         ));
+        // Not `MigrationFailed`, which tells the user to fix the file.
+        return Error::Postgres {
+            context: format!("migration `{}` failed at {}", script.dir_name, script.location(index, error.position)),
+            error,
+        };
     } else if db::statement_timed_out(&error.message) {
         let setting = diesel::sql_query("SELECT current_setting('statement_timeout') AS summary")
             .get_result::<Activity>(conn)
@@ -733,6 +816,8 @@ pub struct DryRun {
     pub current_version: Option<String>,
     /// Another session holding the migration lock right now (`run` would wait for it).
     pub lock_holder: Option<String>,
+    /// Records `run` would move to the version `merge` gave their migration (not applied again).
+    pub renumber: Vec<crate::status::Renumber>,
     pub actions: Vec<PlannedMigration>,
     /// Why `run` would stop before applying anything; `None` when it would go ahead.
     #[serde(serialize_with = "error_text")]
@@ -764,12 +849,16 @@ pub struct PlannedMigration {
 pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result<DryRun> {
     let scripts = prepare_run(chain, options)?;
     let mut conn = db::connect(url)?;
-    db::execute(&mut conn, "SET default_transaction_read_only = on").map_err(db::context("starting a read-only session"))?;
+    // One read-only transaction rather than a session setting: through a transaction-mode pooler a `SET` holds
+    // for one server connection only, a transaction for every statement in it.
+    db::execute(&mut conn, "BEGIN TRANSACTION READ ONLY").map_err(db::context("starting a read-only transaction"))?;
     let (status, rows) = read_status(&mut conn, chain)?;
-    let lock_holder = lock_holder(&mut conn).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    let lock_holder = lock_holder(&mut conn, migration_lock_key(url)).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
+    db::execute(&mut conn, "ROLLBACK").map_err(db::context("ending the read-only transaction"))?;
     let mut refusal = check_safe_to_run(chain, &status, options).err();
     let mut actions = Vec::new();
-    for script in select_pending(&scripts, &status, options) {
+    let renumbered: std::collections::HashSet<&str> = status.renumber.iter().map(|r| r.to.as_str()).collect();
+    for script in select_pending(&scripts, &status, options).into_iter().filter(|s| !renumbered.contains(s.version.as_str())) {
         let row = rows.iter().find(|r| r.version == script.version);
         let done = if script.transactional {
             0
@@ -796,9 +885,60 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
         database: url.describe(),
         current_version: status.current_version,
         lock_holder,
+        renumber: status.renumber,
         actions,
         refusal,
     })
+}
+
+/// One migration session for a tool that steps through a chain one migration at a time (`check`'s down.sql
+/// pass): the migration lock, session settings and bookkeeping tables are set up once, then each step applies or
+/// reverts a single migration exactly as `run` and `revert` do (same transactions, same bookkeeping).
+pub struct Stepper<'a> {
+    locked: LockedConnection,
+    chain: &'a Chain,
+    ddl_lock_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Stepper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stepper")
+    }
+}
+
+impl<'a> Stepper<'a> {
+    pub fn open(url: &DatabaseUrl, chain: &'a Chain, lock_timeout: Duration, ddl_lock_timeout: Option<Duration>) -> Result<Stepper<'a>> {
+        let setup = SessionSetup { statement_timeout: None, bookkeeping: true };
+        let locked = lock(url, lock_timeout, setup, &mut crate::events::Silent)?;
+        Ok(Stepper { locked, chain, ddl_lock_timeout })
+    }
+
+    /// The session's connection, for reading between steps.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.locked.conn
+    }
+
+    /// Applies migration `index` (which must not be applied).
+    pub fn up(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
+        } else {
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
+        }
+    }
+
+    /// Reverts migration `index` (which must be the newest applied).
+    pub fn down(&mut self, index: usize) -> Result<()> {
+        let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
+        let conn = &mut self.locked.conn;
+        if script.transactional {
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
+        } else {
+            revert_statementwise(conn, &script, self.ddl_lock_timeout)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -827,8 +967,13 @@ pub fn revert(
     let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
-    let (status, _) = read_status(conn, chain)?;
+    let (status, rows) = read_status(conn, chain)?;
+    let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
     let scripts = revert_scripts(chain, &status, scope)?;
+    // A database diesel_cli migrated has only diesel's table; the revert's bookkeeping also deletes from ours.
+    if !scripts.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let total = scripts.len();
     let mut reverted = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
@@ -911,6 +1056,23 @@ pub fn redo(
     let conn = &mut locked.conn;
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
+    // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the
+    // migrations being redone (that is what redo is for), and applied migrations missing on disk stop it.
+    let mut others = status.clone();
+    others.entries.retain(|e| !downs.iter().any(|d| d.version == e.version));
+    let strict = RunOptions {
+        to: None,
+        step: None,
+        ignore_missing: false,
+        allow_out_of_order: true,
+        lock_timeout: options.lock_timeout,
+        ddl_lock_timeout: options.ddl_lock_timeout,
+        statement_timeout: options.statement_timeout,
+    };
+    check_safe_to_run(chain, &others, &strict)?;
+    if !downs.is_empty() {
+        bookkeeping::ensure_tables(conn)?;
+    }
     let ups: Vec<Script> = downs
         .iter()
         .rev()
@@ -981,10 +1143,12 @@ pub fn redo(
         }
         return Ok(report);
     }
-    let non_transactional: Vec<&str> = downs.iter().chain(&ups).filter(|s| !s.transactional).map(|s| s.dir_name.as_str()).collect();
+    // metadata.toml sets the mode of both directions, so the down scripts name each migration once.
+    let non_transactional: Vec<String> = downs.iter().filter(|s| !s.transactional).map(|s| format!("`{}`", s.dir_name)).collect();
     observer.event(Event::Warning(format!(
-        "{} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
-        non_transactional.join(", ")
+        "{} {} non-transactional (run_in_transaction = false), so this redo cannot run in one transaction: it reverts, then applies again, step by step",
+        non_transactional.join(", "),
+        if non_transactional.len() == 1 { "is" } else { "are" }
     )));
     drop(locked);
     let reverted = revert(url, chain, scope, options, observer)?;

@@ -38,6 +38,11 @@ pub fn extensions_in_chain(chain: &Chain) -> Vec<String> {
     found
 }
 
+/// Extensions one migration's up.sql creates.
+pub fn extensions_created_by(migration: &anonmigrate_chain::Migration) -> Vec<String> {
+    split_statements(&migration.up_sql).into_iter().filter_map(|s| created_extension(s.text)).collect()
+}
+
 fn created_extension(statement: &str) -> Option<String> {
     // Comments before the keyword are allowed; the splitter keeps them in the text.
     let code: String = statement
@@ -172,7 +177,7 @@ DROP FUNCTION IF EXISTS diesel_set_updated_at();
 /// Unlike diesel, diesel.toml is only written for a new project (when the migrations directory is created too):
 /// in an existing checkout (a CI job) a new [print_schema] would change what `check` and `run` do with schema.rs.
 /// It names schema.rs only when `[workspace.metadata.anonmigrate] schema-file` does not already (two places naming
-/// it is a configuration error), and nothing is written when `DIESEL_CONFIG_FILE` points elsewhere.
+/// it is a configuration error), and nothing is written when `--config-file` or `DIESEL_CONFIG_FILE` names one.
 /// Returns what was created.
 pub fn scaffold(workspace: &crate::config::Workspace, no_default_migration: bool) -> Result<Vec<std::path::PathBuf>> {
     let write = |path: &std::path::Path, text: &str| {
@@ -194,7 +199,7 @@ pub fn scaffold(workspace: &crate::config::Workspace, no_default_migration: bool
         }
     }
     let diesel_toml = workspace.root.join("diesel.toml");
-    if new_project && std::env::var_os("DIESEL_CONFIG_FILE").is_none() && !diesel_toml.exists() {
+    if new_project && !workspace.diesel_toml_is_explicit() && !diesel_toml.exists() {
         let migrations = dir.strip_prefix(&workspace.root).unwrap_or(dir).display().to_string();
         let print_schema = if workspace.settings.schema_file.is_some() {
             String::new()

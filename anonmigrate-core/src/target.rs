@@ -21,10 +21,52 @@ pub fn dev_cluster(workspace: &Workspace, required_extensions: &[String], provis
 
 /// The managed cluster without the version check, for `server status`, `server stop` and `doctor`, which
 /// report the mismatch (or stop the server) instead of refusing.
+///
+/// A cluster keeps the binaries it was created with (recorded in its directory): a chain that now needs an
+/// extension, or a newer PostgreSQL installed since, never switches an existing cluster to other binaries. When
+/// the recorded ones are gone or lack a required extension, that is the error, with the way out. An explicit
+/// `ANONMIGRATE_PG_BINDIR` or major version (`postgres`, `ANONMIGRATE_POSTGRES`) other than the recorded one is
+/// followed, and [`version_mismatch`] explains a data directory of another major version.
 pub fn dev_cluster_unchecked(workspace: &Workspace, required_extensions: &[String], provision: bool) -> Result<Cluster> {
     let major = workspace.postgres_major()?;
+    let dir = workspace.dev_server_dir();
+    if let Some(recorded) = local_server::recorded_bindir(&dir)
+        && dir.join("data/PG_VERSION").is_file()
+        && std::env::var_os("ANONMIGRATE_PG_BINDIR").is_none_or(|explicit| recorded == std::path::Path::new(&explicit))
+    {
+        let recreate = format!(
+            "or recreate the server on binaries that fit: `cargo anonmigrate server stop`, delete `{}` (its databases are lost) and run `cargo anonmigrate run` to rebuild them from the migrations",
+            dir.display()
+        );
+        match local_server::candidate_binaries().into_iter().find(|c| c.bindir == recorded) {
+            Some(binaries) if major.is_none_or(|m| binaries.major == Some(m)) => {
+                let missing: Vec<&str> =
+                    required_extensions.iter().filter(|e| !binaries.has_extension(e)).map(String::as_str).collect();
+                if !missing.is_empty() {
+                    return Err(crate::Error::ServerBinaries(format!(
+                        "the managed server in `{}` was created with the server binaries in `{}` ({}), which lack the extension(s) {} the migrations now need; install them there, {recreate}",
+                        dir.display(),
+                        recorded.display(),
+                        binaries.source,
+                        missing.join(", ")
+                    )));
+                }
+                return Ok(Cluster::new(dir, binaries));
+            }
+            // Another major version asked for: the usual choice, and `version_mismatch` explains the data directory.
+            Some(_) => {}
+            None => {
+                return Err(crate::Error::ServerBinaries(format!(
+                    "the managed server in `{}` was created with the server binaries in `{}`, which are no longer there (or no longer offered: ANONMIGRATE_PG_BINDIR unset, the cache removed or no longer private); restore them (`cargo anonmigrate server install` for the provisioned build, or ANONMIGRATE_PG_BINDIR={}), {recreate}",
+                    dir.display(),
+                    recorded.display(),
+                    recorded.display()
+                )));
+            }
+        }
+    }
     let binaries = local_server::find_binaries(required_extensions, major, provision)?;
-    Ok(Cluster::new(workspace.dev_server_dir(), binaries))
+    Ok(Cluster::new(dir, binaries))
 }
 
 /// The error explaining why `cluster`'s data directory does not fit its binaries, if it does not.

@@ -134,8 +134,12 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
         dir_name: migration.dir_name.clone(),
         transactional,
         transactions: anonmigrate_chain::transactions::layout(&kinds, transactional),
-        // A down.sql with nothing to run (empty, only comments) makes the migration irreversible, as no down.sql does.
-        has_down: migration.down_sql.as_deref().is_some_and(|down| !SourceFile::parse(down).statements.is_empty()),
+        // A down.sql with nothing to run (empty, only comments) makes the migration irreversible, as no down.sql does,
+        // unless up.sql has nothing to run either (an imported merge revision): the runner's rule, `plan::irreversible`.
+        has_down: migration
+            .down_sql
+            .as_deref()
+            .is_some_and(|down| file.statements.is_empty() || !SourceFile::parse(down).statements.is_empty()),
     };
     let active: Vec<&'static Rule> = RULES.iter().copied().filter(|rule| config.level(rule) != Level::Allow).collect();
     let mut raw = Vec::new();

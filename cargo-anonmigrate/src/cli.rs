@@ -46,6 +46,9 @@ pub struct GlobalArgs {
     /// Migrations directory [default: <workspace root>/migrations, or [workspace.metadata.anonmigrate] migrations-dir]
     #[arg(long, global = true, value_name = "DIR", visible_alias = "migration-dir", env = "MIGRATION_DIRECTORY")]
     pub migrations_dir: Option<PathBuf>,
+    /// The diesel.toml to read (diesel's flag) [default: DIESEL_CONFIG_FILE, else <workspace root>/diesel.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
     /// Refuse to update migrations/anonmigrate.lock: exit 7, before anything is touched, when it does not match the
     /// migrations on disk (as cargo's --locked does for Cargo.lock; use it in CI and deployments)
     #[arg(long, global = true)]
@@ -54,7 +57,8 @@ pub struct GlobalArgs {
     /// give, and never rewrite it; honoured by `run` and `setup`, accepted (schema.rs is not written) by the rest
     #[arg(long, global = true)]
     pub locked_schema: bool,
-    /// Output format for status, history and run (`generate --format sql`: diesel's migration format, accepted)
+    /// Output format of status, history, run (and --dry-run), revert, redo, schema, lint, check and doctor; other
+    /// commands print text (`generate --format sql`: diesel's migration format, accepted)
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
 }
@@ -146,7 +150,7 @@ pub enum Command {
 
     /// After a git merge: resolve a conflicted lock file (both sides, in chain order) and move pending migrations the database shows out of order after its newest applied one
     #[command(
-        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed."
+        after_help = "Example (git reported a conflict in migrations/anonmigrate.lock):\n  cargo anonmigrate merge && git add migrations && git commit\n\nThe database consulted is the one `run` would use (--database-url, DATABASE_URL, .env, or the managed server if it exists); without one nothing is renamed for order. Two migrations that share a version (both branches generated one in the same second) are separated: yours keeps it. Renames are recorded in the lock file, so a database that applied a renamed migration under its old version moves its record on the next `run` instead of applying it again."
     )]
     Merge,
 
@@ -171,6 +175,10 @@ pub enum Command {
         shell: Shell,
     },
 
+    /// Migrate many databases or tenant schemas (database or schema per tenant, shards): status, run, check
+    #[command(subcommand, after_help = FLEET_TARGETS_HELP)]
+    Fleet(FleetCommand),
+
     /// Print `true` when migrations are pending, else `false` (exit 0 either way), as diesel migration pending
     #[command(after_help = "Example:\n  test \"$(cargo anonmigrate pending)\" = false || cargo anonmigrate run\n\n`status --exit-code` is the same question as an exit code (3 when not up to date).")]
     Pending,
@@ -186,6 +194,31 @@ pub enum Command {
     /// Manage the local development server used when no database URL is configured
     #[command(subcommand)]
     Server(ServerCommand),
+
+    /// List or drop the template databases that make replays fast (schema, check, test databases)
+    #[command(
+        subcommand,
+        after_help = "Replays keep a template database per chain prefix (named anonmigrate_tpl_<workspace>_<migrations>_<hash>, four per workspace, six at most between evictions) on the server they replay on, and copy the longest unchanged prefix instead of applying every migration. Nothing connects to a template; `cache clear` drops them (they are rebuilt on the next replay). Set ANONMIGRATE_TEMPLATE_CACHE=0 to replay without templates."
+    )]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the template databases (this workspace's, or every workspace's with --all): migrations, size, last use
+    #[command(after_help = "Example:\n  cargo anonmigrate cache list")]
+    List {
+        /// Every anonmigrate template on the server, not only this workspace's
+        #[arg(long)]
+        all: bool,
+    },
+    /// Drop the template databases (this workspace's, or every workspace's with --all)
+    #[command(after_help = "Example:\n  cargo anonmigrate cache clear")]
+    Clear {
+        /// Every anonmigrate template on the server, not only this workspace's
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 const SETUP_HELP: &str = "Examples:\n  cargo anonmigrate setup --database-url postgres://app@localhost/anonchat\n  cargo anonmigrate setup --no-run\n\nWhat is missing is created, as diesel setup does: the migrations directory (with diesel's 00000000000000_diesel_initial_setup migration unless --no-default-migration, and only when the directory is new), and then diesel.toml at the workspace root if there is none (with [print_schema] file = \"src/schema.rs\" unless [workspace.metadata.anonmigrate] names a schema-file; an existing project's configuration is never added to), the database, the extensions the chain's CREATE EXTENSIONs need, the bookkeeping tables. Then the pending migrations run, unless --no-run. Running it again changes nothing.";
@@ -210,7 +243,7 @@ pub enum MigrationCommand {
     Revert(RevertArgs),
     /// = `redo`
     Redo(RedoArgs),
-    /// = `history`
+    /// = `history`, printed as diesel migration list prints it
     List(HistoryArgs),
     /// = `pending`
     Pending,
@@ -224,7 +257,8 @@ impl MigrationCommand {
             MigrationCommand::Run(args) => Command::Run(args),
             MigrationCommand::Revert(args) => Command::Revert(args),
             MigrationCommand::Redo(args) => Command::Redo(args),
-            MigrationCommand::List(args) => Command::History(args),
+            // Scripts written for diesel read its text (`[ ]` marks a pending migration), so it is printed as is.
+            MigrationCommand::List(args) => Command::History(HistoryArgs { diesel_list: true, ..args }),
             MigrationCommand::Pending => Command::Pending,
             MigrationCommand::Generate(args) => Command::Generate(args),
         }
@@ -322,6 +356,9 @@ pub struct HistoryArgs {
     /// Add paths, transaction mode and file sizes
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Print diesel migration list's text (`Migrations:`, then `  [X] name` / `  [ ] name`); set by `migration list`
+    #[arg(skip)]
+    pub diesel_list: bool,
 }
 
 #[derive(Debug, Args)]
@@ -486,4 +523,112 @@ pub enum ServerCommand {
         #[arg(long, value_name = "MAJOR")]
         postgres: Option<String>,
     },
+}
+
+const FLEET_TARGETS_HELP: &str = "\
+Targets, one of (or the same keys under [workspace.metadata.anonmigrate.fleet]):
+  --databases-like PATTERN  databases on the server of --database-url whose name matches (SQL LIKE)
+  --schemas-like PATTERN    schemas of the database of --database-url that match: one tenant each,
+                            with its own bookkeeping tables; search_path is the tenant schema, then
+                            --shared-schema (default public), where extensions are created once
+  --targets FILE            one URL a line (# comments), on any number of servers
+  --targets-query SQL       run on --database-url: one text column of URLs or database names
+
+Targets are taken in listed order (LIKE patterns: by name); --canary K runs the first K first.";
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Where every target stands: version, pending migrations, partial or changed ones, and a version histogram
+    #[command(after_help = FLEET_STATUS_HELP)]
+    Status(FleetStatusArgs),
+    /// Apply pending migrations to every target, --jobs at a time, canary first; one target's failure stays its own
+    #[command(after_help = FLEET_RUN_HELP)]
+    Run(FleetRunArgs),
+    /// Compare each target's schema with what the migrations give at its version (check --database per target)
+    #[command(after_help = FLEET_CHECK_HELP)]
+    Check(FleetCheckArgs),
+}
+
+const FLEET_STATUS_HELP: &str = "\
+Examples:
+  cargo anonmigrate fleet status --databases-like 'tenant_%'
+  cargo anonmigrate fleet status --targets shards.txt --exit-code
+
+Choosing targets: `cargo anonmigrate fleet --help`.
+Exit codes: 3 with --exit-code when a target is not up to date, 14 when a target cannot be read.";
+
+const FLEET_RUN_HELP: &str = "\
+Examples:
+  cargo anonmigrate fleet run --databases-like 'tenant_%' --canary 2 --jobs 8
+  cargo anonmigrate fleet run --schemas-like 'tenant\\_%' --format json
+  cargo anonmigrate fleet run --targets shards.txt --max-failures 3
+
+Each target gets what `run` gives one database: the migration lock, checksums, exactly-once, resumable non-transactional migrations; the lock file is checked once, before any target.
+
+The canary targets run one at a time first; any failure among them stops the rollout with nothing else touched. After more than --max-failures failures (default 0: the first) no new target starts; those in flight finish. Ctrl-C does the same: in-flight targets finish or roll back, then the summary is printed (a second Ctrl-C exits at once; open transactions roll back). Running it again continues where it stopped.
+
+Choosing targets: `cargo anonmigrate fleet --help`.
+Exit code 14 when a target failed or the rollout stopped before every target ran.";
+
+const FLEET_CHECK_HELP: &str = "\
+Example:
+  cargo anonmigrate fleet check --databases-like 'tenant_%'
+
+The migrations are replayed once into a temporary database (always dropped) and every target is compared with the chain at its own version, as `check --database` compares one database. Targets are only read.
+
+Choosing targets: `cargo anonmigrate fleet --help`.
+Exit codes: 11 when a target differs from the migrations or is behind them, 14 when a target cannot be read.";
+
+#[derive(Debug, Args)]
+pub struct FleetTargetArgs {
+    /// Every database on the server of --database-url whose name matches this SQL LIKE pattern
+    #[arg(long, value_name = "PATTERN", group = "fleet_targets")]
+    pub databases_like: Option<String>,
+    /// Every schema of the database of --database-url whose name matches this SQL LIKE pattern (schema per tenant)
+    #[arg(long, value_name = "PATTERN", group = "fleet_targets")]
+    pub schemas_like: Option<String>,
+    /// A file of target URLs, one a line (# comments)
+    #[arg(long, value_name = "FILE", group = "fleet_targets")]
+    pub targets: Option<PathBuf>,
+    /// A query run on --database-url returning one text column of URLs or database names
+    #[arg(long, value_name = "SQL", group = "fleet_targets")]
+    pub targets_query: Option<String>,
+    /// With --schemas-like: the schema(s) after the tenant's in search_path, where extensions are created [default: public]
+    #[arg(long = "shared-schema", value_name = "SCHEMA")]
+    pub shared_schemas: Vec<String>,
+    /// Targets worked on at a time [default: twice the CPU cores, at most 16]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetStatusArgs {
+    #[command(flatten)]
+    pub targets: FleetTargetArgs,
+    /// Exit with code 3 when a target is not up to date
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetRunArgs {
+    #[command(flatten)]
+    pub targets: FleetTargetArgs,
+    /// Run the first K targets first, one at a time; a failure among them stops the rollout
+    #[arg(long, value_name = "K")]
+    pub canary: Option<usize>,
+    /// Failures tolerated before no new target starts [default: 0]
+    #[arg(long, value_name = "M")]
+    pub max_failures: Option<usize>,
+    /// Apply a pending migration even when it is older than the newest applied one
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetCheckArgs {
+    #[command(flatten)]
+    pub targets: FleetTargetArgs,
 }

@@ -18,6 +18,8 @@ pub const CHECK_DOWN: u8 = 10;
 pub const CHECK_DATABASE: u8 = 11;
 pub const CHECK_LINT: u8 = 12;
 pub const POOLER: u8 = 13;
+/// `fleet`: a target failed (or could not be read), or the rollout stopped before every target ran.
+pub const FLEET_FAILED: u8 = 14;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -41,6 +43,8 @@ Exit codes:
  12  `check`: the linter found a deny-level problem in a migration newer than the lint baseline
  13  the database URL goes through a connection pooler in transaction or statement mode (nothing was
      changed): use --direct-url / DIRECT_URL, or a session-mode pool
+ 14  `fleet`: a target failed or could not be read, or the rollout stopped before all targets ran
+     (canary failure, --max-failures, Ctrl-C); the summary names each failure
 `check` exits with the code of its first failing section, in the order lock file (7), schema.rs (9),
 down.sql and revert all (10), live database (11), lint (12).";
 

@@ -103,6 +103,15 @@ fn the_imported_chain_builds_what_alembic_upgrade_head_builds_and_reverts_to_not
     let again = import(&env);
     again.assert_code(0);
     assert!(again.stdout.contains("3 revision(s) were imported before"), "{}", again.stdout);
+    let alembic_cmd = alembic_bin().join("alembic");
+    let as_json = env.raw(
+        &["import", "alembic", "--config", "backend/alembic.ini", "--alembic", alembic_cmd.to_str().unwrap(), "--format", "json"],
+        &[("DATABASE_URL", "postgresql://app@db.invalid/anonchat")],
+    );
+    as_json.assert_code(0);
+    let report: serde_json::Value = serde_json::from_str(&as_json.stdout).expect("JSON on stdout");
+    assert_eq!(report["already_imported"], serde_json::json!([REV1, REV2, REV3]));
+    assert_eq!(report["imported"], serde_json::json!([]));
     assert_eq!(migration_dirs(&env).len(), 3);
 }
 
@@ -133,6 +142,33 @@ fn a_database_alembic_brought_to_revision_2_is_stamped_and_run_applies_only_revi
 }
 
 #[test]
+fn a_version_table_env_py_renames_is_left_out_and_read_by_stamp() {
+    let env = Env::new("alembic_version_table");
+    let backend = project(&env, &[]);
+    let env_py = backend.join("alembic/env.py");
+    let text = std::fs::read_to_string(&env_py).unwrap();
+    let renamed = text.replace("target_metadata=target_metadata", "target_metadata=target_metadata, version_table=\"chat_versions\"");
+    assert_ne!(text, renamed);
+    std::fs::write(&env_py, renamed).unwrap();
+    import(&env).assert_code(0);
+    let dir = env.ws.migrations().join("2025-01-10-093000_create_users");
+    let up = std::fs::read_to_string(dir.join("up.sql")).unwrap();
+    assert!(!up.lines().any(|l| l.contains("chat_versions") && !l.starts_with("-- ")), "{up}");
+    let metadata = std::fs::read_to_string(dir.join("metadata.toml")).unwrap();
+    assert!(metadata.contains("alembic_version_table = \"chat_versions\""), "{metadata}");
+
+    alembic(&backend, &env.db.url, &["upgrade", REV2]);
+    let stamped = env.cli(&["stamp", "--from-alembic"]);
+    stamped.assert_code(0);
+    assert!(stamped.stdout.contains(&format!("Alembic revision {REV2}")), "{}", stamped.stdout);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.applied_versions().len(), 3);
+    let fresh = TestDb::new("alembic_version_table_fresh");
+    env.raw(&["run", "--database-url", &fresh.url], &[]).assert_code(0);
+    assert_eq!(fresh.query("SELECT coalesce(to_regclass('chat_versions')::text, 'none')"), ["none"]);
+}
+
+#[test]
 fn stamp_from_alembic_refuses_what_it_cannot_place() {
     let env = Env::new("alembic_stamp_refusals");
     let backend = project(&env, &[]);
@@ -140,7 +176,14 @@ fn stamp_from_alembic_refuses_what_it_cannot_place() {
     none_imported.assert_code(8);
     assert!(none_imported.stderr.contains("run `cargo anonmigrate import alembic` first"), "{}", none_imported.stderr);
 
-    import(&env).assert_code(0);
+    // `--alembic` as words, no shell: the venv's python running Alembic's module.
+    let python_m = format!("{} -m alembic", alembic_bin().join("python").display());
+    env.raw(
+        &["import", "alembic", "--config", "backend/alembic.ini", "--alembic", &python_m],
+        &[("DATABASE_URL", "postgresql://app@db.invalid/anonchat")],
+    )
+    .assert_code(0);
+    assert_eq!(migration_dirs(&env).len(), 3);
     let no_table = env.cli(&["stamp", "--from-alembic"]);
     no_table.assert_code(8);
     assert!(no_table.stderr.contains("has no alembic_version table"), "{}", no_table.stderr);

@@ -159,6 +159,15 @@ fn missing_vector_dimension_or_enum_labels_is_an_error_and_writes_nothing() {
     let no_labels = env.cli(&["generate", "change", "--autogenerate", "--vector-dim", "items.note_embedding=5"]);
     assert_ne!(no_labels.code, 0);
     assert!(no_labels.stderr.contains("--enum-values item_status=label1,label2"), "{}", no_labels.stderr);
+    // Neither: both are named in one go, not one per attempt.
+    let neither = env.cli(&["generate", "change", "--autogenerate"]);
+    assert_ne!(neither.code, 0);
+    assert!(neither.stderr.contains("needs 2 more argument(s)"), "{}", neither.stderr);
+    assert!(
+        neither.stderr.contains("--vector-dim items.note_embedding=N") && neither.stderr.contains("--enum-values item_status=label1,label2"),
+        "{}",
+        neither.stderr
+    );
     assert_eq!(migration_dirs(&env).len(), 1, "nothing was created");
 }
 

@@ -38,23 +38,39 @@ fn badly_named_directory() {
     check("badname", |env| env.ws.write("migrations/-_add_users/up.sql", "select 1;"));
 }
 
+/// The permission path for real, with one snapshot for everyone: root reads any file whatever its mode, so as
+/// root (CI) the binary runs as the unprivileged `nobody`, for whom a mode-000 up.sql is unreadable.
 #[test]
 fn unreadable_file() {
-    if anonmigrate_core::local_server::is_root() {
-        // Root reads any file regardless of mode; a directory-level fault stands in for it.
-        check("unreadable", |env| {
-            env.ws.write("migrations/2024-02-01-000000_locked/placeholder", "");
-            let up = env.ws.migrations().join("2024-02-01-000000_locked/up.sql");
-            std::fs::create_dir(&up).unwrap();
-        });
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("unreadable");
+    env.ws.write("migrations/2024-01-01-000000_fine/up.sql", "CREATE TABLE fine (id int);");
+    env.ws.write("migrations/2024-02-01-000000_locked/up.sql", "select 1;");
+    let up = env.ws.migrations().join("2024-02-01-000000_locked/up.sql");
+    std::fs::set_permissions(&up, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let outcome = if anonmigrate_core::local_server::is_root() {
+        std::fs::set_permissions(env.ws.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(crate::support::bin())
+            .args(["anonmigrate", "run", "--database-url", &env.db.url])
+            .current_dir(env.ws.path())
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("runuser is installed (util-linux)");
+        crate::support::Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     } else {
-        check("unreadable", |env| {
-            use std::os::unix::fs::PermissionsExt;
-            env.ws.write("migrations/2024-02-01-000000_locked/up.sql", "select 1;");
-            let up = env.ws.migrations().join("2024-02-01-000000_locked/up.sql");
-            std::fs::set_permissions(up, std::fs::Permissions::from_mode(0o000)).unwrap();
-        });
-    }
+        env.cli(&["run"])
+    };
+    outcome.assert_code(4);
+    snap!(env, outcome, "unreadable");
+    assert!(env.db.tables().is_empty(), "nothing may touch the database: {:?}", env.db.tables());
 }
 
 #[test]

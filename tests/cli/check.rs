@@ -183,7 +183,7 @@ diesel::joinable!(request_log -> users (user_id));
 }
 
 #[test]
-fn a_down_that_forgets_an_index_is_named_as_the_first_broken_one_with_10() {
+fn every_broken_down_is_named_with_its_differences_with_10() {
     let env = chain(
         "check_down_index",
         "CREATE INDEX users_email_idx ON users (email);\nCREATE TABLE rooms (id INT PRIMARY KEY);\n",
@@ -194,15 +194,42 @@ fn a_down_that_forgets_an_index_is_named_as_the_first_broken_one_with_10() {
     lock(&env);
     let outcome = check(&env, &["--no-lint"]);
     outcome.assert_code(10);
-    assert_has(&outcome, "FAIL  down.sql: first broken: 2024-01-02-000000_second: down.sql does not undo up.sql\n");
+    assert_has(&outcome, "FAIL  down.sql: 2 broken down.sql: 2024-01-02-000000_second, 2024-01-03-000000_third\n");
     assert_has(
         &outcome,
         "  2024-01-02-000000_second: index users_email_idx on users: still there after down.sql (up.sql created it, down.sql does not drop it)\n",
     );
-    assert!(!outcome.stdout.contains("2024-01-03-000000_third:"), "only the first broken one is named:\n{}", outcome.stdout);
-    // Reverting everything on a fresh replay then fails too, listing what is left.
+    // The third is checked from the state after the second (rebuilt, since up.sql cannot run twice).
+    assert_has(&outcome, "  2024-01-03-000000_third: table notes: still there after down.sql (up.sql created it, down.sql does not drop it)\n");
     assert_has(&outcome, "FAIL  revert all: reverting every migration does not leave an empty schema\n");
     assert_has(&outcome, "  table notes: left behind\n");
+}
+
+#[test]
+fn the_two_broken_downs_fixture_names_both_and_checks_the_migrations_between_and_after() {
+    let env = Env::with_fixture("check_two_broken", "two_broken_downs");
+    let outcome = check(&env, &["--no-lint", "--format", "json"]);
+    outcome.assert_code(10);
+    let report: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let down = report["sections"].as_array().unwrap().iter().find(|s| s["kind"] == "down").unwrap();
+    assert_eq!(down["outcome"], "fail");
+    assert_eq!(down["summary"], "2 broken down.sql: 2024-01-02-000000_rooms, 2024-01-04-000000_mood");
+    let findings: Vec<&str> = down["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert_eq!(
+        findings[0],
+        "2024-01-02-000000_rooms: index users_email_idx on users: still there after down.sql (up.sql created it, down.sql does not drop it)"
+    );
+    assert!(findings[1].starts_with("2024-01-04-000000_mood: down.sql failed: "), "{findings:#?}");
+    assert!(findings[1].contains("moood"), "{findings:#?}");
+    assert_eq!(down["findings"][0]["database_object"]["object"]["kind"], "index");
+
+    // A third broken one after them is found too: the pass goes on after each.
+    env.ws.write("migrations/2024-01-05-000000_reactions/down.sql", "SELECT 1;\n");
+    let third = check(&env, &["--no-lint"]);
+    third.assert_code(10);
+    assert_has(&third, "FAIL  down.sql: 3 broken down.sql: 2024-01-02-000000_rooms, 2024-01-04-000000_mood, 2024-01-05-000000_reactions\n");
+    assert_has(&third, "  2024-01-05-000000_reactions: table reactions: still there after down.sql");
 }
 
 #[test]
@@ -267,4 +294,19 @@ fn without_a_build_script_gate_check_does_not_report_the_gate() {
     let outcome = check(&env, &["--no-lint", "--no-down-check"]);
     outcome.assert_code(9);
     assert_has(&outcome, "build-script drift gate would fail");
+}
+
+#[test]
+fn without_event_triggers_the_down_check_compares_whole_schemas_and_finds_the_same() {
+    let env = chain("check_down_plain", "CREATE INDEX users_email_idx ON users (email);\n", "SELECT 1;\n");
+    lock(&env);
+    // Event triggers need a superuser; a CREATEDB role gets the whole-schema comparison.
+    let role = format!("check_plain_{}", env.db.name);
+    anonmigrate_testkit::admin_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN CREATEDB"));
+    let url = env.db.url.replacen("postgres@", &format!("{role}@"), 1);
+    let outcome = env.raw(&["check", "--no-lint", "--database-url", &url], &[("ANONMIGRATE_TEMPLATE_CACHE", "0")]);
+    outcome.assert_code(10);
+    assert!(outcome.stderr.contains("compares the whole schema"), "{}", outcome.stderr);
+    assert_has(&outcome, "FAIL  down.sql: broken: 2024-01-02-000000_second: down.sql does not undo up.sql\n");
+    assert_has(&outcome, "  2024-01-02-000000_second: index users_email_idx on users: still there after down.sql");
 }

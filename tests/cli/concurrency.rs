@@ -66,9 +66,24 @@ fn eight_runners_at_once_apply_each_migration_once() {
     for round in 0..rounds() {
         let env = Env::new(&format!("concurrent{round}"));
         write_chain(&env.ws);
-        for output in run_at_once(&env.ws, &["run", "--database-url", &env.db.url]) {
-            assert!(output.status.success(), "round {round}: a runner failed\n{}", describe(&output));
+        // The first migration holds the lock for a second, so the runners really overlap.
+        env.ws.write("migrations/2024-01-01-000000_t/up.sql", "CREATE TABLE t (a int, b int);\nCREATE TABLE log (n serial);\nSELECT pg_sleep(1);");
+        let outputs = run_at_once(&env.ws, &["run", "--database-url", &env.db.url]);
+        let (mut applied, mut nothing, mut waited) = (0, 0, 0);
+        for output in &outputs {
+            assert!(output.status.success(), "round {round}: a runner failed\n{}", describe(output));
+            let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            if stdout.contains("3 migrations applied") {
+                applied += 1;
+            } else if stdout.contains("nothing to apply: the database is up to date") && !stdout.contains("applied   ") {
+                nothing += 1;
+            } else {
+                panic!("round {round}: a runner applied part of the chain\n{}", describe(output));
+            }
+            waited += usize::from(stderr.contains("waiting for the migration lock held by pid"));
         }
+        assert_eq!((applied, nothing), (1, RUNNERS - 1), "round {round}: exactly one runner applied the chain");
+        assert!(waited >= 1, "round {round}: no runner waited for the lock, so they did not overlap");
         assert_applied_once(&env, round);
     }
 }

@@ -237,6 +237,17 @@ fn redo_runs_in_one_transaction_and_a_failure_changes_nothing() {
     assert_eq!(env.db.query("SELECT count(*) FROM c"), ["0"]);
     env.cli(&["redo", "--all"]).assert_code(0);
     assert_eq!(state(&env.db), before.0);
+
+    // Editing the newest migration and redoing it is what redo is for; an edited older one stops it first.
+    env.ws.write("migrations/2024-01-03-000000-0000_c/up.sql", "CREATE TABLE c (id int, note text);");
+    env.cli(&["redo"]).assert_code(0);
+    assert_eq!(env.db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'c'"), ["2"]);
+    env.ws.write("migrations/2024-01-01-000000-0000_a/up.sql", "CREATE TABLE a (id bigint);");
+    let settled = state(&env.db);
+    let refused = env.cli(&["redo"]);
+    refused.assert_code(7);
+    assert!(refused.stderr.contains("2024-01-01-000000-0000_a: applied with up.sql sha256"), "{}", refused.stderr);
+    assert_eq!(state(&env.db), settled);
 }
 
 #[test]
@@ -334,11 +345,18 @@ fn diesels_spellings_work_with_cargo_anonmigrate_in_front() {
     assert_eq!(env.db.applied_versions(), ["202401010000000000"]);
     let list = env.raw(&["migration", "list", "--migration-dir=db", "--database-url", db], &[]);
     list.assert_code(0);
-    assert!(list.stdout.contains("2024-01-02-000000-0000_b") && list.stdout.contains("pending"), "{}", list.stdout);
+    // diesel migration list's own text, which scripts grep for `[ ]`.
+    assert_eq!(list.stdout, "Migrations:\n  [X] 2024-01-01-000000-0000_a\n  [ ] 2024-01-02-000000-0000_b\n");
     env.raw(&["migration", "run", "--database-url", db, "--locked-schema"], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     env.raw(&["migration", "redo", "-n", "2", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     env.raw(&["migration", "redo", "--all", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
     env.raw(&["migration", "revert", "--number", "2", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]).assert_code(0);
+    assert!(env.db.applied_versions().is_empty());
+    // --config-file names the diesel.toml to read (here only for its [migrations_directory]).
+    env.ws.write("config/other.toml", "[migrations_directory]\ndir = \"db\"\n");
+    env.raw(&["migration", "run", "--config-file", "config/other.toml", "--database-url", db], &[]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["202401010000000000", "202401020000000000"]);
+    env.raw(&["migration", "revert", "-a", "-y", "--database-url", db], &[("DIESEL_CONFIG_FILE", "config/other.toml")]).assert_code(0);
     assert!(env.db.applied_versions().is_empty());
     // The flag wins over the variable, as in diesel.
     let missing = env.raw(&["migration", "run", "--migration-dir", "nowhere", "--database-url", db], &[("MIGRATION_DIRECTORY", "db")]);
@@ -432,4 +450,71 @@ fn generate_names_versions_as_diesel_and_never_runs_ahead_of_the_clock() {
     env.cli(&["generate", "again", "--version", "2020-01-01"]).assert_code(4);
     // Only `generate` takes --format sql.
     env.cli(&["status", "--format", "sql"]).assert_code(2);
+}
+
+#[test]
+fn a_database_diesel_migrated_is_taken_over_as_it_is() {
+    let env = Env::new("parity_takeover");
+    write_chain(&env, &[
+        ("2024-01-01-000000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000_b", "CREATE TABLE b (id int);", "DROP TABLE b;"),
+        ("2024-01-03-000000_c", "CREATE TABLE c (id int);", "DROP TABLE c;"),
+    ]);
+    diesel_run(&env.db, &env.ws.migrations());
+    assert_eq!(env.db.tables(), ["__diesel_schema_migrations", "a", "b", "c"]);
+    env.cli(&["status", "--exit-code"]).assert_code(0);
+    // Only diesel's table exists: revert and redo create ours for their bookkeeping instead of failing on it.
+    env.cli(&["revert"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+    env.cli(&["redo"]).assert_code(0);
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+    // The offline rollback script works on such a database too.
+    let other = TestDb::new("parity_takeover_psql");
+    diesel_run(&other, &env.ws.migrations());
+    let script = env.cli(&["revert", "--sql"]);
+    script.assert_code(0);
+    env.ws.write("rollback.sql", &script.stdout);
+    let applied = other.psql_file(&env.ws.path().join("rollback.sql"));
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert_eq!(other.applied_versions(), ["20240101000000", "20240102000000"]);
+    // And diesel, back on it, finds nothing to do.
+    let mut conn = env.db.connect();
+    let source = FileBasedMigrations::from_path(env.ws.migrations()).unwrap();
+    assert!(conn.pending_migrations(source).unwrap().is_empty());
+}
+
+#[test]
+fn a_migration_with_nothing_to_run_either_way_is_reversible_for_the_runner_and_the_linter() {
+    let env = Env::new("parity_nothing_to_undo");
+    write_chain(&env, &[
+        ("2024-01-01-000000_a", "CREATE TABLE a (id int);", "DROP TABLE a;"),
+        ("2024-01-02-000000_merge_point", "-- an imported merge revision: nothing to apply\n", ""),
+    ]);
+    env.cli(&["run"]).assert_code(0);
+    let lint = env.cli(&["lint"]);
+    assert!(!lint.stdout.contains("missing-down-migration"), "{}", lint.stdout);
+    env.cli(&["revert"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
+}
+
+#[test]
+fn redo_of_a_non_transactional_migration_goes_step_by_step_and_says_so() {
+    let env = Env::new("parity_redo_nontx");
+    write_chain(&env, &[
+        ("2024-01-01-000000_t", "CREATE TABLE t (id int);", "DROP TABLE t;"),
+        ("2024-01-02-000000_idx", "CREATE INDEX CONCURRENTLY t_id ON t (id);", "DROP INDEX CONCURRENTLY t_id;"),
+    ]);
+    env.ws.write("migrations/2024-01-02-000000_idx/metadata.toml", "run_in_transaction = false\n");
+    env.cli(&["run"]).assert_code(0);
+    let redone = env.cli(&["redo"]);
+    redone.assert_code(0);
+    assert!(
+        redone.stderr.contains("`2024-01-02-000000_idx` is non-transactional (run_in_transaction = false), so this redo cannot run in one transaction"),
+        "{}",
+        redone.stderr
+    );
+    assert!(redone.stdout.contains("1 migration redone\n"), "{}", redone.stdout);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"]);
+    assert_eq!(env.db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't'"), ["t_id"]);
 }

@@ -179,3 +179,39 @@ fn secrets_in_bad_urls_and_env_files_never_reach_the_output() {
     assert!(!out.stderr.contains(secret), "{}", out.stderr);
     assert!(out.stderr.contains(".env` line 2"), "{}", out.stderr);
 }
+
+/// Eight `generate` at once (scripts, several terminals): each gets its own version, every one is in the lock
+/// file, and a staging directory left by a crash (hidden) does not break the chain.
+#[test]
+fn eight_generates_at_once_each_get_a_version_and_the_lock_file_lists_all() {
+    let env = Env::new("generate_at_once");
+    env.ws.write("migrations/.2024-01-01-000000_crashed.123.tmp/up.sql", "");
+    let outputs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|i| {
+            let env = &env;
+            s.spawn(move || env.raw(&["generate", &format!("step_{i}")], &[]))
+        }).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for output in &outputs {
+        output.assert_code(0);
+    }
+    let mut dirs: Vec<String> = std::fs::read_dir(env.ws.migrations())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 8, "{dirs:?}");
+    let versions: std::collections::BTreeSet<&str> = dirs.iter().map(|d| d.split('_').next().unwrap()).collect();
+    assert_eq!(versions.len(), 8, "distinct versions: {dirs:?}");
+    for dir in &dirs {
+        let up = std::fs::read_to_string(env.ws.migrations().join(dir).join("up.sql")).unwrap();
+        assert_eq!(up, "-- Your SQL goes here\n", "{dir}");
+    }
+    let lock = std::fs::read_to_string(env.ws.migrations().join("anonmigrate.lock")).unwrap();
+    assert_eq!(dirs.iter().filter(|d| lock.contains(&format!(" {d}\n"))).count(), 8, "{lock}");
+    env.raw(&["lock", "--locked"], &[]).assert_code(0);
+}

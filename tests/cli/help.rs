@@ -31,6 +31,12 @@ fn help_output_is_pinned() {
         &["lint"],
         &["check"],
         &["completions"],
+        &["fleet"],
+        &["fleet", "status"],
+        &["fleet", "run"],
+        &["fleet", "check"],
+        &["cache"],
+        &["cache", "clear"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();

@@ -49,8 +49,13 @@ fn a_transaction_pooler_is_refused_before_anything_changes() {
     });
     assert!(env.db.tables().is_empty(), "not even the bookkeeping tables: {:?}", env.db.tables());
     assert_eq!(advisory_locks(&env), ["0"]);
-    // Read-only commands still work through it.
+    // Read-only commands still work through it; the dry run reads in one read-only transaction (a session
+    // `SET` would not follow it from one pooled server connection to the next).
     env.raw(&["status", "--database-url", &pooled], &[]).assert_code(0);
+    let dry = env.raw(&["run", "--dry-run", "--database-url", &pooled], &[]);
+    dry.assert_code(0);
+    assert!(dry.stdout.contains("run would apply 3 migrations"), "{}", dry.stdout);
+    assert!(env.db.tables().is_empty(), "{:?}", env.db.tables());
 }
 
 /// `rounds()` times: a fresh database and chain, a pooler in `mode`, eight `run`s at once with `args` (given

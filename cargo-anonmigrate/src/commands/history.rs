@@ -15,6 +15,14 @@ pub fn history(ctx: &mut Context, args: &HistoryArgs) -> anyhow::Result<ExitCode
         json(&status)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if args.diesel_list && !args.verbose {
+        out("Migrations:");
+        for entry in &status.entries {
+            let applied = matches!(entry.state, MigrationState::Applied { .. });
+            out(&format!("  [{}] {}", if applied { "X" } else { " " }, entry.dir_name));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     for (entry, migration) in status.entries.iter().zip(&chain.migrations) {
         let state = match &entry.state {
             MigrationState::Applied { run_on, changed: false, .. } => format!("applied {run_on}"),

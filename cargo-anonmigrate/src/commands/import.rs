@@ -5,13 +5,17 @@ use std::process::ExitCode;
 use anonmigrate_core::import::{self, AlembicOptions};
 
 use super::Context;
-use crate::cli::{BaselineArgs, ImportAlembicArgs};
-use crate::output::{note, out};
+use crate::cli::{BaselineArgs, Format, ImportAlembicArgs};
+use crate::output::{json, note, out};
 
 pub fn alembic(ctx: &Context, args: &ImportAlembicArgs) -> anyhow::Result<ExitCode> {
     ctx.refuse_if_locked("`import alembic` adds migrations")?;
     let options = AlembicOptions { command: args.alembic.clone(), config: args.config.clone() };
     let report = import::import_alembic(&ctx.workspace.migrations_dir, &options)?;
+    if ctx.format == Format::Json {
+        json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     for m in &report.imported {
         let mode = if m.transactional { "" } else { "  (non-transactional)" };
         out(&format!("imported  {}  <- alembic {} {:?}{mode}", m.dir_name, m.revision, m.message));

@@ -74,8 +74,12 @@ fn stamp_from_alembic(ctx: &mut Context, args: &StampArgs, chain: &anonmigrate_c
 }
 
 pub fn heads(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let chain = ctx.chain()?;
+    // After a git merge two migrations may share a version; heads still shows them (merge separates them).
+    let chain = anonmigrate_core::chain::Chain::load_allowing_shared_versions(&ctx.workspace.migrations_dir)?;
     match maintenance::heads(&chain)? {
+        Heads::New(names) if names.is_empty() => {
+            note("nothing new: every migration on disk is listed in migrations/anonmigrate.lock");
+        }
         Heads::New(names) => {
             for dir_name in names {
                 out(&dir_name);
@@ -102,6 +106,7 @@ pub fn heads(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
     ctx.refuse_if_locked("`merge` rewrites the lock file and may rename migrations")?;
+    let separated = maintenance::separate_shared_versions(&ctx.workspace.migrations_dir)?;
     let chain = ctx.chain()?;
     let status = match merge_database(ctx)? {
         Some(url) => {
@@ -111,10 +116,13 @@ pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let merged = maintenance::merge(&ctx.workspace.migrations_dir, status.as_ref().map(|(_, s)| s))?;
+    let merged = maintenance::merge(&ctx.workspace.migrations_dir, status.as_ref().map(|(_, s)| s), separated)?;
     if let Some((ours_label, theirs_label, ours, theirs)) = &merged.conflict {
         let list = |names: &Vec<String>| if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
         out(&format!("lock file conflict: {ours_label} added {}; {theirs_label} added {}", list(ours), list(theirs)));
+    }
+    for r in &merged.separated {
+        out(&format!("renamed   {} -> {}  (both branches used its version)", r.from, r.to));
     }
     match &status {
         Some((database, _)) => {
@@ -129,6 +137,11 @@ pub fn merge(ctx: &mut Context) -> anyhow::Result<ExitCode> {
         None => out("no database to compare with (none configured and no managed server yet): nothing renumbered"),
     }
     let lock = "migrations/anonmigrate.lock";
+    if !merged.separated.is_empty() || !merged.renamed.is_empty() {
+        out(&format!(
+            "recorded the renames in {lock}: a database that applied a renamed migration under its old version renumbers its record on the next `run` (not applied again)"
+        ));
+    }
     let what = if merged.conflict.is_some() { "both sides, " } else { "" };
     if merged.change.is_empty() && merged.conflict.is_none() {
         out(&format!("{lock} was already up to date ({} migrations)", merged.entries));

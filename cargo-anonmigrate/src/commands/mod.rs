@@ -1,9 +1,11 @@
 //! One module per command group: each turns parsed arguments into one engine call and renders the result.
 
+mod cache;
 mod check;
 mod completions;
 mod database;
 mod doctor;
+mod fleet;
 mod generate;
 mod history;
 mod import;
@@ -24,7 +26,7 @@ use anyhow::Context as _;
 
 use anonmigrate_core::lock_sync::{self, LockPolicy};
 
-use crate::cli::{Cli, Command, DatabaseCommand, Format, FormatArg, GlobalArgs, ImportCommand};
+use crate::cli::{Cli, Command, DatabaseCommand, FleetCommand, Format, FormatArg, GlobalArgs, ImportCommand};
 use crate::output::{Printer, note};
 
 /// What every command needs: the workspace, how to print, and (lazily) the database.
@@ -56,6 +58,8 @@ impl Context {
             migrations_dir: global.migrations_dir.clone(),
             database_url: global.database_url.clone(),
             direct_url: global.direct_url.clone(),
+            // Relative to where the command runs, as diesel reads it.
+            config_file: global.config_file.as_ref().map(|p| std::path::absolute(p)).transpose()?,
         })?;
         if global.manifest_path.is_none() && !workspace.root.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
             outside_cargo_project(&workspace, global.migrations_dir.is_some(), needs_migrations)?;
@@ -115,10 +119,11 @@ impl Context {
         Ok(anonmigrate_core::target::resolve_for_changes(&self.workspace, chain, &mut self.printer)?)
     }
 
-    /// The chain, the database in use and where it stands (read-only: no lock, nothing created).
+    /// The chain, the database in use and where it stands (read-only: no lock, nothing created; a managed
+    /// database that was dropped is reported missing, not silently created again).
     pub fn status(&mut self) -> anyhow::Result<(Chain, DatabaseUrl, anonmigrate_core::status::Status)> {
         let chain = self.chain()?;
-        let url = self.database(Some(&chain))?;
+        let url = anonmigrate_core::target::server(&self.workspace, Some(&chain), &mut self.printer)?;
         let mut conn = anonmigrate_core::db::connect(&url)?;
         let (status, _) = anonmigrate_core::runner::read_status(&mut conn, &chain)?;
         Ok((chain, url, status))
@@ -188,13 +193,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Database(DatabaseCommand::Setup(args)) => Command::Setup(args),
         command => command,
     };
-    // `setup` creates the migrations directory, so it needs none to start with.
-    let needs_migrations = !matches!(command, Command::Server(_) | Command::Setup(_));
+    // `setup` creates a missing migrations directory inside a Cargo project; outside one it is not invented.
+    let needs_migrations = !matches!(command, Command::Server(_));
     let mut ctx = Context::new(&cli.global, needs_migrations, matches!(command, Command::Generate(_)))?;
     if let Some(policy) = lock_policy(&command) {
         ctx.sync_lock(policy)?;
     } else if ctx.locked
-        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Setup(_) | Command::Database(_))
+        && !matches!(command, Command::Check(_) | Command::Server(_) | Command::Cache(_) | Command::Setup(_) | Command::Database(_))
     {
         ctx.sync_lock(LockPolicy::Locked)?;
     }
@@ -220,8 +225,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => lint::lint(&ctx, &args),
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Completions { .. } => unreachable!("handled before the workspace is read"),
+        Command::Fleet(command) => fleet::fleet(&mut ctx, &command),
         Command::Database(command) => database::database(&mut ctx, &command),
         Command::Server(command) => server::server(&ctx, &command),
+        Command::Cache(command) => cache::cache(&mut ctx, &command),
     }
 }
 
@@ -244,6 +251,9 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Baseline(_)
         | Command::Database(DatabaseCommand::Reset { .. }) => Some(LockPolicy::Update),
         Command::Status(_) | Command::History(_) | Command::Pending => Some(LockPolicy::ReadOnly),
+        // Once for the whole fleet, before any target.
+        Command::Fleet(FleetCommand::Run(_)) => Some(LockPolicy::Update),
+        Command::Fleet(FleetCommand::Status(_) | FleetCommand::Check(_)) => Some(LockPolicy::ReadOnly),
         Command::Heads
         | Command::Import(_)
         | Command::Merge
@@ -255,7 +265,8 @@ fn lock_policy(command: &Command) -> Option<LockPolicy> {
         | Command::Database(DatabaseCommand::Setup(_))
         | Command::Completions { .. }
         | Command::Database(DatabaseCommand::Drop { .. })
-        | Command::Server(_) => None,
+        | Command::Server(_)
+        | Command::Cache(_) => None,
     }
 }
 

@@ -74,6 +74,12 @@ fn print_dry_run(format: Format, report: DryRun) -> anyhow::Result<ExitCode> {
         if let Some(holder) = &report.lock_holder {
             out(&format!("migration lock: held by {holder}; run would wait for it (--lock-timeout)"));
         }
+        for renumber in &report.renumber {
+            out(&format!(
+                "would renumber  {}  (applied here as version {}, which `merge` changed; same checksum, not applied again)",
+                renumber.dir_name, renumber.from
+            ));
+        }
         for action in &report.actions {
             let statements = format!("{} statement{}", action.statements, if action.statements == 1 { "" } else { "s" });
             let how = if action.transactional {

@@ -43,7 +43,13 @@ pub fn server(ctx: &Context, command: &ServerCommand) -> anyhow::Result<ExitCode
             };
             out(&format!("managed server: {state}"));
             out(&format!("data: {}", cluster.data_dir().display()));
-            out(&format!("binaries: {} ({})", cluster.binaries.bindir.display(), cluster.binaries.source));
+            let recorded = cluster.recorded_bindir().is_some_and(|dir| dir == cluster.binaries.bindir);
+            out(&format!(
+                "binaries: {} ({}{})",
+                cluster.binaries.bindir.display(),
+                cluster.binaries.source,
+                if recorded { "; recorded when the server was created, kept for it" } else { "" }
+            ));
             let pgvector = cluster
                 .binaries
                 .extension_version("vector")

@@ -22,11 +22,16 @@ pub fn status(ctx: &mut Context, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         } else {
             out(&format!("pending: {}", pending.len()));
             for entry in pending {
-                let detail = match &entry.state {
-                    MigrationState::Partial { statements_done, statements_total } => {
+                let renumber = status.renumber.iter().find(|r| r.to == entry.version);
+                let detail = match (&entry.state, renumber) {
+                    (_, Some(r)) => format!(
+                        "  (applied here as version {}, which `merge` changed: the next `run` renumbers the record, same checksum, and does not apply it again)",
+                        r.from
+                    ),
+                    (MigrationState::Partial { statements_done, statements_total }, None) => {
                         format!("  (partially applied: {statements_done} of {statements_total} statements ran)")
                     }
-                    MigrationState::Pending { out_of_order: true } => "  (out of order: older than the current version)".into(),
+                    (MigrationState::Pending { out_of_order: true }, None) => "  (out of order: older than the current version)".into(),
                     _ => String::new(),
                 };
                 out(&format!("  {}{detail}", entry.dir_name));

@@ -1,0 +1,235 @@
+//! `check`'s down.sql pass at a cost proportional to what each migration touches, not to the whole schema: event
+//! triggers in the scratch database record every object DDL creates, alters or drops (`sql/touched.sql` turns
+//! them into fingerprint scopes: a table with its columns, indexes, constraints, triggers...; a type; a function; a
+//! schema; an extension), and after each step only those scopes are read again (`sql/fingerprint.sql` with oid
+//! filters). States are compared on the scopes changed since a [`Tracker::mark`]; everything else is unchanged by
+//! construction. Event triggers need a superuser: without one, each step reads the whole fingerprint instead (the
+//! same comparison, at the old cost), and [`Tracker::linear`] says which it is.
+
+use std::collections::{BTreeSet, HashMap};
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::fingerprint::{self, Change, Fingerprint, Object};
+use crate::db;
+use crate::error::Result;
+
+const FINGERPRINT_SQL: &str = include_str!("sql/fingerprint.sql");
+const TOUCHED_SQL: &str = include_str!("sql/touched.sql");
+
+const INSTALL_SQL: &str = "\
+CREATE TABLE __anonmigrate_touched (classid oid, objid oid);
+CREATE FUNCTION __anonmigrate_touched_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO __anonmigrate_touched SELECT classid, objid FROM pg_event_trigger_ddl_commands(); END $$;
+CREATE FUNCTION __anonmigrate_touched_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO __anonmigrate_touched SELECT classid, objid FROM pg_event_trigger_dropped_objects(); END $$;
+CREATE EVENT TRIGGER __anonmigrate_touched_end ON ddl_command_end EXECUTE FUNCTION __anonmigrate_touched_end();
+CREATE EVENT TRIGGER __anonmigrate_touched_drop ON sql_drop EXECUTE FUNCTION __anonmigrate_touched_drop();";
+
+const UNINSTALL_SQL: &str = "\
+DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_end;
+DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_drop;
+DROP FUNCTION IF EXISTS __anonmigrate_touched_end();
+DROP FUNCTION IF EXISTS __anonmigrate_touched_drop();
+DROP TABLE IF EXISTS __anonmigrate_touched;";
+
+/// The catalogs whose rows are scopes of their own (fixed oids in every PostgreSQL).
+const PG_CLASS: i64 = 1259;
+const PG_TYPE: i64 = 1247;
+const PG_PROC: i64 = 1255;
+const PG_NAMESPACE: i64 = 2615;
+const PG_EXTENSION: i64 = 3079;
+
+/// A fingerprint scope: `r` relation, `t` type, `p` function, `n` schema, `e` extension; and its oid.
+type Scope = (char, i64);
+/// The catalog row an object is: (catalog oid, row oid).
+type Own = (i64, i64);
+
+#[derive(QueryableByName)]
+struct ScopedRow {
+    #[diesel(embed)]
+    object: Object,
+    #[diesel(sql_type = Text)]
+    scope_kind: String,
+    #[diesel(sql_type = BigInt)]
+    scope_oid: i64,
+    #[diesel(sql_type = BigInt)]
+    own_class: i64,
+    #[diesel(sql_type = BigInt)]
+    own_oid: i64,
+}
+
+#[derive(QueryableByName)]
+struct TouchedRow {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    class: i64,
+    #[diesel(sql_type = BigInt)]
+    oid: i64,
+}
+
+type Rows = Vec<(Object, Own)>;
+
+/// The fingerprint of one scratch database, kept up to date step by step.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    current: HashMap<Scope, Rows>,
+    owners: HashMap<Own, Scope>,
+    /// Each mark: the scopes changed since it was set, with their rows at that moment.
+    marks: Vec<HashMap<Scope, Rows>>,
+    linear: bool,
+    /// Scopes read again, over all steps (for the benchmark's "proportional to what is touched").
+    pub scopes_read: usize,
+}
+
+/// A point to compare the state with later.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(usize);
+
+impl Tracker {
+    /// Installs the event triggers (when the role may) and reads the whole fingerprint once.
+    pub fn start(conn: &mut PgConnection) -> Result<Tracker> {
+        let linear = db::execute(conn, &format!("BEGIN;\n{INSTALL_SQL}\nCOMMIT;")).is_ok();
+        if !linear {
+            let _ = db::execute(conn, "ROLLBACK");
+        }
+        let mut tracker = Tracker { linear, ..Tracker::default() };
+        let rows = read(conn, None)?;
+        tracker.replace(all_scopes(&rows), rows);
+        Ok(tracker)
+    }
+
+    /// Whether steps cost what they touch (event triggers installed), or a whole read each.
+    pub fn linear(&self) -> bool {
+        self.linear
+    }
+
+    /// Removes the event triggers and their table and functions from the database.
+    pub fn stop(&self, conn: &mut PgConnection) -> Result<()> {
+        if self.linear {
+            db::execute(conn, UNINSTALL_SQL).map_err(db::context("removing the down.sql check's event triggers"))?;
+        }
+        Ok(())
+    }
+
+    /// Reads again what changed since the last call.
+    pub fn refresh(&mut self, conn: &mut PgConnection) -> Result<()> {
+        if !self.linear {
+            let rows = read(conn, None)?;
+            let mut scopes = all_scopes(&rows);
+            scopes.extend(self.current.keys().copied());
+            self.replace(scopes, rows);
+            return Ok(());
+        }
+        let touched: Vec<TouchedRow> = diesel::sql_query(TOUCHED_SQL)
+            .load(conn)
+            .map_err(|e| db::context("reading which objects the migration touched")(db::pg_error(&e)))?;
+        let mut scopes = BTreeSet::new();
+        for row in touched {
+            if row.kind == "raw" {
+                if let Some(scope) = self.owners.get(&(row.class, row.oid)) {
+                    scopes.insert(*scope);
+                }
+                let own_scope = match row.class {
+                    PG_CLASS => Some('r'),
+                    PG_TYPE => Some('t'),
+                    PG_PROC => Some('p'),
+                    PG_NAMESPACE => Some('n'),
+                    PG_EXTENSION => Some('e'),
+                    _ => None,
+                };
+                if let Some(kind) = own_scope {
+                    scopes.insert((kind, row.oid));
+                }
+            } else if let Some(kind) = row.kind.chars().next() {
+                scopes.insert((kind, row.oid));
+            }
+        }
+        if scopes.is_empty() {
+            return Ok(());
+        }
+        let rows = read(conn, Some(&scopes))?;
+        self.replace(scopes, rows);
+        Ok(())
+    }
+
+    fn replace(&mut self, scopes: BTreeSet<Scope>, rows: Vec<ScopedRow>) {
+        self.scopes_read += scopes.len();
+        let mut fresh: HashMap<Scope, Rows> = HashMap::new();
+        for row in rows {
+            let scope = (row.scope_kind.chars().next().unwrap_or('?'), row.scope_oid);
+            fresh.entry(scope).or_default().push((row.object, (row.own_class, row.own_oid)));
+        }
+        for scope in scopes {
+            let new = fresh.remove(&scope).unwrap_or_default();
+            let old = self.current.remove(&scope).unwrap_or_default();
+            for mark in &mut self.marks {
+                mark.entry(scope).or_insert_with(|| old.clone());
+            }
+            for (_, own) in &old {
+                if self.owners.get(own) == Some(&scope) {
+                    self.owners.remove(own);
+                }
+            }
+            for (_, own) in &new {
+                self.owners.insert(*own, scope);
+            }
+            if !new.is_empty() {
+                self.current.insert(scope, new);
+            }
+        }
+    }
+
+    /// Remembers the current state, for [`Tracker::changes_since`].
+    pub fn mark(&mut self) -> Mark {
+        self.marks.push(HashMap::new());
+        Mark(self.marks.len() - 1)
+    }
+
+    /// Forgets every mark (the next [`Tracker::mark`] starts afresh).
+    pub fn clear_marks(&mut self) {
+        self.marks.clear();
+    }
+
+    /// How the state differs from what it was at `mark`, compared on the scopes changed since.
+    pub fn changes_since(&self, mark: Mark) -> Vec<Change> {
+        let Some(changed) = self.marks.get(mark.0) else { return Vec::new() };
+        let before = changed.values().flatten().map(|(o, _)| o.clone()).collect();
+        let after = changed.keys().filter_map(|s| self.current.get(s)).flatten().map(|(o, _)| o.clone()).collect();
+        fingerprint::diff(&Fingerprint::new(before), &Fingerprint::new(after))
+    }
+
+    /// The whole fingerprint as it stands.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::new(self.current.values().flatten().map(|(o, _)| o.clone()).collect())
+    }
+}
+
+fn all_scopes(rows: &[ScopedRow]) -> BTreeSet<Scope> {
+    rows.iter().map(|r| (r.scope_kind.chars().next().unwrap_or('?'), r.scope_oid)).collect()
+}
+
+/// The fingerprint rows of `scopes` (all when `None`).
+fn read(conn: &mut PgConnection, scopes: Option<&BTreeSet<Scope>>) -> Result<Vec<ScopedRow>> {
+    let mut sql = FINGERPRINT_SQL.to_owned();
+    if let Some(scopes) = scopes {
+        for (marker, kind, column) in [
+            ("/*rel*/TRUE", 'r', "c.oid"),
+            ("/*typ*/TRUE", 't', "t.oid"),
+            ("/*proc*/TRUE", 'p', "p.oid"),
+            ("/*nsp*/TRUE", 'n', "n.oid"),
+            ("/*ext*/TRUE", 'e', "e.oid"),
+        ] {
+            let oids: Vec<String> = scopes.iter().filter(|(k, _)| *k == kind).map(|(_, o)| o.to_string()).collect();
+            // Numbers only: nothing from outside is spliced into the SQL.
+            let filter = if oids.is_empty() { "FALSE".to_owned() } else { format!("{column} = ANY('{{{}}}'::oid[])", oids.join(",")) };
+            sql = sql.replace(marker, &filter);
+        }
+    }
+    diesel::sql_query(sql)
+        .load(conn)
+        .map_err(|e| db::context("reading the schema fingerprint from the catalogs")(db::pg_error(&e)))
+}

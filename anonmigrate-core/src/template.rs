@@ -1,0 +1,517 @@
+//! Template databases for chain prefixes: a replay copies the longest prefix already built (`CREATE DATABASE …
+//! TEMPLATE`) and applies only the migrations after it, so `schema`, `check`, `generate --autogenerate` and test
+//! databases cost what the newest migrations cost, not what the whole chain costs.
+//!
+//! A template is named `anonmigrate_tpl_<label>_<migrations>_<hash>`: the label is the workspace's directory
+//! name, the hash the first twelve hex digits of the lock-file chain hash of the prefix it holds (for the whole
+//! chain, the lock file's own header hash), so `\l` in psql says whose it is and how far it goes; its comment names
+//! the newest migration in it and when it was last used. At most [`KEEP`] per label are kept (a few more between
+//! evictions), the least recently used dropped first. A template is built under a scratch name (the only time anything connects to it), then
+//! renamed and closed to connections (`ALLOW_CONNECTIONS false`), because PostgreSQL copies only a database
+//! nobody is connected to. Builders of one label take turns (an advisory lock on the maintenance database), so
+//! parallel tests or commands build a template once. Where the role may not copy or rename databases, replays
+//! fall back to applying the whole chain, and say so once.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anonmigrate_chain::{Chain, LockFile};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use crate::database_url::DatabaseUrl;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::events::{Event, Observer};
+use crate::runner::{self, RunOptions};
+use crate::schema::scratch::{self, ScratchDatabase};
+
+/// Every template's name starts with this.
+pub const PREFIX: &str = "anonmigrate_tpl_";
+/// Templates kept per label (workspace): the current chain, the chain without its newest migration, and a few
+/// older states (another branch) before the least recently used is dropped.
+pub const KEEP: usize = 4;
+/// Set to `0` (or `off`) to replay every chain from scratch, without templates.
+pub const DISABLE_VARIABLE: &str = "ANONMIGRATE_TEMPLATE_CACHE";
+/// A template is built in a scratch database (dropped if the build fails or is interrupted), then renamed.
+const BUILD_PREFIX: &str = scratch::PREFIX;
+/// First key of the builders' advisory lock (`pg_advisory_lock(int, int)`), "tpl" in ASCII; the second is the
+/// label's `hashtext`.
+const LOCK_CLASS: i32 = 0x0074_706c;
+
+static FALLBACK_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// How a replay went: how many migrations came from a template copy and how many were applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// Migrations in the chain.
+    pub migrations: usize,
+    /// Migrations the copied template already held (0: replayed from an empty database).
+    pub copied: usize,
+    /// The template copied, if any.
+    pub template: Option<String>,
+    /// Why the cache was not used, when it was not (disabled, or the role may not copy databases).
+    pub fallback: Option<String>,
+}
+
+impl Replay {
+    /// One phrase for `--timings`: `12 of 300 migrations applied on a copy of anonmigrate_tpl_app_288_...`.
+    pub fn describe(&self) -> String {
+        match &self.template {
+            Some(name) => format!("{} of {} migration(s) applied on a copy of {name}", self.migrations - self.copied, self.migrations),
+            None => format!("{} migration(s) applied on an empty database", self.migrations),
+        }
+    }
+}
+
+/// One template on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    /// Migrations it holds (from its name).
+    pub migrations: usize,
+    /// Its comment: the newest migration in it, the workspace, when it was last used.
+    pub comment: String,
+    /// Seconds since the epoch of its last use (from the comment; 0 if unknown).
+    pub used: i64,
+    /// On-disk size, for `cache list`; `None` when not asked for.
+    pub size_bytes: Option<i64>,
+}
+
+/// What a failure in the cache means: fall back to a plain replay, or stop (a migration failed, which a plain
+/// replay would hit too).
+enum Failure {
+    Cache(String),
+    /// Nothing to cache, or the cache is turned off: a plain replay, nothing said.
+    Skip(String),
+    Replay(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Replay(error)
+    }
+}
+
+/// The templates of one label on one server.
+#[derive(Debug, Clone)]
+pub struct TemplateCache {
+    server: DatabaseUrl,
+    label: String,
+    workspace: String,
+    run: RunOptions,
+}
+
+/// A label from any text (a directory name): lowercase ASCII letters, digits and `_`, at most 20 characters, so
+/// the whole template name stays within PostgreSQL's 63 bytes.
+pub fn label_for(text: &str) -> String {
+    let mut label = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            label.push(c);
+        } else if !label.ends_with('_') && !label.is_empty() {
+            label.push('_');
+        }
+        if label.len() >= 20 {
+            break;
+        }
+    }
+    let label = label.trim_end_matches('_').to_owned();
+    if label.is_empty() { "chain".to_owned() } else { label }
+}
+
+/// Whether `ANONMIGRATE_TEMPLATE_CACHE` leaves the cache on.
+pub fn enabled() -> bool {
+    !std::env::var(DISABLE_VARIABLE).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no"))
+}
+
+/// `pattern` as a literal for `LIKE … ESCAPE '\'`.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    comment: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    size: Option<i64>,
+}
+
+impl TemplateCache {
+    /// `label` names the workspace (see [`label_for`]); `workspace` is shown in each template's comment.
+    pub fn new(server: &DatabaseUrl, label: &str, workspace: &str, run: RunOptions) -> TemplateCache {
+        TemplateCache {
+            server: server.clone(),
+            label: label_for(label),
+            workspace: workspace.to_owned(),
+            run,
+        }
+    }
+
+    /// The name of the template holding the first `migrations` migrations, whose chain hash is `hash`.
+    pub fn name(&self, migrations: usize, hash: &str) -> String {
+        format!("{PREFIX}{}_{migrations}_{}", self.label, &hash[..hash.len().min(12)])
+    }
+
+    /// This label's templates, most recently used first.
+    pub fn list(&self, with_sizes: bool) -> Result<Vec<Template>> {
+        let mut conn = crate::setup::maintenance_connection(&self.server)?;
+        list_on(&mut conn, &format!("{PREFIX}{}_", self.label), with_sizes)
+    }
+
+    /// Drops this label's templates; returns their names.
+    pub fn clear(&self) -> Result<Vec<String>> {
+        clear_on(&self.server, &format!("{PREFIX}{}_", self.label))
+    }
+
+    /// Runs `read` on a database holding the whole chain, which `read` must not change: the template while it is
+    /// being built, or a copy of it when it exists. Falls back to a plain replay where templates cannot be used.
+    pub fn with_head<R>(
+        &self,
+        chain: &Chain,
+        observer: &mut dyn Observer,
+        read: impl FnOnce(&DatabaseUrl) -> Result<R>,
+    ) -> Result<(R, Replay)> {
+        let mut read = Some(read);
+        let mut result = None;
+        let attempt = self.ensure(chain, observer, &mut |url: &DatabaseUrl| {
+            if let Some(read) = read.take() {
+                result = Some(read(url)?);
+            }
+            Ok(())
+        });
+        let attempt = match attempt {
+            Ok((replay, _, _)) if result.is_some() => Ok(replay),
+            Ok((replay, head, mut conn)) => self.copy(&mut conn, &head, scratch::PREFIX).and_then(|copy| {
+                let read = read.take().expect("the reader has not run");
+                result = Some(read(&copy.url)?);
+                Ok(replay)
+            }),
+            Err(failure) => Err(failure),
+        };
+        match (attempt, result) {
+            (Ok(replay), Some(result)) => Ok((result, replay)),
+            (Err(Failure::Replay(error)), _) => Err(error),
+            // Read while building, and the rename failed after: the reading stands.
+            (Err(Failure::Cache(why) | Failure::Skip(why)), Some(result)) => Ok((result, self.fallback(why, chain, observer))),
+            (Err(Failure::Cache(why) | Failure::Skip(why)), None) => {
+                let replay = self.fallback(why, chain, observer);
+                let database = self.plain(chain, scratch::PREFIX, observer)?;
+                let read = read.take().expect("the reader has not run");
+                Ok((read(&database.url)?, replay))
+            }
+            (Ok(_), None) => unreachable!("the reader ran on the template or a copy"),
+        }
+    }
+
+    /// A database of the caller's own holding the whole chain, made by copying its template (built first if
+    /// missing); dropped when the returned value is. Its name starts with `prefix`.
+    pub fn migrated(&self, chain: &Chain, prefix: &str, observer: &mut dyn Observer) -> Result<(ScratchDatabase, Replay)> {
+        let attempt = self
+            .ensure(chain, observer, &mut |_: &DatabaseUrl| Ok(()))
+            .and_then(|(replay, head, mut conn)| Ok((self.copy(&mut conn, &head, prefix)?, replay)));
+        match attempt {
+            Ok(done) => Ok(done),
+            Err(Failure::Replay(error)) => Err(error),
+            Err(Failure::Cache(why) | Failure::Skip(why)) => {
+                let replay = self.fallback(why, chain, observer);
+                Ok((self.plain(chain, prefix, observer)?, replay))
+            }
+        }
+    }
+
+    fn fallback(&self, why: String, chain: &Chain, observer: &mut dyn Observer) -> Replay {
+        let quiet = !enabled() || chain.migrations.is_empty();
+        if !quiet && !FALLBACK_REPORTED.swap(true, Ordering::SeqCst) {
+            observer.event(Event::Warning(format!(
+                "template cache not used on {}: {why}; the whole chain is replayed each time (grant this role CREATEDB and ownership of what it creates, or set {DISABLE_VARIABLE}=0 to silence this)",
+                self.server.describe()
+            )));
+        }
+        Replay {
+            migrations: chain.migrations.len(),
+            copied: 0,
+            template: None,
+            fallback: Some(why),
+        }
+    }
+
+    /// The whole chain applied to a fresh database (no templates).
+    fn plain(&self, chain: &Chain, prefix: &str, observer: &mut dyn Observer) -> Result<ScratchDatabase> {
+        let database = ScratchDatabase::create_named(&self.server, prefix, None)?;
+        runner::run(&database.url, chain, &self.run, &mut Quiet(observer))?;
+        Ok(database)
+    }
+
+    /// Copies template `name` into a new database named `<prefix>…` and records the use.
+    fn copy(&self, conn: &mut PgConnection, name: &str, prefix: &str) -> std::result::Result<ScratchDatabase, Failure> {
+        let database = ScratchDatabase::create_on(conn, &self.server, prefix, Some(name)).map_err(|e| Failure::Cache(e.to_string()))?;
+        let _ = touch(conn, name);
+        Ok(database)
+    }
+
+    /// Applies the chain (up to and including index `to`, or all of it) on `url`.
+    fn apply(&self, url: &DatabaseUrl, chain: &Chain, to: Option<usize>, observer: &mut dyn Observer) -> std::result::Result<(), Failure> {
+        let options = RunOptions {
+            to: to.map(|i| chain.migrations[i].version.clone()),
+            ..self.run.clone()
+        };
+        runner::run(url, chain, &options, &mut Quiet(observer))?;
+        Ok(())
+    }
+
+    /// Makes sure the template of the whole chain exists, building what is missing from the longest prefix that
+    /// has one, and returns its name. `at_head` runs on the whole-chain template while it is being built (not
+    /// when it existed already).
+    fn ensure(
+        &self,
+        chain: &Chain,
+        observer: &mut dyn Observer,
+        at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
+    ) -> std::result::Result<(Replay, String, PgConnection), Failure> {
+        if !enabled() {
+            return Err(Failure::Skip(format!("{DISABLE_VARIABLE} turns it off")));
+        }
+        let n = chain.migrations.len();
+        if n == 0 {
+            return Err(Failure::Skip("the chain is empty".into()));
+        }
+        let hashes = anonmigrate_chain::chain_prefix_hashes(&LockFile::from_chain(chain).entries);
+        let names: Vec<String> = (1..=n).map(|k| self.name(k, &hashes[k - 1])).collect();
+        let head = names[n - 1].clone();
+        let mut conn = crate::setup::maintenance_connection(&self.server)?;
+        let pattern = format!("{PREFIX}{}_", self.label);
+        let found = |replay_template: &str| Replay {
+            migrations: n,
+            copied: n,
+            template: Some(replay_template.to_owned()),
+            fallback: None,
+        };
+
+        // Most calls find the whole chain: no lock needed.
+        let existing = names_on(&mut conn, &pattern).map_err(|e| Failure::Cache(e.to_string()))?;
+        if existing.contains(&head) {
+            return Ok((found(&head), head, conn));
+        }
+
+        // Builders of this label take turns; whoever waited finds what the one before built.
+        let lock = format!("SELECT pg_advisory_lock({LOCK_CLASS}, hashtext({}))", db::quote_literal(&self.label));
+        db::execute(&mut conn, &lock).map_err(|e| Failure::Cache(format!("cannot take the template builders' lock: {}", e.message)))?;
+        let result = self.build(&mut conn, chain, &names, observer, at_head);
+        let unlock = format!("SELECT pg_advisory_unlock({LOCK_CLASS}, hashtext({}))", db::quote_literal(&self.label));
+        let _ = db::execute(&mut conn, &unlock);
+        let replay = result?;
+        let _ = evict(&mut conn, &pattern, &names[n.saturating_sub(2)..]);
+        Ok((replay, head, conn))
+    }
+
+    fn build(
+        &self,
+        conn: &mut PgConnection,
+        chain: &Chain,
+        names: &[String],
+        observer: &mut dyn Observer,
+        at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
+    ) -> std::result::Result<Replay, Failure> {
+        let n = names.len();
+        let pattern = format!("{PREFIX}{}_", self.label);
+        let existing = names_on(conn, &pattern).map_err(|e| Failure::Cache(e.to_string()))?;
+        let found = (1..=n).rev().find(|k| existing.contains(&names[k - 1])).unwrap_or(0);
+        let replay = Replay {
+            migrations: n,
+            copied: found,
+            template: (found > 0).then(|| names[found - 1].clone()),
+            fallback: None,
+        };
+        if found == n {
+            return Ok(replay);
+        }
+        let mut source = replay.template.clone();
+        if let Some(source) = &source {
+            let _ = touch(conn, source);
+        }
+        // The chain without its newest migration gets a template too, so editing that migration (the usual thing
+        // while writing it) copies everything before it.
+        if n >= 2 && found < n - 1 {
+            self.build_one(conn, chain, source.as_deref(), n - 2, &names[n - 2], observer, &mut |_| Ok(()))?;
+            source = Some(names[n - 2].clone());
+        }
+        self.build_one(conn, chain, source.as_deref(), n - 1, &names[n - 1], observer, at_head)?;
+        Ok(replay)
+    }
+
+    /// Builds template `name` holding migrations `..=last` from a copy of `source` (or an empty database), calls
+    /// `at_head` on it while it is still ours, then renames it and closes it to connections.
+    #[allow(clippy::too_many_arguments)]
+    fn build_one(
+        &self,
+        conn: &mut PgConnection,
+        chain: &Chain,
+        source: Option<&str>,
+        last: usize,
+        name: &str,
+        observer: &mut dyn Observer,
+        at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
+    ) -> std::result::Result<(), Failure> {
+        let building = ScratchDatabase::create_on(conn, &self.server, BUILD_PREFIX, source).map_err(|e| match e {
+            Error::InsufficientPrivilege { .. } => Failure::Replay(e),
+            other => Failure::Cache(other.to_string()),
+        })?;
+        let to = (last + 1 < chain.migrations.len()).then_some(last);
+        self.apply(&building.url, chain, to, observer)?;
+        at_head(&building.url)?;
+        building.keep_as(name).map_err(|e| Failure::Cache(format!("cannot rename the template database: {}", e.message)))?;
+        // Nobody may connect to a template (a copy needs it free); its owner may still copy and drop it.
+        let _ = db::execute(conn, &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db::quote_ident(name)));
+        let migration = &chain.migrations[last];
+        let _ = db::execute(conn, &comment_sql(name, last + 1, &migration.dir_name, &self.workspace, now_secs()));
+        Ok(())
+    }
+}
+
+/// Forwards what a user should see from a replay (warnings, notices) and drops per-migration progress.
+pub(crate) struct Quiet<'a>(pub(crate) &'a mut dyn Observer);
+
+impl Observer for Quiet<'_> {
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Applying { .. } | Event::Applied { .. } | Event::Resuming { .. } => {}
+            other => self.0.event(other),
+        }
+    }
+}
+
+fn comment_sql(name: &str, migrations: usize, newest: &str, workspace: &str, used: i64) -> String {
+    let text = format!("anonmigrate template: {migrations} migration(s) up to {newest}; workspace {workspace}; used {used}");
+    format!("COMMENT ON DATABASE {} IS {}", db::quote_ident(name), db::quote_literal(&text))
+}
+
+/// Moves the "used" time in a template's comment to now (least recently used templates are evicted first).
+fn touch(conn: &mut PgConnection, name: &str) -> Result<()> {
+    let sql = format!(
+        "DO $$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', {name}, \
+           regexp_replace(coalesce(shobj_description((SELECT oid FROM pg_database WHERE datname = {name}), 'pg_database'), ''), 'used [0-9]+$', 'used {now}')); END $$",
+        name = db::quote_literal(name),
+        now = now_secs()
+    );
+    db::execute(conn, &sql).map_err(db::context("recording the template's use"))
+}
+
+fn names_on(conn: &mut PgConnection, prefix: &str) -> Result<HashSet<String>> {
+    Ok(list_on(conn, prefix, false)?.into_iter().map(|t| t.name).collect())
+}
+
+fn list_on(conn: &mut PgConnection, prefix: &str, with_sizes: bool) -> Result<Vec<Template>> {
+    let size = if with_sizes { "pg_database_size(oid)" } else { "NULL::bigint" };
+    let sql = format!(
+        "SELECT datname::text AS name, coalesce(shobj_description(oid, 'pg_database'), '') AS comment, {size} AS size \
+         FROM pg_database WHERE datname LIKE {} ESCAPE '\\'",
+        db::quote_literal(&format!("{}%", like_literal(prefix)))
+    );
+    let rows: Vec<Row> = diesel::sql_query(sql)
+        .load(conn)
+        .map_err(|e| db::context("listing the template databases")(db::pg_error(&e)))?;
+    let mut templates: Vec<Template> = rows
+        .into_iter()
+        .map(|row| {
+            let migrations = row.name.rsplit('_').nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+            let used = row.comment.rsplit("used ").next().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+            Template {
+                name: row.name,
+                migrations,
+                comment: row.comment,
+                used,
+                size_bytes: row.size,
+            }
+        })
+        .collect();
+    templates.sort_by(|a, b| b.used.cmp(&a.used).then_with(|| a.name.cmp(&b.name)));
+    Ok(templates)
+}
+
+/// Once there are more than [`KEEP`] + 2 templates of `prefix`, drops the least recently used down to [`KEEP`],
+/// never one of `keep`: dropping a large template takes a while, so it is done once every few builds.
+fn evict(conn: &mut PgConnection, prefix: &str, keep: &[String]) -> Result<()> {
+    let templates = list_on(conn, prefix, false)?;
+    if templates.len() <= KEEP + 2 {
+        return Ok(());
+    }
+    let mut kept = templates.iter().filter(|t| keep.contains(&t.name)).count();
+    for template in templates.iter().filter(|t| !keep.contains(&t.name)) {
+        if kept < KEEP {
+            kept += 1;
+            continue;
+        }
+        // A copy in progress holds the template; DROP waits for it.
+        let _ = db::execute(conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&template.name)));
+    }
+    Ok(())
+}
+
+fn clear_on(server: &DatabaseUrl, prefix: &str) -> Result<Vec<String>> {
+    let mut conn = crate::setup::maintenance_connection(server)?;
+    let mut dropped = Vec::new();
+    for template in list_on(&mut conn, prefix, false)? {
+        db::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_ident(&template.name)))
+            .map_err(db::context("dropping a template database"))?;
+        dropped.push(template.name);
+    }
+    Ok(dropped)
+}
+
+/// Every anonmigrate template on the server (any workspace), most recently used first, with sizes.
+pub fn list_all(server: &DatabaseUrl) -> Result<Vec<Template>> {
+    let mut conn = crate::setup::maintenance_connection(server)?;
+    list_on(&mut conn, PREFIX, true)
+}
+
+/// Drops every anonmigrate template on the server (any workspace); returns their names.
+pub fn clear_all(server: &DatabaseUrl) -> Result<Vec<String>> {
+    clear_on(server, PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_short_lowercase_identifiers() {
+        assert_eq!(label_for("AnonChat"), "anonchat");
+        assert_eq!(label_for("my-app.v2"), "my_app_v2");
+        assert_eq!(label_for("--"), "chain");
+        assert_eq!(label_for(".tmpAbC"), "tmpabc");
+        assert!(label_for(&"x".repeat(100)).len() <= 20);
+    }
+
+    #[test]
+    fn names_fit_postgres_identifiers() {
+        let cache = TemplateCache::new(
+            &DatabaseUrl::parse("postgres://u@h/db", crate::database_url::UrlSource::Flag).unwrap(),
+            &"w".repeat(80),
+            "/w",
+            RunOptions {
+                to: None,
+                step: None,
+                ignore_missing: false,
+                allow_out_of_order: false,
+                lock_timeout: std::time::Duration::ZERO,
+                ddl_lock_timeout: None,
+                statement_timeout: None,
+            },
+        );
+        let name = cache.name(123_456, &"ab".repeat(32));
+        assert!(name.len() <= 63, "{name}");
+        assert_eq!(name, format!("anonmigrate_tpl_{}_123456_abababababab", "w".repeat(20)));
+    }
+}

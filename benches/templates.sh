@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Replays at template speed (issue 14), on a throwaway cluster and synthetic chains shaped like benches/run's
+# workload 1 (three in four migrations create a table, one in three of those with a foreign key to the previous
+# table; the fourth adds a column), each with a correct down.sql:
+#   1. `check` (down.sql pass + revert all) on a 300-migration chain against a cold replay of the same chain
+#      (`schema --stdout` with ANONMIGRATE_TEMPLATE_CACHE=0);
+#   2. `schema --stdout` after appending one migration to a 300- and a 1,000-migration chain whose templates exist
+#      (each repetition appends a different one), against the cold replay;
+#   3. a fresh migrated test database (`anonmigrate_core::testdb::TestDatabase`) for the Anonymous Chat chain and
+#      the 1,000-migration chain, against replaying the chain into a new database (anonmigrate-core/benches/testdb.rs).
+# Every figure is the median (min-max) wall time of whole processes, except 3 (in process).
+#
+# Usage: benches/templates.sh [--reps N] [--check-size N] [--sizes "300 1000"]
+# Environment: ANONMIGRATE_BIN (default: built here with --release), ANONMIGRATE_PG_BINDIR (default: `server install`).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+reps=5 check_size=300 sizes="300 1000"
+while [ $# -gt 0 ]; do
+    case $1 in
+        --reps) reps=$2; shift ;;
+        --check-size) check_size=$2; shift ;;
+        --sizes) sizes=$2; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "benches/templates.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+cd "$repo"
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')
+if [ -z "${ANONMIGRATE_BIN:-}" ]; then
+    echo "building cargo-anonmigrate (release)" >&2
+    cargo build --release --locked -q -p cargo-anonmigrate
+    ANONMIGRATE_BIN=$target_dir/release/cargo-anonmigrate
+fi
+bin=$ANONMIGRATE_BIN
+echo "building the test-database bench (release)" >&2
+testdb_bench=$(cargo bench --locked -q -p anonmigrate-core --bench testdb --no-run --message-format=json 2>/dev/null \
+    | sed -n 's/.*"executable":"\([^"]*testdb[^"]*\)".*/\1/p' | tail -1)
+bindir=${ANONMIGRATE_PG_BINDIR:-$("$bin" anonmigrate server install | sed -n 's/.* ready in //p')}
+[ -x "$bindir/postgres" ] || { echo "no PostgreSQL binaries in '$bindir'" >&2; exit 1; }
+
+# --- a throwaway cluster ------------------------------------------------------------------------------------------
+work=$(mktemp -d /tmp/anonmigrate-templates-bench.XXXXXX)
+chmod 755 "$work"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$work"; fi
+port=$((20000 + RANDOM % 20000))
+cleanup() { "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+"${as_pg[@]}" "$bindir/initdb" -D "$work/data" -U postgres --auth=trust --no-sync >/dev/null
+"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
+    -o "-k $work -p $port -c listen_addresses='' -c fsync=off -c max_locks_per_transaction=256" start >/dev/null
+psql() { "$bindir/psql" -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+url="postgres://postgres@$(printf '%s' "$work" | sed 's|/|%2F|g'):$port/postgres"
+
+now() { date +%s%N; }
+stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%d ms (%d-%d)", a[int((NR + 1) / 2)], a[1], a[NR] }'; }
+median_of() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# timed FILE CMD...: appends the wall time in ms of CMD (run in the workspace) to FILE
+timed() {
+    local file=$1; shift
+    local t0 t1
+    t0=$(now)
+    "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; exit 1; }
+    t1=$(now)
+    echo $(( (t1 - t0) / 1000000 )) >>"$file"
+}
+
+# chain DIR N: the synthetic chain
+chain() {
+    mkdir -p "$1/migrations"
+    printf '[workspace]\nresolver = "2"\n' >"$1/Cargo.toml"
+    python3 - "$1/migrations" "$2" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+last = None
+for i in range(1, n + 1):
+    d = os.path.join(root, f"{i:014d}_m{i}")
+    os.makedirs(d)
+    if i % 4 == 0 and last:
+        up, down = f"ALTER TABLE {last} ADD COLUMN extra_{i} TEXT;", f"ALTER TABLE {last} DROP COLUMN extra_{i};"
+    else:
+        fk = f", parent_id BIGINT REFERENCES {last} (id)" if last and i % 3 == 0 else ""
+        up = f"CREATE TABLE t_{i} (id BIGINT PRIMARY KEY, name TEXT NOT NULL, n INTEGER, created_at TIMESTAMPTZ NOT NULL DEFAULT now(){fk});"
+        down = f"DROP TABLE t_{i};"
+        last = f"t_{i}"
+    open(os.path.join(d, "up.sql"), "w").write(up + "\n")
+    open(os.path.join(d, "down.sql"), "w").write(down + "\n")
+EOF
+    (cd "$1" && "$bin" anonmigrate lock >/dev/null)
+}
+
+anon() { (cd "$ws" && "$bin" anonmigrate --database-url "$url" "$@"); }
+cold() { (cd "$ws" && ANONMIGRATE_TEMPLATE_CACHE=0 "$bin" anonmigrate --database-url "$url" "$@"); }
+
+echo "server: PostgreSQL $(psql -d postgres -c 'SHOW server_version'); binary: $bin; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in $(printf '%s\n' $check_size $sizes | sort -nu); do
+    ws=$work/ws_$n
+    chain "$ws" "$n"
+    : >"$work/cold_$n"
+    for _ in $(seq "$reps"); do timed "$work/cold_$n" cold schema --stdout; done
+    echo "$n migrations: cold replay (schema --stdout, ANONMIGRATE_TEMPLATE_CACHE=0): $(stats <"$work/cold_$n")"
+
+    if [ "$n" = "$check_size" ]; then
+        : >"$work/check_$n"
+        for _ in $(seq "$reps"); do timed "$work/check_$n" anon check --no-lint --no-schema-check; done
+        c=$(median_of <"$work/check_$n") r=$(median_of <"$work/cold_$n")
+        echo "$n migrations: check (down.sql pass + revert all): $(stats <"$work/check_$n") = $(awk -v c="$c" -v r="$r" 'BEGIN { printf "%.2fx", c / r }') the cold replay (target <= 3x)"
+    fi
+
+    if printf '%s\n' $sizes | grep -qx "$n"; then
+        anon cache clear >/dev/null
+        anon schema --stdout >/dev/null   # builds the templates of the chain as it is
+        : >"$work/append_$n"
+        for r in $(seq "$reps"); do
+            rm -rf "$ws/migrations/99999999999999_appended"
+            mkdir -p "$ws/migrations/99999999999999_appended"
+            echo "CREATE TABLE appended_$r (id BIGINT PRIMARY KEY, note TEXT);" >"$ws/migrations/99999999999999_appended/up.sql"
+            echo "DROP TABLE appended_$r;" >"$ws/migrations/99999999999999_appended/down.sql"
+            timed "$work/append_$n" anon schema --stdout --timings
+            grep -q "($n of $((n + 1)) migration(s) from a template copy)" "$work/last.err" \
+                || { echo "the appended replay did not copy the template:" >&2; cat "$work/last.err" >&2; exit 1; }
+        done
+        rm -rf "$ws/migrations/99999999999999_appended"
+        a=$(median_of <"$work/append_$n") r=$(median_of <"$work/cold_$n")
+        echo "$n migrations: schema --stdout after appending one: $(stats <"$work/append_$n") = $(awk -v a="$a" -v r="$r" 'BEGIN { printf "%.2fx", a / r }') the cold replay"
+    fi
+done
+
+echo "test databases (in process; median (min-max)):"
+"$testdb_bench" "$url" "$repo/migrations" 21 | sed 's/^/  Anonymous Chat chain, /'
+largest=$(printf '%s\n' $sizes | sort -n | tail -1)
+"$testdb_bench" "$url" "$work/ws_$largest/migrations" 21 | sed 's/^/  synthetic chain, /'
+left=$(psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'anonmigrate\\_scratch\\_%' OR datname LIKE 'anonmigrate\\_test\\_%'")
+echo "scratch and test databases left behind: $left"
+[ "$left" = 0 ]

@@ -1,0 +1,139 @@
+//! The template cache: replays copy the longest cached chain prefix and apply only the migrations after it;
+//! templates are named after the workspace, closed to connections, bounded, listed and dropped by `cache`, and a
+//! role that may not copy them falls back to a plain replay (said once) with the same result.
+
+use anonmigrate_core::template::label_for;
+
+use crate::support::{Env, Outcome};
+
+fn label(env: &Env) -> String {
+    label_for(&env.ws.path().file_name().unwrap().to_string_lossy())
+}
+
+/// This workspace's templates on the test cluster: `name allow_connections`, sorted.
+fn templates(env: &Env) -> Vec<String> {
+    env.db.query(&format!(
+        "SELECT datname || ' ' || datallowconn FROM pg_database WHERE datname LIKE 'anonmigrate\\_tpl\\_{}\\_%' ORDER BY 1",
+        label(env)
+    ))
+}
+
+/// Runs the binary and checks that its process left no scratch or template-build database behind (other tests
+/// run at the same time, so only this process's names count).
+fn cli_leaving_nothing(env: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Outcome {
+    let mut command = std::process::Command::new(crate::support::bin());
+    command.current_dir(env.ws.path()).args(args).env_remove("DATABASE_URL").env("NO_COLOR", "1");
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let child = command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let left = env.db.query(&format!(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'anonmigrate\\_scratch\\_{pid}\\_%'"
+    ));
+    assert!(left.is_empty(), "databases left behind: {left:?}");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn schema_stdout(env: &Env, expected_copy: &str) -> Outcome {
+    let outcome = cli_leaving_nothing(env, &["schema", "--stdout", "--timings", "--database-url", &env.db.url], &[]);
+    outcome.assert_code(0);
+    assert!(outcome.stderr.contains(expected_copy), "expected `{expected_copy}` in:\n{}", outcome.stderr);
+    outcome
+}
+
+fn add_migration(env: &Env, dir: &str, up: &str, down: &str) {
+    env.ws.write(&format!("migrations/{dir}/up.sql"), up);
+    env.ws.write(&format!("migrations/{dir}/down.sql"), down);
+}
+
+#[test]
+fn schema_copies_the_longest_cached_prefix_and_applies_only_the_rest() {
+    let env = Env::anonchat("cache_schema");
+    let cold = schema_stdout(&env, "(0 of 5 migration(s) from a template copy)");
+    // The chain and the chain without its newest migration, both closed to connections.
+    let made = templates(&env);
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert!(made.iter().all(|t| t.ends_with(" false")), "templates must not accept connections: {made:?}");
+    assert!(made[0].starts_with(&format!("anonmigrate_tpl_{}_4_", label(&env))), "{made:?}");
+    assert!(made[1].starts_with(&format!("anonmigrate_tpl_{}_5_", label(&env))), "{made:?}");
+
+    let warm = schema_stdout(&env, "(5 of 5 migration(s) from a template copy)");
+    assert_eq!(warm.stdout, cold.stdout, "a template copy must give the same schema as a replay");
+
+    // Appending a migration copies the five before it.
+    add_migration(&env, "2025-02-01-000000_add_reactions", "CREATE TABLE reactions (id BIGINT PRIMARY KEY, emoji TEXT NOT NULL);\n", "DROP TABLE reactions;\n");
+    let appended = schema_stdout(&env, "(5 of 6 migration(s) from a template copy)");
+    assert!(appended.stdout.contains("reactions (id)"), "{}", appended.stdout);
+    // Editing the newest one copies the same five again.
+    add_migration(
+        &env,
+        "2025-02-01-000000_add_reactions",
+        "CREATE TABLE reactions (id BIGINT PRIMARY KEY, emoji TEXT NOT NULL, weight INTEGER);\n",
+        "DROP TABLE reactions;\n",
+    );
+    let edited = schema_stdout(&env, "(5 of 6 migration(s) from a template copy)");
+    assert!(edited.stdout.contains("weight -> Nullable<Int4>"), "{}", edited.stdout);
+    // The same chain with ANONMIGRATE_TEMPLATE_CACHE=0 replays from nothing and gives the same text.
+    let mut args = vec!["schema", "--stdout", "--timings", "--database-url"];
+    args.push(&env.db.url);
+    let plain = cli_leaving_nothing(&env, &args, &[("ANONMIGRATE_TEMPLATE_CACHE", "0")]);
+    plain.assert_code(0);
+    assert!(plain.stderr.contains("(0 of 6 migration(s) from a template copy)"), "{}", plain.stderr);
+    assert!(!plain.stderr.contains("warning"), "turning the cache off is not a warning: {}", plain.stderr);
+    assert_eq!(plain.stdout, edited.stdout);
+
+    // Bounded: four per workspace, six at most between evictions.
+    assert!(templates(&env).len() <= anonmigrate_core::template::KEEP + 2, "{:?}", templates(&env));
+
+    let listed = env.cli(&["cache", "list"]);
+    listed.assert_code(0);
+    for template in templates(&env) {
+        let name = template.split(' ').next().unwrap();
+        assert!(listed.stdout.contains(name), "`cache list` misses {name}:\n{}", listed.stdout);
+    }
+    assert!(listed.stdout.contains("2025-02-01-000000_add_reactions"), "{}", listed.stdout);
+
+    let cleared = env.cli(&["cache", "clear"]);
+    cleared.assert_code(0);
+    assert!(cleared.stdout.starts_with("dropped "), "{}", cleared.stdout);
+    assert!(templates(&env).is_empty(), "{:?}", templates(&env));
+    let again = env.cli(&["cache", "clear"]);
+    again.assert_code(0);
+    assert!(again.stdout.starts_with("no template databases to drop"), "{}", again.stdout);
+}
+
+#[test]
+fn check_without_the_down_pass_uses_the_template_too() {
+    let env = Env::anonchat("cache_check");
+    env.ws.write("diesel.toml", "[print_schema]\nfile = \"anonchat-schema/src/schema.rs\"\n");
+    env.cli(&["check", "--no-down-check", "--no-lint"]).assert_code(0);
+    assert_eq!(templates(&env).len(), 2, "{:?}", templates(&env));
+    let again = env.cli(&["check", "--no-down-check", "--no-lint"]);
+    again.assert_code(0);
+    assert!(again.stdout.contains("schema.rs (anonchat-schema/src/schema.rs)"), "{}", again.stdout);
+}
+
+#[test]
+fn a_role_that_cannot_copy_the_templates_falls_back_to_a_plain_replay_and_says_so_once() {
+    let env = Env::new("cache_fallback");
+    add_migration(&env, "2025-01-01-000000_users", "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL);\n", "DROP TABLE users;\n");
+    add_migration(&env, "2025-01-02-000000_rooms", "CREATE TABLE rooms (id BIGINT PRIMARY KEY);\n", "DROP TABLE rooms;\n");
+    let owner = schema_stdout(&env, "(0 of 2 migration(s) from a template copy)");
+    assert_eq!(templates(&env).len(), 2);
+
+    // Another role with CREATEDB does not own the templates, so PostgreSQL refuses to copy them.
+    let role = format!("cache_other_{}", env.db.name);
+    anonmigrate_testkit::admin_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN CREATEDB"));
+    let url = env.db.url.replacen("postgres@", &format!("{role}@"), 1);
+    let other = cli_leaving_nothing(&env, &["schema", "--stdout", "--timings", "--database-url", &url], &[]);
+    other.assert_code(0);
+    assert_eq!(other.stdout, owner.stdout);
+    assert_eq!(other.stderr.matches("template cache not used").count(), 1, "{}", other.stderr);
+    assert!(other.stderr.contains("(0 of 2 migration(s) from a template copy)"), "{}", other.stderr);
+}
