@@ -37,11 +37,13 @@ fn readme_commands() -> Vec<String> {
 }
 
 /// Commands shown with placeholders or that manage the machine rather than a database (the managed server has
-/// its own tests in server.rs), and the Alembic ones, which need an Alembic project and its venv (alembic.rs runs
-/// them as written on the fixture project): checked to parse, with `--help`.
+/// its own tests in server.rs), the Alembic ones, which need an Alembic project and its venv (alembic.rs runs
+/// them as written on the fixture project), and the fleet ones, which need tenant databases or a targets file
+/// (fleet.rs runs them on real tenants): checked to parse, with `--help`.
 fn parse_only(words: &[&str]) -> bool {
     words.is_empty()
         || words[0] == "server"
+        || words[0] == "fleet"
         || words.iter().any(|w| w.starts_with('['))
         || words[0] == "import"
         || words.contains(&"--from-alembic")
