@@ -620,6 +620,7 @@ fn apply_statementwise(
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
     let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
     db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
+    let mut last_progress = String::new();
     let hashes = script.prefix_hashes();
     for index in first..total {
         let statement = &script.statements[index];
@@ -648,7 +649,10 @@ fn apply_statementwise(
             }
             err
         })?;
-        if !closes_block {
+        if index + 1 == total && !closes_block && block.is_none() {
+            // The last statement's progress travels with the final record, still committed on its own first.
+            last_progress = format!("BEGIN;\n{progress}\nCOMMIT;\n");
+        } else if !closes_block {
             db::execute(conn, &progress).map_err(|error| {
                 if block.is_some() {
                     rollback(conn);
@@ -658,7 +662,7 @@ fn apply_statementwise(
         }
     }
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
