@@ -215,10 +215,19 @@ impl DatabaseUrl {
     /// [`libpq_url`](Self::libpq_url) without its password, and the password (decoded) apart: for a child
     /// process (`pg_dump`), which gets the password through `PGPASSWORD` so it never shows in a process listing.
     pub fn libpq_url_and_password(&self, connect_timeout_secs: u64) -> (String, Option<String>) {
-        let password = self.url.password().map(decode);
+        let in_query = self.url.query_pairs().find(|(k, _)| k == "password").map(|(_, v)| v.into_owned());
+        let password = self.url.password().map(decode).or(in_query);
         let mut without = self.clone();
         // Cannot fail for a URL with a host, which every parsed PostgreSQL URL with a password has.
         let _ = without.url.set_password(None);
+        // A `?password=` parameter would reach the command line too: moved out with the other spelling.
+        let rest: Vec<(String, String)> =
+            without.url.query_pairs().filter(|(k, _)| k != "password").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        if rest.is_empty() {
+            without.url.set_query(None);
+        } else {
+            without.url.query_pairs_mut().clear().extend_pairs(rest);
+        }
         (without.libpq_url(connect_timeout_secs), password)
     }
 
@@ -375,6 +384,17 @@ fn bad_percent_escape(raw: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_child_process_gets_the_password_apart_in_either_spelling() {
+        for raw in ["postgres://app:s3cret@db:5432/anonchat?sslmode=disable", "postgres://app@db:5432/anonchat?password=s3cret&sslmode=disable"] {
+            let url = DatabaseUrl::parse(raw, UrlSource::Flag).unwrap();
+            let (libpq, password) = url.libpq_url_and_password(5);
+            assert_eq!(password.as_deref(), Some("s3cret"), "{raw}");
+            assert!(!libpq.contains("s3cret") && libpq.contains("sslmode=disable"), "{libpq}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -262,6 +262,39 @@ fn renames_of(chain: &Chain) -> Vec<anonmigrate_chain::Rename> {
     LockFile::read(&chain.dir).ok().flatten().map(|(lock, _)| lock.renames).unwrap_or_default()
 }
 
+#[derive(QueryableByName)]
+struct RenumberedRow {
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Text)]
+    old: String,
+}
+
+/// A pending migration is out of order only against what this database applied in chain order: a record an
+/// earlier `run` renumbered (audited `renumber from OLD`) counts at its old version, so what arrived next to it
+/// stays in order even when that run stopped before applying it. Read only when something is out of order.
+fn tolerate_renumbered(conn: &mut PgConnection, status: &mut Status) {
+    if status.out_of_order().next().is_none() {
+        return;
+    }
+    let renumbered: Vec<RenumberedRow> = diesel::sql_query(
+        "SELECT version::text AS version, substr(action, length('renumber from ') + 1) AS old \
+         FROM __anonmigrate_audit WHERE action LIKE 'renumber from %'",
+    )
+    .load(conn)
+    .unwrap_or_default();
+    if renumbered.is_empty() {
+        return;
+    }
+    let effective = |version: &str| renumbered.iter().find(|r| r.version == version).map_or(version.to_owned(), |r| r.old.clone());
+    let Some(newest) = status.applied().map(|e| effective(&e.version)).max() else { return };
+    for entry in &mut status.entries {
+        if matches!(entry.state, MigrationState::Pending { out_of_order: true }) && entry.version > newest {
+            entry.state = MigrationState::Pending { out_of_order: false };
+        }
+    }
+}
+
 /// Moves the records that [`Status::renumber`] found to their new versions (one transaction, audited), says so
 /// in one line each, and returns the rows and status as they are afterwards. The migrations are not run again.
 fn apply_renumbering(
@@ -423,7 +456,8 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
     let conn = &mut locked.conn;
     let rows = bookkeeping::read_existing(conn)?;
-    let status = Status::compute_with(chain, &rows, &renames_of(chain));
+    let mut status = Status::compute_with(chain, &rows, &renames_of(chain));
+    tolerate_renumbered(conn, &mut status);
     // Judged before renumbering: a migration that arrived next to a renumbered one is in order on this database.
     check_safe_to_run(chain, &status, options)?;
     let (status, rows) = apply_renumbering(conn, chain, status, rows, observer)?;
@@ -586,6 +620,7 @@ fn apply_statementwise(
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
     let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
     db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
+    let mut last_progress = String::new();
     let hashes = script.prefix_hashes();
     for index in first..total {
         let statement = &script.statements[index];
@@ -614,7 +649,10 @@ fn apply_statementwise(
             }
             err
         })?;
-        if !closes_block {
+        if index + 1 == total && !closes_block && block.is_none() {
+            // The last statement's progress travels with the final record, still committed on its own first.
+            last_progress = format!("BEGIN;\n{progress}\nCOMMIT;\n");
+        } else if !closes_block {
             db::execute(conn, &progress).map_err(|error| {
                 if block.is_some() {
                     rollback(conn);
@@ -624,7 +662,7 @@ fn apply_statementwise(
         }
     }
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
@@ -848,9 +886,11 @@ pub fn dry_run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions) -> Result
     // One read-only transaction rather than a session setting: through a transaction-mode pooler a `SET` holds
     // for one server connection only, a transaction for every statement in it.
     db::execute(&mut conn, "BEGIN TRANSACTION READ ONLY").map_err(db::context("starting a read-only transaction"))?;
-    let (status, rows) = read_status(&mut conn, chain)?;
+    let (mut status, rows) = read_status(&mut conn, chain)?;
     let lock_holder = lock_holder(&mut conn, migration_lock_key(url)).map(|h| format!("pid {} ({}, {})", h.pid, h.application, h.since));
     db::execute(&mut conn, "ROLLBACK").map_err(db::context("ending the read-only transaction"))?;
+    // After the transaction: its query may fail (no audit table yet), which must not abort the reads above.
+    tolerate_renumbered(&mut conn, &mut status);
     let mut refusal = check_safe_to_run(chain, &status, options).err();
     let mut actions = Vec::new();
     let renumbered: std::collections::HashSet<&str> = status.renumber.iter().map(|r| r.to.as_str()).collect();

@@ -212,6 +212,13 @@ fn a_database_that_applied_a_renamed_migration_renumbers_its_record_and_applies_
     env.ws.write("migrations/2024-01-02-000000_rooms/down.sql", "DROP TABLE rooms;\n");
     on_a(&["run"]).assert_code(0);
     assert_eq!(db_a.applied_versions(), ["20240101000000", "20240102000000"]);
+    // Two more databases of A's: one to revert after the merge, one whose first run after it stops early.
+    let db_c = anonmigrate_testkit::TestDb::new("merge_renumber_c");
+    let on_c = on(&env, &db_c);
+    on_c(&["run"]).assert_code(0);
+    let db_d = anonmigrate_testkit::TestDb::new("merge_renumber_d");
+    let on_d = on(&env, &db_d);
+    on_d(&["run"]).assert_code(0);
     git(root, &["add", "-A"]).assert_code(0);
     git(root, &["commit", "-qm", "rooms"]).assert_code(0);
 
@@ -271,6 +278,27 @@ fn a_database_that_applied_a_renamed_migration_renumbers_its_record_and_applies_
     assert!(again.stdout.contains("nothing to apply") && !again.stderr.contains("renumbered"), "{}{}", again.stdout, again.stderr);
     let status = on_a(&["status", "--exit-code"]);
     status.assert_code(0);
+    // revert on A's other database renumbers first too, then reverts rooms (now the newest), not users.
+    let reverted = on_c(&["revert"]);
+    reverted.assert_code(0);
+    assert!(reverted.stderr.contains(&format!("renumbered the record of {rooms}")), "{}", reverted.stderr);
+    assert_eq!(db_c.applied_versions(), ["20240101000000"]);
+    assert!(!db_c.tables().contains(&"rooms".to_owned()) && db_c.tables().contains(&"users".to_owned()));
+
+    // A run that renumbers and then applies nothing (--to before messages): the next run still sees messages
+    // as in order on this database (rooms counts at the version it was applied under) and applies it.
+    let early = on_d(&["run", "--to", "2024-01-01-000000_users"]);
+    early.assert_code(0);
+    assert!(early.stderr.contains(&format!("renumbered the record of {rooms}")), "{}", early.stderr);
+    assert_eq!(db_d.applied_versions(), ["20240101000000", new_version.as_str()]);
+    let dry = on_d(&["run", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(dry.stdout.contains("would apply  2024-01-03-000000_messages  (pending;"), "{}", dry.stdout);
+    let rest = on_d(&["run"]);
+    rest.assert_code(0);
+    assert!(rest.stdout.contains("applied   2024-01-03-000000_messages"), "{}{}", rest.stdout, rest.stderr);
+    assert_eq!(db_d.applied_versions(), ["20240101000000", "20240103000000", new_version.as_str()]);
+
     // B's database, which applied rooms under its new version, has nothing to renumber.
     let on_b = env.cli(&["run"]);
     assert!(on_b.stdout.contains("nothing to apply") && !on_b.stderr.contains("renumbered"), "{}{}", on_b.stdout, on_b.stderr);

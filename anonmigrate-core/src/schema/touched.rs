@@ -33,7 +33,43 @@ DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_end;
 DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_drop;
 DROP FUNCTION IF EXISTS __anonmigrate_touched_end();
 DROP FUNCTION IF EXISTS __anonmigrate_touched_drop();
+DROP FUNCTION IF EXISTS __anonmigrate_refresh();
 DROP TABLE IF EXISTS __anonmigrate_touched;";
+
+/// The function that reads what changed and the fingerprint of those scopes in one round trip.
+const REFRESH_STATEMENT: &str = "__anonmigrate_refresh";
+
+/// `sql/touched.sql` and `sql/fingerprint.sql` as one statement without parameters, so PostgreSQL plans it once
+/// (in a PL/pgSQL function) and each step costs one round trip: the touched rows (`row_type` `raw`), the scopes they give
+/// (`scope`), and the fingerprint rows of those scopes (`obj`).
+fn refresh_sql() -> String {
+    let (touched_ctes, touched_select) = TOUCHED_SQL.split_once("\nSELECT 'raw'").expect("touched.sql ends with its SELECT");
+    let touched_ctes = &touched_ctes[touched_ctes.find("WITH ").expect("touched.sql starts with WITH")..];
+    let touched_select = format!("SELECT 'raw'{touched_select}");
+    let body = FINGERPRINT_SQL.trim_end().trim_end_matches("ORDER BY 1, 2, 4, 3").trim_end();
+    let (fp_ctes, fp_select) = body.split_once("\nSELECT 'schema'").expect("fingerprint.sql's first SELECT");
+    let fp_ctes = &fp_ctes[fp_ctes.find("WITH ").expect("fingerprint.sql starts with WITH") + "WITH ".len()..];
+    let mut fp_select = format!("SELECT 'schema'{fp_select}");
+    for (marker, kind, column) in [
+        ("/*rel*/TRUE", 'r', "c.oid"),
+        ("/*typ*/TRUE", 't', "t.oid"),
+        ("/*proc*/TRUE", 'p', "p.oid"),
+        ("/*nsp*/TRUE", 'n', "n.oid"),
+        ("/*ext*/TRUE", 'e', "e.oid"),
+    ] {
+        fp_select = fp_select.replace(marker, &format!("{column} IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = '{kind}')"));
+    }
+    let fp_ctes = fp_ctes.replace("/*rel*/TRUE", "c.oid IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = 'r')").replace(
+        "/*typ*/TRUE",
+        "t.oid IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = 't')",
+    );
+    format!(
+        "{touched_ctes},\nscopes AS (\n{touched_select}\n),\n{fp_ctes}\n\
+         SELECT 'obj'::text AS row_type, f.* FROM (\n{fp_select}\n) f\n\
+         UNION ALL SELECT 'scope', '', '', '', '', '', s.kind, s.oid, 0, 0 FROM scopes s WHERE s.kind <> 'raw'\n\
+         UNION ALL SELECT 'raw', '', '', '', '', '', 'raw', 0, s.class, s.oid FROM scopes s WHERE s.kind = 'raw'"
+    )
+}
 
 /// The catalogs whose rows are scopes of their own (fixed oids in every PostgreSQL).
 const PG_CLASS: i64 = 1259;
@@ -62,13 +98,11 @@ struct ScopedRow {
 }
 
 #[derive(QueryableByName)]
-struct TouchedRow {
+struct RefreshRow {
     #[diesel(sql_type = Text)]
-    kind: String,
-    #[diesel(sql_type = BigInt)]
-    class: i64,
-    #[diesel(sql_type = BigInt)]
-    oid: i64,
+    row_type: String,
+    #[diesel(embed)]
+    row: ScopedRow,
 }
 
 type Rows = Vec<(Object, Own)>;
@@ -93,7 +127,17 @@ impl Tracker {
     /// Installs the event triggers (when the role may) and reads the whole fingerprint once.
     pub fn start(conn: &mut PgConnection) -> Result<Tracker> {
         let linear = db::execute(conn, &format!("BEGIN;\n{INSTALL_SQL}\nCOMMIT;")).is_ok();
-        if !linear {
+        if linear {
+            // A PL/pgSQL function plans its query once per session; its SET clauses (for its own run only) keep
+            // the plan on the catalogs' indexes, since the planner cannot know how few scopes each step touches.
+            let function = format!(
+                "CREATE FUNCTION {REFRESH_STATEMENT}() RETURNS TABLE (row_type text, kind text, schema_name text, name text, parent text, \
+                 definition text, scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint) LANGUAGE plpgsql \
+                 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$ BEGIN RETURN QUERY {}; END $fn$",
+                refresh_sql()
+            );
+            db::execute(conn, &function).map_err(db::context("preparing the down.sql check's catalog reads"))?;
+        } else {
             let _ = db::execute(conn, "ROLLBACK");
         }
         let mut tracker = Tracker { linear, ..Tracker::default() };
@@ -124,35 +168,48 @@ impl Tracker {
             self.replace(scopes, rows);
             return Ok(());
         }
-        let touched: Vec<TouchedRow> = diesel::sql_query(TOUCHED_SQL)
+        let rows: Vec<RefreshRow> = diesel::sql_query(format!("SELECT * FROM {REFRESH_STATEMENT}()"))
             .load(conn)
-            .map_err(|e| db::context("reading which objects the migration touched")(db::pg_error(&e)))?;
-        let mut scopes = BTreeSet::new();
-        for row in touched {
-            if row.kind == "raw" {
-                if let Some(scope) = self.owners.get(&(row.class, row.oid)) {
-                    scopes.insert(*scope);
+            .map_err(|e| db::context("reading what the migration touched")(db::pg_error(&e)))?;
+        let mut refreshed = BTreeSet::new();
+        let mut dropped = Vec::new();
+        let mut objects = Vec::new();
+        for RefreshRow { row_type, row } in rows {
+            match row_type.as_str() {
+                "obj" => objects.push(row),
+                "scope" => {
+                    refreshed.insert((row.scope_kind.chars().next().unwrap_or('?'), row.scope_oid));
                 }
-                let own_scope = match row.class {
-                    PG_CLASS => Some('r'),
-                    PG_TYPE => Some('t'),
-                    PG_PROC => Some('p'),
-                    PG_NAMESPACE => Some('n'),
-                    PG_EXTENSION => Some('e'),
-                    _ => None,
-                };
-                if let Some(kind) = own_scope {
-                    scopes.insert((kind, row.oid));
-                }
-            } else if let Some(kind) = row.kind.chars().next() {
-                scopes.insert((kind, row.oid));
+                _ => dropped.push((row.own_class, row.own_oid)),
             }
         }
-        if scopes.is_empty() {
-            return Ok(());
+        // Dropped objects are gone from the catalogs: a dropped scope is empty now, and the scope that held a
+        // dropped child (an index, a constraint) is read again, in a second round trip when the first missed it.
+        let mut missed = BTreeSet::new();
+        for (class, oid) in dropped {
+            let own_scope = match class {
+                PG_CLASS => Some('r'),
+                PG_TYPE => Some('t'),
+                PG_PROC => Some('p'),
+                PG_NAMESPACE => Some('n'),
+                PG_EXTENSION => Some('e'),
+                _ => None,
+            };
+            if let Some(kind) = own_scope {
+                refreshed.insert((kind, oid));
+            }
+            if let Some(scope) = self.owners.get(&(class, oid)) {
+                missed.insert(*scope);
+            }
         }
-        let rows = read(conn, Some(&scopes))?;
-        self.replace(scopes, rows);
+        missed.retain(|scope| !refreshed.contains(scope));
+        if !missed.is_empty() {
+            objects.extend(read(conn, Some(&missed))?);
+            refreshed.extend(missed);
+        }
+        if !refreshed.is_empty() {
+            self.replace(refreshed, objects);
+        }
         Ok(())
     }
 

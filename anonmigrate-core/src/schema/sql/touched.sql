@@ -27,7 +27,9 @@ types AS (SELECT o FROM d WHERE k = 't' AND o IS NOT NULL),
 nsps AS (SELECT o FROM d WHERE k = 'n')
 SELECT 'raw'::text AS kind, t.classid::bigint AS class, t.objid::bigint AS oid FROM t
 UNION SELECT d.k, 0, d.o::bigint FROM d WHERE d.o IS NOT NULL
-UNION SELECT 'r', 0, co.conrelid::bigint FROM pg_constraint co WHERE co.confrelid IN (SELECT o FROM rels)
+UNION SELECT 'r', 0, co.conrelid::bigint
+    FROM pg_depend dp JOIN pg_constraint co ON dp.classid = 'pg_constraint'::regclass AND co.oid = dp.objid
+    WHERE dp.refclassid = 'pg_class'::regclass AND dp.refobjid IN (SELECT o FROM rels) AND co.confrelid = dp.refobjid
 UNION SELECT 'r', 0, rw.ev_class::bigint
     FROM pg_depend dp JOIN pg_rewrite rw ON dp.classid = 'pg_rewrite'::regclass AND dp.objid = rw.oid
     WHERE dp.refclassid = 'pg_class'::regclass AND dp.refobjid IN (SELECT o FROM rels)
