@@ -122,9 +122,19 @@ pub fn label_for(text: &str) -> String {
     if label.is_empty() { "chain".to_owned() } else { label }
 }
 
-/// Whether `ANONMIGRATE_TEMPLATE_CACHE` leaves the cache on.
+/// Set by [`turn_off_for_this_process`].
+static OFF_FOR_THIS_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the cache off for the rest of this process: a deployment's `run` on a configured server regenerates
+/// schema.rs with a plain replay rather than leave template databases on that server.
+pub fn turn_off_for_this_process() {
+    OFF_FOR_THIS_PROCESS.store(true, Ordering::SeqCst);
+}
+
+/// Whether `ANONMIGRATE_TEMPLATE_CACHE` (and this process) leaves the cache on.
 pub fn enabled() -> bool {
-    !std::env::var(DISABLE_VARIABLE).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no"))
+    !OFF_FOR_THIS_PROCESS.load(Ordering::SeqCst)
+        && !std::env::var(DISABLE_VARIABLE).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no"))
 }
 
 /// `pattern` as a literal for `LIKE … ESCAPE '\'`.

@@ -137,3 +137,16 @@ fn a_role_that_cannot_copy_the_templates_falls_back_to_a_plain_replay_and_says_s
     assert_eq!(other.stderr.matches("template cache not used").count(), 1, "{}", other.stderr);
     assert!(other.stderr.contains("(0 of 2 migration(s) from a template copy)"), "{}", other.stderr);
 }
+
+#[test]
+fn run_on_a_configured_server_regenerates_schema_rs_without_leaving_templates_there() {
+    let env = Env::anonchat("cache_run_deploy");
+    // The repository's schema configuration: `run` regenerates schema.rs after applying, through a replay.
+    env.ws.write("diesel.toml", std::fs::read(anonmigrate_testkit::repo_root().join("diesel.toml")).unwrap());
+    let run = cli_leaving_nothing(&env, &["run", "--database-url", &env.db.url], &[]);
+    run.assert_code(0);
+    assert!(templates(&env).is_empty(), "a deployment's run left templates: {:?}", templates(&env));
+    // A development command on the same server still keeps them.
+    schema_stdout(&env, "(0 of 5 migration(s) from a template copy)");
+    assert_eq!(templates(&env).len(), 2, "{:?}", templates(&env));
+}

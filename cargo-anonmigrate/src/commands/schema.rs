@@ -85,6 +85,7 @@ fn print(generated: &Generated) {
 /// when no file is configured; a failure here is a warning, since the migrations did apply. A schema.rs with hand
 /// edits the migrations do not explain is left alone (with a warning saying how to keep or discard them).
 pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
+    keep_no_templates_on_a_configured_server(ctx);
     let result = SchemaConfig::load(&ctx.workspace).map_err(anyhow::Error::from).and_then(|config| {
         if config.files().next().is_none() {
             return Ok(Vec::new());
@@ -111,6 +112,7 @@ pub fn regenerate_after_run(ctx: &mut Context, chain: &Chain) {
 /// `--locked-schema` (diesel's flag): before anything is applied, every configured schema file must already be
 /// what the migrations give; nothing rewrites it afterwards. Without a configured file there is nothing to lock.
 pub fn refuse_stale_schema(ctx: &mut Context, chain: &Chain) -> anyhow::Result<()> {
+    keep_no_templates_on_a_configured_server(ctx);
     let config = SchemaConfig::load(&ctx.workspace)?;
     if config.files().next().is_none() {
         return Ok(());
@@ -143,4 +145,13 @@ pub(super) fn drop_scratch_databases_on_interrupt() {
             });
         });
     });
+}
+
+/// `run` is how migrations reach production: its schema.rs replay on a configured server must leave nothing there
+/// (the scratch database is dropped, no template is kept). The managed local server keeps its templates, so the
+/// daily `generate`, edit, `run` loop stays fast.
+fn keep_no_templates_on_a_configured_server(ctx: &Context) {
+    if matches!(ctx.workspace.configured_url(), Ok(Some(_))) {
+        anonmigrate_core::template::turn_off_for_this_process();
+    }
 }
