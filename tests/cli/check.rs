@@ -310,3 +310,19 @@ fn without_event_triggers_the_down_check_compares_whole_schemas_and_finds_the_sa
     assert_has(&outcome, "FAIL  down.sql: broken: 2024-01-02-000000_second: down.sql does not undo up.sql\n");
     assert_has(&outcome, "  2024-01-02-000000_second: index users_email_idx on users: still there after down.sql");
 }
+
+/// check's lint section lints down.sql too: a revert that locks a live table fails it (exit 12), named by its file
+/// and line, beside the down.sql pass that runs it.
+#[test]
+fn the_lint_section_names_down_sql_findings() {
+    let env = crate::support::Env::with_fixture("check_lint_down", "lint_down");
+    // Only the down.sql that locks: the fixture's unparsable one would stop the down.sql pass first.
+    env.ws.write("migrations/2025-03-04-000000_add_accounts_note/down.sql", "ALTER TABLE accounts DROP COLUMN note;\n");
+    env.ws.write("migrations/2025-03-03-000000_drop_accounts_legacy_name/down.sql", "ALTER TABLE accounts ADD COLUMN legacy_name text;\n");
+    lock(&env);
+    let outcome = check(&env, &["--no-schema-check"]);
+    outcome.assert_code(12);
+    assert_has(&outcome, "ok    down.sql: each of the 4 migration(s)");
+    assert_has(&outcome, "migrations/2025-03-02-000000_index_accounts_email/down.sql:2: error [require-concurrent-index-deletion]");
+    assert!(!outcome.stdout.contains("/up.sql:"), "{}", outcome.stdout);
+}
