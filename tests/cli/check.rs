@@ -326,3 +326,25 @@ fn the_lint_section_names_down_sql_findings() {
     assert_has(&outcome, "migrations/2025-03-02-000000_index_accounts_email/down.sql:2: error [require-concurrent-index-deletion]");
     assert!(!outcome.stdout.contains("/up.sql:"), "{}", outcome.stdout);
 }
+
+/// A dropped index or constraint is gone from the catalogs with the link to its table: the down.sql check still
+/// sees a down.sql that does not bring it back, or brings it back different, while reading each step's catalog
+/// changes in the step's own transaction.
+#[test]
+fn a_down_that_does_not_restore_a_dropped_index_or_constraint_is_named() {
+    let env = chain(
+        "check_down_dropped_index",
+        "CREATE INDEX users_email_idx ON users (email);\nALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '');\n",
+        "ALTER TABLE users DROP CONSTRAINT users_email_check;\nDROP INDEX users_email_idx;\n",
+    );
+    env.ws.write("migrations/2024-01-03-000000_drop_index/up.sql", "DROP INDEX users_email_idx;\n");
+    env.ws.write("migrations/2024-01-03-000000_drop_index/down.sql", "SELECT 1;\n");
+    env.ws.write("migrations/2024-01-04-000000_drop_check/up.sql", "ALTER TABLE users DROP CONSTRAINT users_email_check;\n");
+    env.ws.write("migrations/2024-01-04-000000_drop_check/down.sql", "ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> 'x');\n");
+    lock(&env);
+    let outcome = check(&env, &["--no-lint"]);
+    outcome.assert_code(10);
+    assert_has(&outcome, "FAIL  down.sql: 2 broken down.sql: 2024-01-03-000000_drop_index, 2024-01-04-000000_drop_check\n");
+    assert_has(&outcome, "  2024-01-03-000000_drop_index: index users_email_idx on users: gone after down.sql, but it existed before up.sql\n");
+    assert_has(&outcome, "  2024-01-04-000000_drop_check: constraint users_email_check on users: before up.sql `");
+}
