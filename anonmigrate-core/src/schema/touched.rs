@@ -30,8 +30,6 @@ CREATE TABLE __anonmigrate_touched (classid oid, objid oid);
 CREATE TABLE __anonmigrate_owners (own_class bigint, own_oid bigint, scope_kind text, scope_oid bigint);
 CREATE INDEX __anonmigrate_owners_own ON __anonmigrate_owners (own_class, own_oid);
 CREATE INDEX __anonmigrate_owners_scope ON __anonmigrate_owners (scope_kind, scope_oid);
-CREATE TABLE __anonmigrate_refreshed (row_type text, kind text, schema_name text, name text, parent text, definition text, \
-scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint);
 CREATE TABLE __anonmigrate_steps (step bigint, row_type text, kind text, schema_name text, name text, parent text, definition text, \
 scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint);
 CREATE FUNCTION __anonmigrate_touched_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -47,13 +45,21 @@ DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_drop;
 DROP FUNCTION IF EXISTS __anonmigrate_touched_end();
 DROP FUNCTION IF EXISTS __anonmigrate_touched_drop();
 DROP FUNCTION IF EXISTS __anonmigrate_refresh();
-DROP TABLE IF EXISTS __anonmigrate_touched, __anonmigrate_owners, __anonmigrate_refreshed, __anonmigrate_steps;";
+DROP TABLE IF EXISTS __anonmigrate_touched, __anonmigrate_owners, __anonmigrate_steps;";
 
 /// The function that reads what changed and the fingerprint of those scopes in one round trip.
 const REFRESH_STATEMENT: &str = "__anonmigrate_refresh";
 
+/// A read of what changed (`__anonmigrate_refresh()`) as a WITH clause that also records which scope owns each
+/// object read (for the next read's dropped objects; only the objects that are not a scope themselves: those the
+/// caller knows from the dropped rows). Its data-modifying parts see the table as it was before the
+/// statement, so the DELETE removes only the old rows of the scopes read again.
+const REFRESH_WITH: &str = "WITH r AS (SELECT * FROM __anonmigrate_refresh()), \
+d AS (DELETE FROM __anonmigrate_owners o USING r WHERE r.row_type = 'scope' AND o.scope_kind = r.scope_kind AND o.scope_oid = r.scope_oid), \
+i AS (INSERT INTO __anonmigrate_owners SELECT r.own_class, r.own_oid, r.scope_kind, r.scope_oid FROM r WHERE r.row_type = 'obj' AND r.own_oid <> r.scope_oid)";
+
 /// `sql/touched.sql` and `sql/fingerprint.sql` as one statement without parameters, so PostgreSQL plans it once
-/// (in a PL/pgSQL function, which stores its rows in `__anonmigrate_refreshed`): the touched rows (`row_type` `raw`), the scopes they give
+/// (in a PL/pgSQL function): the touched rows (`row_type` `raw`), the scopes they give
 /// (`scope`), and the fingerprint rows of those scopes (`obj`).
 fn refresh_sql() -> String {
     let (touched_ctes, touched_select) = TOUCHED_SQL.split_once("\nSELECT 'raw'").expect("touched.sql ends with its SELECT");
@@ -81,7 +87,7 @@ fn refresh_sql() -> String {
     let owners = "UNION SELECT o.scope_kind, 0, o.scope_oid FROM t JOIN __anonmigrate_owners o ON o.own_class = t.classid::bigint AND o.own_oid = t.objid::bigint";
     format!(
         "{touched_ctes},\nscopes AS (\n{touched_select}\n{owners}\n),\n{fp_ctes}\n\
-         INSERT INTO __anonmigrate_refreshed SELECT 'obj'::text AS row_type, f.* FROM (\n{fp_select}\n) f\n\
+         SELECT 'obj'::text AS row_type, f.* FROM (\n{fp_select}\n) f\n\
          UNION ALL SELECT 'scope', '', '', '', '', '', s.kind, s.oid, 0, 0 FROM scopes s WHERE s.kind <> 'raw'\n\
          UNION ALL SELECT 'raw', '', '', '', '', '', 'raw', 0, s.class, s.oid FROM scopes s WHERE s.kind = 'raw'"
     )
@@ -166,18 +172,10 @@ impl Tracker {
         if linear {
             // A PL/pgSQL function plans its query once per session; its SET clauses (for its own run only) keep
             // the plan on the catalogs' indexes, since the planner cannot know how few scopes each step touches.
-            // It also records which scope owns each object it read, for the next read's dropped objects.
             let function = format!(
                 "CREATE FUNCTION {REFRESH_STATEMENT}() RETURNS TABLE (row_type text, kind text, schema_name text, name text, parent text, \
                  definition text, scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint) LANGUAGE plpgsql \
-                 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$ #variable_conflict use_column\n BEGIN \
-                 DELETE FROM __anonmigrate_refreshed; \
-                 {}; \
-                 DELETE FROM __anonmigrate_owners o USING __anonmigrate_refreshed b \
-                   WHERE b.row_type = 'scope' AND o.scope_kind = b.scope_kind AND o.scope_oid = b.scope_oid; \
-                 INSERT INTO __anonmigrate_owners SELECT b.own_class, b.own_oid, b.scope_kind, b.scope_oid FROM __anonmigrate_refreshed b \
-                   WHERE b.row_type = 'obj'; \
-                 RETURN QUERY SELECT * FROM __anonmigrate_refreshed; END $fn$",
+                 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$ BEGIN RETURN QUERY {}; END $fn$",
                 refresh_sql()
             );
             db::execute(conn, &function).map_err(db::context("preparing the down.sql check's catalog reads"))?;
@@ -212,7 +210,7 @@ impl Tracker {
         }
         self.next_step += 1;
         let step = self.next_step;
-        Some((step, format!("INSERT INTO __anonmigrate_steps SELECT {step}, r.* FROM {REFRESH_STATEMENT}() r")))
+        Some((step, format!("{REFRESH_WITH} INSERT INTO __anonmigrate_steps SELECT {step}, r.* FROM r")))
     }
 
     /// After a step that ran: `stored` is the number of the epilogue it ran; `None` (a non-transactional
@@ -264,7 +262,7 @@ impl Tracker {
             self.replace(scopes, rows);
             return Ok(());
         }
-        let rows: Vec<RefreshRow> = diesel::sql_query(format!("SELECT * FROM {REFRESH_STATEMENT}()"))
+        let rows: Vec<RefreshRow> = diesel::sql_query(format!("{REFRESH_WITH} SELECT * FROM r"))
             .load(conn)
             .map_err(|e| db::context("reading what the migration touched")(db::pg_error(&e)))?;
         self.apply(conn, rows)
@@ -426,7 +424,7 @@ fn read(conn: &mut PgConnection, scopes: Option<&BTreeSet<Scope>>, record_owners
     }
     if record_owners {
         sql = format!(
-            "WITH f AS (\n{sql}\n), o AS (INSERT INTO __anonmigrate_owners SELECT f.own_class, f.own_oid, f.scope_kind, f.scope_oid FROM f) SELECT * FROM f"
+            "WITH f AS (\n{sql}\n), o AS (INSERT INTO __anonmigrate_owners SELECT f.own_class, f.own_oid, f.scope_kind, f.scope_oid FROM f WHERE f.own_oid <> f.scope_oid) SELECT * FROM f"
         );
     }
     diesel::sql_query(sql)
