@@ -455,7 +455,8 @@ impl<'a> Replayer<'a> {
             tracker.clear_marks();
             let before = tracker.mark();
             // A failing up.sql fails the check itself: a plain replay fails the same way.
-            step(&mut stepper, &mut tracker, Direction::Up, index)?;
+            stepper.up(index)?;
+            tracker.refresh(stepper.conn())?;
             if let Some(why) = crate::plan::irreversible(migration) {
                 without_down.push((migration.dir_name.clone(), why));
             } else {
@@ -470,7 +471,7 @@ impl<'a> Replayer<'a> {
                 }
             }
             if stops.contains(&index) {
-                snapshots.push((index, tracker.fingerprint(stepper.conn())?));
+                snapshots.push((index, tracker.fingerprint()));
             }
         }
         tracker.stop(stepper.conn())?;
@@ -597,50 +598,24 @@ impl<'a> Replayer<'a> {
 
 /// down, then up again, for migration `index` (just applied; `before` marks the state before it). Returns what
 /// broke, if anything, and whether the state must be rebuilt to go on (it is not the state after `index` then).
-#[derive(Clone, Copy)]
-enum Direction {
-    Up,
-    Down,
-}
-
-/// Runs one step, its catalog read riding in the step's own transaction when it can ([`Tracker::step_epilogue`]):
-/// the reads are fetched together when a comparison needs them.
-fn step(stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, direction: Direction, index: usize) -> Result<()> {
-    let epilogue = tracker.step_epilogue();
-    let sql = epilogue.as_ref().map(|(_, sql)| sql.as_str());
-    let ran = match direction {
-        Direction::Up => stepper.up(index, sql),
-        Direction::Down => stepper.down(index, sql),
-    };
-    match ran {
-        Ok(used) => tracker.stepped(stepper.conn(), epilogue.filter(|_| used).map(|(number, _)| number)),
-        Err(error) => {
-            // A failed step stored nothing; what it changed (a non-transactional one) is read now.
-            tracker.refresh(stepper.conn())?;
-            Err(error)
-        }
-    }
-}
-
 fn round_trip(stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, name: &str, before: Mark) -> Result<(Option<Broken>, bool)> {
     let after_up = tracker.mark();
     let failed = |what: &str, error: Error| Broken::Failed { migration: name.to_owned(), what: what.to_owned(), error: error.to_string() };
-    if let Err(error) = step(stepper, tracker, Direction::Down, index) {
+    if let Err(error) = stepper.down(index) {
         // A transactional down.sql rolled back: nothing changed, and the migration is still applied.
-        let changed = !tracker.changes_since(stepper.conn(), after_up)?.is_empty();
+        tracker.refresh(stepper.conn())?;
+        let changed = !tracker.changes_since(after_up).is_empty();
         return Ok((Some(failed("down.sql", error)), changed));
     }
-    let after_down = tracker.mark();
-    // Whatever down.sql left, up.sql runs again before the two comparisons: their reads come back in one round
-    // trip. The state after down.sql is compared with the state before up.sql (`before`..`after_down`).
-    let up_again = step(stepper, tracker, Direction::Up, index);
-    let changes = tracker.changes_until(stepper.conn(), before, after_down)?;
+    tracker.refresh(stepper.conn())?;
+    let changes = tracker.changes_since(before);
     let down_broken = (!changes.is_empty()).then(|| Broken::Differs { migration: name.to_owned(), what: "down".into(), changes });
-    if let Err(error) = up_again {
+    if let Err(error) = stepper.up(index) {
         // After a down.sql that left things behind, up.sql typically fails on them: that is the same fault.
         return Ok((Some(down_broken.unwrap_or_else(|| failed("up.sql run again after down.sql", error))), true));
     }
-    let again = tracker.changes_since(stepper.conn(), after_up)?;
+    tracker.refresh(stepper.conn())?;
+    let again = tracker.changes_since(after_up);
     if again.is_empty() {
         return Ok((down_broken, false));
     }

@@ -475,7 +475,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
         });
         let started = Instant::now();
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up, None)?;
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up)?;
         } else {
             apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer)?;
         }
@@ -529,19 +529,11 @@ pub(crate) fn finish_sql(script: &Script, direction: Direction, elapsed: bookkee
 ///
 /// Round trips dominate small migrations, so `BEGIN` and `SET LOCAL lock_timeout` travel with the first
 /// statement and the bookkeeping and `COMMIT` with the last: a one-statement migration is one message. Each
-/// message still holds exactly one of the migration's statements, so a failure names its statement. `epilogue`
-/// (a tool's own statement, `check`'s catalog read) runs after the bookkeeping, in the same message and transaction.
-fn apply_transactional(
-    conn: &mut PgConnection,
-    script: &Script,
-    ddl_lock_timeout: Option<Duration>,
-    direction: Direction,
-    epilogue: Option<&str>,
-) -> Result<()> {
+/// message still holds exactly one of the migration's statements, so a failure names its statement.
+fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>, direction: Direction) -> Result<()> {
     let prefix = format!("BEGIN;\n{};\n", lock_timeout_sql(ddl_lock_timeout, true));
-    let epilogue = epilogue.map(|sql| format!("\n{sql};")).unwrap_or_default();
     // The newline first: it ends a trailing `--` comment of the last statement before our `;`.
-    let suffix = format!("\n;\n{}{epilogue}\nCOMMIT;", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart));
+    let suffix = format!("\n;\n{}\nCOMMIT;", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart));
     let count = script.statements.len();
     if count == 0 {
         return db::execute(conn, &format!("{prefix}{suffix}")).map_err(|error| {
@@ -962,27 +954,25 @@ impl<'a> Stepper<'a> {
         &mut self.locked.conn
     }
 
-    /// Applies migration `index` (which must not be applied). `epilogue` runs at the end of a transactional
-    /// migration's transaction, in its last message (no round trip of its own); returns whether it ran (a
-    /// non-transactional migration runs none).
-    pub fn up(&mut self, index: usize, epilogue: Option<&str>) -> Result<bool> {
+    /// Applies migration `index` (which must not be applied).
+    pub fn up(&mut self, index: usize) -> Result<()> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
         let conn = &mut self.locked.conn;
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up, epilogue).map(|()| epilogue.is_some())
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
         } else {
-            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent).map(|()| false)
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
         }
     }
 
-    /// Reverts migration `index` (which must be the newest applied); `epilogue` as in [`Stepper::up`].
-    pub fn down(&mut self, index: usize, epilogue: Option<&str>) -> Result<bool> {
+    /// Reverts migration `index` (which must be the newest applied).
+    pub fn down(&mut self, index: usize) -> Result<()> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
         let conn = &mut self.locked.conn;
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down, epilogue).map(|()| epilogue.is_some())
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
         } else {
-            revert_statementwise(conn, &script, self.ddl_lock_timeout).map(|()| false)
+            revert_statementwise(conn, &script, self.ddl_lock_timeout)
         }
     }
 }
@@ -1030,7 +1020,7 @@ pub fn revert(
         });
         let started = Instant::now();
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down, None)?;
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down)?;
         } else {
             revert_statementwise(conn, script, options.ddl_lock_timeout)?;
         }

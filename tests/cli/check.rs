@@ -328,8 +328,8 @@ fn the_lint_section_names_down_sql_findings() {
 }
 
 /// A dropped index or constraint is gone from the catalogs with the link to its table: the down.sql check still
-/// sees a down.sql that does not bring it back, or brings it back different, while reading each step's catalog
-/// changes in the step's own transaction.
+/// sees a down.sql that does not bring it back, or brings it back different (the linear pass re-reads the table
+/// that held it).
 #[test]
 fn a_down_that_does_not_restore_a_dropped_index_or_constraint_is_named() {
     let env = chain(

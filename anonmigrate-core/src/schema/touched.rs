@@ -5,12 +5,6 @@
 //! filters). States are compared on the scopes changed since a [`Tracker::mark`]; everything else is unchanged by
 //! construction. Event triggers need a superuser: without one, each step reads the whole fingerprint instead (the
 //! same comparison, at the old cost), and [`Tracker::linear`] says which it is.
-//!
-//! Round trips are most of a step's cost, so a step's read travels in the step's own transaction
-//! ([`Tracker::step_epilogue`]: `__anonmigrate_refresh()` stores its rows in `__anonmigrate_steps`), and the rows of
-//! several steps come back in one read when a comparison needs them. For that the read must be complete on its own:
-//! the scratch database keeps which scope owns each object (`__anonmigrate_owners`), so a dropped index or
-//! constraint re-reads its table in the same query.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -27,11 +21,6 @@ const TOUCHED_SQL: &str = include_str!("sql/touched.sql");
 
 const INSTALL_SQL: &str = "\
 CREATE TABLE __anonmigrate_touched (classid oid, objid oid);
-CREATE TABLE __anonmigrate_owners (own_class bigint, own_oid bigint, scope_kind text, scope_oid bigint);
-CREATE INDEX __anonmigrate_owners_own ON __anonmigrate_owners (own_class, own_oid);
-CREATE INDEX __anonmigrate_owners_scope ON __anonmigrate_owners (scope_kind, scope_oid);
-CREATE TABLE __anonmigrate_steps (step bigint, row_type text, kind text, schema_name text, name text, parent text, definition text, \
-scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint);
 CREATE FUNCTION __anonmigrate_touched_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO __anonmigrate_touched SELECT classid, objid FROM pg_event_trigger_ddl_commands(); END $$;
 CREATE FUNCTION __anonmigrate_touched_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -45,21 +34,13 @@ DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_drop;
 DROP FUNCTION IF EXISTS __anonmigrate_touched_end();
 DROP FUNCTION IF EXISTS __anonmigrate_touched_drop();
 DROP FUNCTION IF EXISTS __anonmigrate_refresh();
-DROP TABLE IF EXISTS __anonmigrate_touched, __anonmigrate_owners, __anonmigrate_steps;";
+DROP TABLE IF EXISTS __anonmigrate_touched;";
 
 /// The function that reads what changed and the fingerprint of those scopes in one round trip.
 const REFRESH_STATEMENT: &str = "__anonmigrate_refresh";
 
-/// A read of what changed (`__anonmigrate_refresh()`) as a WITH clause that also records which scope owns each
-/// object read (for the next read's dropped objects; only the objects that are not a scope themselves: those the
-/// caller knows from the dropped rows). Its data-modifying parts see the table as it was before the
-/// statement, so the DELETE removes only the old rows of the scopes read again.
-const REFRESH_WITH: &str = "WITH r AS (SELECT * FROM __anonmigrate_refresh()), \
-d AS (DELETE FROM __anonmigrate_owners o USING r WHERE r.row_type = 'scope' AND o.scope_kind = r.scope_kind AND o.scope_oid = r.scope_oid), \
-i AS (INSERT INTO __anonmigrate_owners SELECT r.own_class, r.own_oid, r.scope_kind, r.scope_oid FROM r WHERE r.row_type = 'obj' AND r.own_oid <> r.scope_oid)";
-
 /// `sql/touched.sql` and `sql/fingerprint.sql` as one statement without parameters, so PostgreSQL plans it once
-/// (in a PL/pgSQL function): the touched rows (`row_type` `raw`), the scopes they give
+/// (in a PL/pgSQL function) and each step costs one round trip: the touched rows (`row_type` `raw`), the scopes they give
 /// (`scope`), and the fingerprint rows of those scopes (`obj`).
 fn refresh_sql() -> String {
     let (touched_ctes, touched_select) = TOUCHED_SQL.split_once("\nSELECT 'raw'").expect("touched.sql ends with its SELECT");
@@ -82,11 +63,8 @@ fn refresh_sql() -> String {
         "/*typ*/TRUE",
         "t.oid IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = 't')",
     );
-    // A dropped index, constraint, trigger... is gone from the catalogs with the link to its table: the scope that
-    // held it comes from the owners the previous reads recorded.
-    let owners = "UNION SELECT o.scope_kind, 0, o.scope_oid FROM t JOIN __anonmigrate_owners o ON o.own_class = t.classid::bigint AND o.own_oid = t.objid::bigint";
     format!(
-        "{touched_ctes},\nscopes AS (\n{touched_select}\n{owners}\n),\n{fp_ctes}\n\
+        "{touched_ctes},\nscopes AS (\n{touched_select}\n),\n{fp_ctes}\n\
          SELECT 'obj'::text AS row_type, f.* FROM (\n{fp_select}\n) f\n\
          UNION ALL SELECT 'scope', '', '', '', '', '', s.kind, s.oid, 0, 0 FROM scopes s WHERE s.kind <> 'raw'\n\
          UNION ALL SELECT 'raw', '', '', '', '', '', 'raw', 0, s.class, s.oid FROM scopes s WHERE s.kind = 'raw'"
@@ -120,14 +98,6 @@ struct ScopedRow {
 }
 
 #[derive(QueryableByName)]
-struct StepRow {
-    #[diesel(sql_type = BigInt)]
-    step: i64,
-    #[diesel(embed)]
-    row: RefreshRow,
-}
-
-#[derive(QueryableByName)]
 struct RefreshRow {
     #[diesel(sql_type = Text)]
     row_type: String,
@@ -142,12 +112,8 @@ type Rows = Vec<(Object, Own)>;
 pub struct Tracker {
     current: HashMap<Scope, Rows>,
     owners: HashMap<Own, Scope>,
-    /// Each mark: the scopes changed since it was set, with their rows at that moment (`None`: set after steps
-    /// not read yet, so not in force yet).
-    marks: Vec<Option<HashMap<Scope, Rows>>>,
-    /// Steps and marks not applied yet, in order.
-    queue: Vec<Pending>,
-    next_step: i64,
+    /// Each mark: the scopes changed since it was set, with their rows at that moment.
+    marks: Vec<HashMap<Scope, Rows>>,
     linear: bool,
     /// Scopes read again, over all steps (for the benchmark's "proportional to what is touched").
     pub scopes_read: usize,
@@ -156,14 +122,6 @@ pub struct Tracker {
 /// A point to compare the state with later.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(usize);
-
-#[derive(Debug)]
-enum Pending {
-    /// A step whose read is stored in `__anonmigrate_steps` under this number.
-    Stored(i64),
-    /// A mark set after the steps before it in the queue.
-    Mark(usize),
-}
 
 impl Tracker {
     /// Installs the event triggers (when the role may) and reads the whole fingerprint once.
@@ -183,7 +141,7 @@ impl Tracker {
             let _ = db::execute(conn, "ROLLBACK");
         }
         let mut tracker = Tracker { linear, ..Tracker::default() };
-        let rows = read(conn, None, linear)?;
+        let rows = read(conn, None)?;
         tracker.replace(all_scopes(&rows), rows);
         Ok(tracker)
     }
@@ -201,75 +159,18 @@ impl Tracker {
         Ok(())
     }
 
-    /// The statement a step's transaction ends with (after its bookkeeping, before COMMIT): it reads what the step
-    /// touched and stores it in the scratch database, so the step costs no round trip of its own. `None` without
-    /// event triggers. Pass the number to [`Tracker::stepped`] when the step ran it.
-    pub fn step_epilogue(&mut self) -> Option<(i64, String)> {
-        if !self.linear {
-            return None;
-        }
-        self.next_step += 1;
-        let step = self.next_step;
-        Some((step, format!("{REFRESH_WITH} INSERT INTO __anonmigrate_steps SELECT {step}, r.* FROM r")))
-    }
-
-    /// After a step that ran: `stored` is the number of the epilogue it ran; `None` (a non-transactional
-    /// migration, or no event triggers) reads what it touched now.
-    pub fn stepped(&mut self, conn: &mut PgConnection, stored: Option<i64>) -> Result<()> {
-        match stored {
-            Some(step) if self.linear => {
-                self.queue.push(Pending::Stored(step));
-                Ok(())
-            }
-            _ => self.refresh(conn),
-        }
-    }
-
-    /// Applies the stored reads of the steps so far, in one round trip.
-    fn sync(&mut self, conn: &mut PgConnection) -> Result<()> {
-        if self.queue.is_empty() {
-            return Ok(());
-        }
-        let mut by_step: HashMap<i64, Vec<RefreshRow>> = HashMap::new();
-        if self.queue.iter().any(|p| matches!(p, Pending::Stored(_))) {
-            let rows: Vec<StepRow> = diesel::sql_query("DELETE FROM __anonmigrate_steps RETURNING *")
-                .load(conn)
-                .map_err(|e| db::context("reading what the migrations touched")(db::pg_error(&e)))?;
-            for StepRow { step, row } in rows {
-                by_step.entry(step).or_default().push(row);
-            }
-        }
-        for pending in std::mem::take(&mut self.queue) {
-            match pending {
-                Pending::Stored(step) => self.apply(conn, by_step.remove(&step).unwrap_or_default())?,
-                Pending::Mark(id) => {
-                    if let Some(mark) = self.marks.get_mut(id) {
-                        *mark = Some(HashMap::new());
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Reads again what changed since the last call.
     pub fn refresh(&mut self, conn: &mut PgConnection) -> Result<()> {
-        self.sync(conn)?;
         if !self.linear {
-            let rows = read(conn, None, false)?;
+            let rows = read(conn, None)?;
             let mut scopes = all_scopes(&rows);
             scopes.extend(self.current.keys().copied());
             self.replace(scopes, rows);
             return Ok(());
         }
-        let rows: Vec<RefreshRow> = diesel::sql_query(format!("{REFRESH_WITH} SELECT * FROM r"))
+        let rows: Vec<RefreshRow> = diesel::sql_query(format!("SELECT * FROM {REFRESH_STATEMENT}()"))
             .load(conn)
             .map_err(|e| db::context("reading what the migration touched")(db::pg_error(&e)))?;
-        self.apply(conn, rows)
-    }
-
-    /// One read's rows (linear): the scopes it read again, their rows, and the objects it saw dropped.
-    fn apply(&mut self, conn: &mut PgConnection, rows: Vec<RefreshRow>) -> Result<()> {
         let mut refreshed = BTreeSet::new();
         let mut dropped = Vec::new();
         let mut objects = Vec::new();
@@ -283,9 +184,7 @@ impl Tracker {
             }
         }
         // Dropped objects are gone from the catalogs: a dropped scope is empty now, and the scope that held a
-        // dropped child (an index, a constraint) was read again by the same query (`__anonmigrate_owners`). Should
-        // it have missed one, it is read now: the state then may be later than the step's, which can only show a
-        // difference that is not there, never hide one.
+        // dropped child (an index, a constraint) is read again, in a second round trip when the first missed it.
         let mut missed = BTreeSet::new();
         for (class, oid) in dropped {
             let own_scope = match class {
@@ -305,7 +204,7 @@ impl Tracker {
         }
         missed.retain(|scope| !refreshed.contains(scope));
         if !missed.is_empty() {
-            objects.extend(read(conn, Some(&missed), false)?);
+            objects.extend(read(conn, Some(&missed))?);
             refreshed.extend(missed);
         }
         if !refreshed.is_empty() {
@@ -324,7 +223,7 @@ impl Tracker {
         for scope in scopes {
             let new = fresh.remove(&scope).unwrap_or_default();
             let old = self.current.remove(&scope).unwrap_or_default();
-            for mark in self.marks.iter_mut().flatten() {
+            for mark in &mut self.marks {
                 mark.entry(scope).or_insert_with(|| old.clone());
             }
             for (_, own) in &old {
@@ -341,61 +240,27 @@ impl Tracker {
         }
     }
 
-    /// Remembers the state after the steps so far, for [`Tracker::changes_since`].
+    /// Remembers the current state, for [`Tracker::changes_since`].
     pub fn mark(&mut self) -> Mark {
-        let id = self.marks.len();
-        if self.queue.is_empty() {
-            self.marks.push(Some(HashMap::new()));
-        } else {
-            self.marks.push(None);
-            self.queue.push(Pending::Mark(id));
-        }
-        Mark(id)
+        self.marks.push(HashMap::new());
+        Mark(self.marks.len() - 1)
     }
 
     /// Forgets every mark (the next [`Tracker::mark`] starts afresh).
     pub fn clear_marks(&mut self) {
         self.marks.clear();
-        self.queue.retain(|p| !matches!(p, Pending::Mark(_)));
     }
 
     /// How the state differs from what it was at `mark`, compared on the scopes changed since.
-    pub fn changes_since(&mut self, conn: &mut PgConnection, mark: Mark) -> Result<Vec<Change>> {
-        self.sync(conn)?;
-        Ok(self.diff_since(mark))
-    }
-
-    /// How the state at `to` (a later mark) differs from the state at `from`.
-    pub fn changes_until(&mut self, conn: &mut PgConnection, from: Mark, to: Mark) -> Result<Vec<Change>> {
-        self.sync(conn)?;
-        let (Some(Some(since_from)), Some(Some(since_to))) = (self.marks.get(from.0), self.marks.get(to.0)) else {
-            return Ok(Vec::new());
-        };
-        // Every scope changed after `to` changed after `from` too; at `to` it held what `since_to` kept of it.
-        let before = since_from.values().flatten().map(|(o, _)| o.clone()).collect();
-        let after = since_from
-            .keys()
-            .filter_map(|scope| since_to.get(scope).or_else(|| self.current.get(scope)))
-            .flatten()
-            .map(|(o, _)| o.clone())
-            .collect();
-        Ok(fingerprint::diff(&Fingerprint::new(before), &Fingerprint::new(after)))
-    }
-
-    fn diff_since(&self, mark: Mark) -> Vec<Change> {
-        let Some(Some(changed)) = self.marks.get(mark.0) else { return Vec::new() };
+    pub fn changes_since(&self, mark: Mark) -> Vec<Change> {
+        let Some(changed) = self.marks.get(mark.0) else { return Vec::new() };
         let before = changed.values().flatten().map(|(o, _)| o.clone()).collect();
         let after = changed.keys().filter_map(|s| self.current.get(s)).flatten().map(|(o, _)| o.clone()).collect();
         fingerprint::diff(&Fingerprint::new(before), &Fingerprint::new(after))
     }
 
-    /// The whole fingerprint after the steps so far.
-    pub fn fingerprint(&mut self, conn: &mut PgConnection) -> Result<Fingerprint> {
-        self.sync(conn)?;
-        Ok(self.current_fingerprint())
-    }
-
-    fn current_fingerprint(&self) -> Fingerprint {
+    /// The whole fingerprint as it stands.
+    pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::new(self.current.values().flatten().map(|(o, _)| o.clone()).collect())
     }
 }
@@ -404,9 +269,8 @@ fn all_scopes(rows: &[ScopedRow]) -> BTreeSet<Scope> {
     rows.iter().map(|r| (r.scope_kind.chars().next().unwrap_or('?'), r.scope_oid)).collect()
 }
 
-/// The fingerprint rows of `scopes` (all when `None`); `record_owners`: also store which scope owns each object
-/// (the first read of a linear tracker), in the same statement.
-fn read(conn: &mut PgConnection, scopes: Option<&BTreeSet<Scope>>, record_owners: bool) -> Result<Vec<ScopedRow>> {
+/// The fingerprint rows of `scopes` (all when `None`).
+fn read(conn: &mut PgConnection, scopes: Option<&BTreeSet<Scope>>) -> Result<Vec<ScopedRow>> {
     let mut sql = FINGERPRINT_SQL.to_owned();
     if let Some(scopes) = scopes {
         for (marker, kind, column) in [
@@ -421,11 +285,6 @@ fn read(conn: &mut PgConnection, scopes: Option<&BTreeSet<Scope>>, record_owners
             let filter = if oids.is_empty() { "FALSE".to_owned() } else { format!("{column} = ANY('{{{}}}'::oid[])", oids.join(",")) };
             sql = sql.replace(marker, &filter);
         }
-    }
-    if record_owners {
-        sql = format!(
-            "WITH f AS (\n{sql}\n), o AS (INSERT INTO __anonmigrate_owners SELECT f.own_class, f.own_oid, f.scope_kind, f.scope_oid FROM f WHERE f.own_oid <> f.scope_oid) SELECT * FROM f"
-        );
     }
     diesel::sql_query(sql)
         .load(conn)
