@@ -72,10 +72,6 @@ pub struct LockedConnection {
     pub conn: PgConnection,
     /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
     key: i64,
-    /// The server itself is at the other end (proven, or the managed server): closing the connection ends the
-    /// backend and with it the lock, so no unlock round trip is needed. Through a session-mode pool the server
-    /// connection outlives ours, so the lock is released explicitly.
-    direct: bool,
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -96,9 +92,10 @@ impl std::fmt::Debug for LockedConnection {
 
 impl Drop for LockedConnection {
     fn drop(&mut self) {
-        if !self.direct {
-            let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
-        }
+        // Always a round trip of its own, even on a direct connection: the server ends a closed client's backend
+        // (and releases its locks) only some moments after the socket closes, so the next command would find the
+        // lock still held and wait. Through a session-mode pool the server connection outlives ours anyway.
+        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
     }
 }
 
@@ -132,8 +129,8 @@ fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
 /// Round trips before the first migration (a fresh database, the lock free): on a connection proven direct, the
 /// claim (which takes the lock too), the setup message and the bookkeeping read; otherwise also a check of this
 /// connection, the lock, and two queries on one second connection. The managed local server (started by this
-/// tool, on its own socket) needs no pooler check at all. The lock of a direct connection goes with it when it
-/// closes, so it is not released by a round trip of its own.
+/// tool, on its own socket) needs no pooler check at all. The lock is released explicitly when the connection
+/// is dropped.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
@@ -163,8 +160,7 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
             if let Some((session, probe)) = &mut checked {
                 session.confirm_lock(probe, key)?;
             }
-            let direct = checked.as_ref().is_none_or(|(session, _)| session.is_direct());
-            let mut locked = LockedConnection { conn, key, direct };
+            let mut locked = LockedConnection { conn, key };
             setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
             return Ok(locked);
         }

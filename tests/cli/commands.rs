@@ -248,3 +248,20 @@ fn versions_are_accepted_in_every_spelling_and_a_typo_is_a_usage_error_with_cand
     env.cli(&["accept", "20990101000000"]).assert_code(2);
     assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS[..3], "nothing changed");
 }
+
+#[test]
+fn back_to_back_commands_never_wait_for_the_lock_the_previous_one_held() {
+    // The server ends a closed client's backend (and its advisory locks) a moment after the socket closes, so a
+    // runner that left its lock to the disconnect made the next command print "waiting for the migration lock".
+    let env = Env::new("back_to_back");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);\n");
+    env.ws.write("migrations/2024-01-01-000000_a/down.sql", "DROP TABLE a;\n");
+    for round in 0..15 {
+        for args in [&["run"][..], &["revert"]] {
+            let outcome = env.cli(args);
+            outcome.assert_code(0);
+            assert!(!outcome.stderr.contains("waiting for the migration lock"), "round {round}, {args:?}:\n{}", outcome.stderr);
+        }
+    }
+    assert!(env.db.tables().iter().all(|t| t.starts_with("__")), "{:?}", env.db.tables());
+}
