@@ -4,13 +4,13 @@
 use std::fmt::Write as _;
 
 use crate::config::Level;
-use crate::rules::{Check, Example, RULES, Rule};
+use crate::rules::{Check, Example, NOT_IN_DOWN, RULES, Rule, applies_to_down};
 
 const INTRO: &str = "\
 # Lint rules
 
-`cargo anonmigrate lint [MIGRATION...]` parses every up.sql with squawk's PostgreSQL parser and reports statements
-that would lock or break a live application. Rules marked *squawk* are squawk's own (the `squawk-linter` crate),
+`cargo anonmigrate lint [MIGRATION...]` parses every up.sql and down.sql with squawk's PostgreSQL parser and
+reports statements that would lock or break a live application. Rules marked *squawk* are squawk's own (the `squawk-linter` crate),
 run under the ids below; squawk's names for them work too in configuration and allow comments, and where squawk has a
 mechanical fix it is shown as a `fix:` line, which `cargo anonmigrate lint --fix` applies to migrations newer than
 the baseline (never to a deployed one). It replays the whole chain, so it knows which tables an
@@ -44,13 +44,32 @@ ALTER TABLE users DROP COLUMN nickname;
 Findings about the migration as a whole (`missing-down-migration`) are silenced by an allow comment above its
 first statement. `require-lock-timeout` is reported once per migration.
 
+## down.sql
+
+A revert runs on the same live database as a deploy, so each linted migration's down.sql is linted too, against the
+schema its up.sql left, with findings naming down.sql and its line (allow comments work the same way there). The
+rules about locks, unsafe DDL on existing tables, transactions, parse failures and allow comments apply; these do
+not, because a down.sql is expected to do what they report:
+
 ";
 
 pub fn render() -> String {
     let mut out = String::from(INTRO);
-    out.push_str("## Rules\n\n| rule | default | from | catches |\n| --- | --- | --- | --- |\n");
+    for (id, why) in NOT_IN_DOWN {
+        let _ = writeln!(out, "- `{id}`: {why}.");
+    }
+    out.push_str("\n## Rules\n\n| rule | default | from | down.sql | catches |\n| --- | --- | --- | --- | --- |\n");
     for rule in RULES {
-        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} | {} |", rule.id, rule.id, rule.default_level.as_str(), origin(rule), rule.summary);
+        let down = if applies_to_down(rule) { "yes" } else { "no" };
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} | {down} | {} |",
+            rule.id,
+            rule.id,
+            rule.default_level.as_str(),
+            origin(rule),
+            rule.summary
+        );
     }
     out.push('\n');
     for rule in RULES {
@@ -63,7 +82,8 @@ pub fn render() -> String {
 
 fn render_rule(out: &mut String, rule: &Rule) {
     let _ = writeln!(out, "### {}\n", rule.id);
-    let _ = writeln!(out, "Default: `{}`. From: {}. {}\n", rule.default_level.as_str(), origin(rule), rule.summary);
+    let down = if applies_to_down(rule) { "up.sql and down.sql" } else { "up.sql only" };
+    let _ = writeln!(out, "Default: `{}`. From: {}. Checks {down}. {}\n", rule.default_level.as_str(), origin(rule), rule.summary);
     let _ = writeln!(out, "**Why it is dangerous.** {}\n", rule.why);
     let _ = writeln!(out, "**Instead.** {}\n", rule.help);
     if !rule.bad.up.is_empty() {

@@ -1,4 +1,4 @@
-//! `cargo anonmigrate lint --fix`: applies squawk's mechanical fixes to up.sql files that no database has applied
+//! `cargo anonmigrate lint --fix`: applies squawk's mechanical fixes to the up.sql and down.sql files of migrations that no database has applied
 //! yet (newer than the lint baseline). An applied migration is never edited: its checksum is recorded, and the
 //! runner would refuse the changed file.
 
@@ -8,7 +8,7 @@ use anonmigrate_chain::Chain;
 
 use crate::{Config, Error, Fix, Report, Result};
 
-/// One up.sql the fixes changed.
+/// One up.sql or down.sql the fixes changed.
 #[derive(Debug, Clone)]
 pub struct FixedFile {
     pub path: PathBuf,
@@ -24,22 +24,25 @@ pub fn apply(chain: &Chain, config: &Config, report: &Report) -> Result<Vec<Fixe
         if config.covered_by_baseline(&migration.version) {
             continue;
         }
-        let fixes: Vec<&Fix> = report
-            .findings
-            .iter()
-            .filter(|f| f.migration == migration.dir_name)
-            .filter_map(|f| f.fix.as_ref())
-            .collect();
-        if fixes.is_empty() {
-            continue;
+        let files = [(migration.up_path(), Some(migration.up_sql.as_str())), (migration.down_path(), migration.down_sql.as_deref())];
+        for (path, text) in files {
+            let Some(text) = text else { continue };
+            let fixes: Vec<&Fix> = report
+                .findings
+                .iter()
+                .filter(|f| f.migration == migration.dir_name && f.path == path)
+                .filter_map(|f| f.fix.as_ref())
+                .collect();
+            if fixes.is_empty() {
+                continue;
+            }
+            let (text, applied) = apply_to_text(text, &fixes);
+            if applied.is_empty() {
+                continue;
+            }
+            write_replacing(&path, &text)?;
+            out.push(FixedFile { path, applied });
         }
-        let (text, applied) = apply_to_text(&migration.up_sql, &fixes);
-        if applied.is_empty() {
-            continue;
-        }
-        let path = migration.up_path();
-        write_replacing(&path, &text)?;
-        out.push(FixedFile { path, applied });
     }
     Ok(out)
 }

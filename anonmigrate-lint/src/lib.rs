@@ -103,7 +103,13 @@ pub fn lint(chain: &Chain, config: &Config, selected: &[usize]) -> Result<Report
     let files = SourceFile::parse_all(chain.migrations.iter().map(|m| m.up_sql.as_str()));
     for (index, (migration, file)) in chain.migrations.iter().zip(&files).enumerate() {
         if wanted.contains(&index) {
-            findings.extend(lint_migration(migration, file, config, &mut catalog)?);
+            findings.extend(lint_migration(migration, file, Part::Up, config, &mut catalog)?);
+            // down.sql runs against the schema up.sql left (a revert on the live database); what it does is not
+            // carried into the catalog the later migrations see.
+            if let Some(down) = migration.down_sql.as_deref() {
+                let down_file = SourceFile::parse(down);
+                findings.extend(lint_migration(migration, &down_file, Part::Down, config, &mut catalog.clone())?);
+            }
         } else {
             for statement in &file.statements {
                 catalog.apply(&statement.stmt, &migration.dir_name);
@@ -127,7 +133,14 @@ struct Raw {
     fix: Option<Fix>,
 }
 
-fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, catalog: &mut Catalog) -> Result<Vec<Finding>> {
+/// Which file of a migration is being linted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Up,
+    Down,
+}
+
+fn lint_migration(migration: &Migration, file: &SourceFile, part: Part, config: &Config, catalog: &mut Catalog) -> Result<Vec<Finding>> {
     let transactional = run_in_transaction(migration)?;
     let kinds: Vec<_> = file.statements.iter().map(|s| rules::tx_statement(&s.stmt)).collect();
     let facts = MigrationFacts {
@@ -141,7 +154,15 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
             .as_deref()
             .is_some_and(|down| file.statements.is_empty() || !SourceFile::parse(down).statements.is_empty()),
     };
-    let active: Vec<&'static Rule> = RULES.iter().copied().filter(|rule| config.level(rule) != Level::Allow).collect();
+    let active: Vec<&'static Rule> = RULES
+        .iter()
+        .copied()
+        .filter(|rule| config.level(rule) != Level::Allow && (part == Part::Up || rules::applies_to_down(rule)))
+        .collect();
+    let (text, path) = match part {
+        Part::Up => (migration.up_sql.as_str(), migration.up_path()),
+        Part::Down => (migration.down_sql.as_deref().unwrap_or(""), migration.down_path()),
+    };
     let mut raw = Vec::new();
     let first = (!file.statements.is_empty()).then_some(0);
     for rule in &active {
@@ -152,7 +173,7 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
             }
         }
     }
-    raw.extend(squawk_hits(migration, file, &facts, &active, catalog));
+    raw.extend(squawk_hits(migration, text, file, &facts, &active, catalog));
     let mut lock_timeout_set = config.runner_lock_timeout;
     for (index, statement) in file.statements.iter().enumerate() {
         if let Some(message) = &statement.error {
@@ -217,7 +238,7 @@ fn lint_migration(migration: &Migration, file: &SourceFile, config: &Config, cat
             rule: hit.rule.id,
             level,
             migration: migration.dir_name.clone(),
-            path: migration.up_path(),
+            path: path.clone(),
             line: file.line_of(hit.offset),
             message: hit.message,
             help: hit.rule.help,
@@ -264,7 +285,7 @@ fn parse_allow(text: &str) -> std::result::Result<(Vec<&'static str>, &str), Str
 
 /// The squawk-maintained rules among `active`, run once over the whole file with squawk's own settings: whether
 /// the migration runs in a transaction comes from its metadata.toml, and the server is PostgreSQL 16 or newer.
-fn squawk_hits(migration: &Migration, file: &SourceFile, facts: &MigrationFacts, active: &[&'static Rule], catalog: &Catalog) -> Vec<Raw> {
+fn squawk_hits(migration: &Migration, text: &str, file: &SourceFile, facts: &MigrationFacts, active: &[&'static Rule], catalog: &Catalog) -> Vec<Raw> {
     let wanted: Vec<(squawk_linter::Rule, &'static Rule)> = active
         .iter()
         .filter_map(|rule| match rule.check {
@@ -279,7 +300,7 @@ fn squawk_hits(migration: &Migration, file: &SourceFile, facts: &MigrationFacts,
     linter.settings.assume_in_transaction = facts.transactional;
     linter.settings.pg_version = "16".parse().unwrap_or_default();
     linter
-        .lint(&file.parse, &migration.up_sql)
+        .lint(&file.parse, text)
         .into_iter()
         .filter_map(|violation| {
             let rule = wanted.iter().find(|(squawk, _)| *squawk == violation.code)?.1;

@@ -14,7 +14,7 @@ pub struct Finding {
     pub level: Level,
     /// The migration's directory name.
     pub migration: String,
-    /// The up.sql file.
+    /// The up.sql or down.sql file the finding is in.
     pub path: PathBuf,
     /// 1-based line in `path`.
     pub line: usize,

@@ -310,3 +310,41 @@ fn without_event_triggers_the_down_check_compares_whole_schemas_and_finds_the_sa
     assert_has(&outcome, "FAIL  down.sql: broken: 2024-01-02-000000_second: down.sql does not undo up.sql\n");
     assert_has(&outcome, "  2024-01-02-000000_second: index users_email_idx on users: still there after down.sql");
 }
+
+/// check's lint section lints down.sql too: a revert that locks a live table fails it (exit 12), named by its file
+/// and line, beside the down.sql pass that runs it.
+#[test]
+fn the_lint_section_names_down_sql_findings() {
+    let env = crate::support::Env::with_fixture("check_lint_down", "lint_down");
+    // Only the down.sql that locks: the fixture's unparsable one would stop the down.sql pass first.
+    env.ws.write("migrations/2025-03-04-000000_add_accounts_note/down.sql", "ALTER TABLE accounts DROP COLUMN note;\n");
+    env.ws.write("migrations/2025-03-03-000000_drop_accounts_legacy_name/down.sql", "ALTER TABLE accounts ADD COLUMN legacy_name text;\n");
+    lock(&env);
+    let outcome = check(&env, &["--no-schema-check"]);
+    outcome.assert_code(12);
+    assert_has(&outcome, "ok    down.sql: each of the 4 migration(s)");
+    assert_has(&outcome, "migrations/2025-03-02-000000_index_accounts_email/down.sql:2: error [require-concurrent-index-deletion]");
+    assert!(!outcome.stdout.contains("/up.sql:"), "{}", outcome.stdout);
+}
+
+/// A dropped index or constraint is gone from the catalogs with the link to its table: the down.sql check still
+/// sees a down.sql that does not bring it back, or brings it back different (the linear pass re-reads the table
+/// that held it).
+#[test]
+fn a_down_that_does_not_restore_a_dropped_index_or_constraint_is_named() {
+    let env = chain(
+        "check_down_dropped_index",
+        "CREATE INDEX users_email_idx ON users (email);\nALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '');\n",
+        "ALTER TABLE users DROP CONSTRAINT users_email_check;\nDROP INDEX users_email_idx;\n",
+    );
+    env.ws.write("migrations/2024-01-03-000000_drop_index/up.sql", "DROP INDEX users_email_idx;\n");
+    env.ws.write("migrations/2024-01-03-000000_drop_index/down.sql", "SELECT 1;\n");
+    env.ws.write("migrations/2024-01-04-000000_drop_check/up.sql", "ALTER TABLE users DROP CONSTRAINT users_email_check;\n");
+    env.ws.write("migrations/2024-01-04-000000_drop_check/down.sql", "ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> 'x');\n");
+    lock(&env);
+    let outcome = check(&env, &["--no-lint"]);
+    outcome.assert_code(10);
+    assert_has(&outcome, "FAIL  down.sql: 2 broken down.sql: 2024-01-03-000000_drop_index, 2024-01-04-000000_drop_check\n");
+    assert_has(&outcome, "  2024-01-03-000000_drop_index: index users_email_idx on users: gone after down.sql, but it existed before up.sql\n");
+    assert_has(&outcome, "  2024-01-04-000000_drop_check: constraint users_email_check on users: before up.sql `");
+}

@@ -97,7 +97,9 @@ fn workspace_configuration_sets_levels_and_the_baseline() {
     let no_timeout = with_config("ddl-lock-timeout = \"0\"\n");
     let outcome = lint(&no_timeout, &["20250202000000"]);
     outcome.assert_code(1);
-    assert_eq!(outcome.stdout.matches("[require-lock-timeout]").count(), 1, "reported once per migration:\n{}", outcome.stdout);
+    // Once per file: up.sql's ALTER and down.sql's (a revert waits for the same lock).
+    assert_eq!(outcome.stdout.matches("[require-lock-timeout]").count(), 2, "reported once per file:\n{}", outcome.stdout);
+    assert!(outcome.stdout.contains("add_room_topic/down.sql:1: error [require-lock-timeout]"), "{}", outcome.stdout);
 
     let typo = with_config("[workspace.metadata.anonmigrate.lint]\nban-drop-colum = \"warn\"\n");
     let outcome = lint(&typo, &[]);
@@ -134,4 +136,46 @@ fn fix_applies_squawk_fixes_to_undeployed_migrations_only() {
     assert!(outcome.stdout.contains("[require-concurrent-index-creation]"), "{}", outcome.stdout);
     outcome.assert_code(1);
     insta::assert_snapshot!("lint_fix_result", after);
+}
+
+/// down.sql is linted too, with the rules that make sense for a revert: locks and unsafe DDL on live tables and
+/// parse failures are reported against down.sql and its line; dropping what up.sql created is not; allow comments,
+/// the baseline and `--fix` work there as in up.sql.
+#[test]
+fn down_sql_is_linted_with_the_rules_for_a_revert() {
+    let ws = Workspace::with_migrations(&fixture("lint_down"));
+    let outcome = lint(&ws, &[]);
+    outcome.assert_code(1);
+    assert!(!outcome.stdout.contains("/up.sql:"), "every up.sql of the fixture is clean:\n{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("[ban-drop-table]") && !outcome.stdout.contains("[ban-drop-column]"), "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("[require-concurrent-index-creation]"), "the allow comment in down.sql holds:\n{}", outcome.stdout);
+    insta::assert_snapshot!("lint_down_text", render(&outcome));
+
+    let json = lint(&ws, &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("stdout is one JSON document");
+    let places: Vec<String> =
+        report["findings"].as_array().unwrap().iter().map(|f| format!("{}:{} {}", f["file"].as_str().unwrap(), f["line"], f["rule"].as_str().unwrap())).collect();
+    assert_eq!(
+        places,
+        [
+            "migrations/2025-03-02-000000_index_accounts_email/down.sql:2 require-concurrent-index-deletion",
+            "migrations/2025-03-03-000000_drop_accounts_legacy_name/down.sql:2 adding-required-field",
+            "migrations/2025-03-04-000000_add_accounts_note/down.sql:4 unparsable-statement",
+        ]
+    );
+
+    let ws = Workspace::with_migrations(&fixture("lint_down"));
+    ws.write("Cargo.toml", "[workspace]\nmembers = []\n\n[workspace.metadata.anonmigrate.lint]\nbaseline = \"20250303000000\"\n");
+    let outcome = lint(&ws, &[]);
+    outcome.assert_code(1);
+    assert_eq!(outcome.stdout.matches(": error [").count(), 1, "the baseline covers down.sql too:\n{}", outcome.stdout);
+    assert!(outcome.stdout.starts_with("migrations/2025-03-04-000000_add_accounts_note/down.sql:4: error [unparsable-statement]"), "{}", outcome.stdout);
+
+    let ws = Workspace::with_migrations(&fixture("lint_down"));
+    let down = "migrations/2025-03-02-000000_index_accounts_email/down.sql";
+    let outcome = lint(&ws, &["--fix"]);
+    assert!(outcome.stderr.starts_with(&format!("fixed {down}: ")), "{}", outcome.stderr);
+    let after = std::fs::read_to_string(ws.path().join(down)).unwrap();
+    assert!(after.to_lowercase().contains("drop index concurrently accounts_email_idx"), "{after}");
+    assert!(!outcome.stdout.contains("[require-concurrent-index-deletion]"), "{}", outcome.stdout);
 }

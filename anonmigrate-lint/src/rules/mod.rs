@@ -73,6 +73,28 @@ pub static RULES: &[&Rule] = &[
     &invalid_allow_comment::RULE,
 ];
 
+/// Rules not run on down.sql, each with why: a down migration undoes its up.sql, so it is expected to drop what up
+/// created and to rename back what up renamed, and it recreates the old shape of a column or table as it was (the
+/// style rules would ask to change history). Every other rule (locks, unsafe DDL on live tables, transactions,
+/// parse failures, allow comments) applies to down.sql as to up.sql: a revert runs on the same live database.
+pub const NOT_IN_DOWN: &[(&str, &str)] = &[
+    ("ban-drop-column", "dropping the columns up.sql added is what a down.sql is for"),
+    ("ban-drop-table", "dropping the tables up.sql created is what a down.sql is for"),
+    ("ban-truncate", "emptying what up.sql filled is a down.sql's job"),
+    ("renaming-column", "renaming back what up.sql renamed is what a down.sql is for"),
+    ("renaming-table", "renaming back what up.sql renamed is what a down.sql is for"),
+    ("prefer-bigint-over-int", "a down.sql recreates the column as it was before"),
+    ("prefer-identity", "a down.sql recreates the column as it was before"),
+    ("prefer-timestamptz", "a down.sql recreates the column as it was before"),
+    ("prefer-text-field", "a down.sql recreates the column as it was before"),
+    ("missing-down-migration", "it is about the migration as a whole, reported on up.sql"),
+];
+
+/// Whether `rule` is also run on down.sql files (see [`NOT_IN_DOWN`]).
+pub fn applies_to_down(rule: &Rule) -> bool {
+    !NOT_IN_DOWN.iter().any(|(id, _)| *id == rule.id) && !matches!(rule.check, Check::Migration(_))
+}
+
 /// The rule with this id, or with squawk's name for it (users of squawk already have those in their comments).
 pub fn find(id: &str) -> Option<&'static Rule> {
     RULES.iter().copied().find(|rule| {
