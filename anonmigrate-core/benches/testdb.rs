@@ -2,6 +2,8 @@
 //! what tests did before: a new database with the whole chain replayed by the runner. Prints the median and range
 //! of each, per chain. Used by benches/templates.sh; run alone as
 //! `cargo bench -p anonmigrate-core --bench testdb -- SERVER_URL MIGRATIONS_DIR [REPS]`.
+// A benchmark reports its figures on the terminal: printing is its job here (the library never prints).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
