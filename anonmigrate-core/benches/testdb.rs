@@ -43,13 +43,8 @@ fn main() {
 
     let url = DatabaseUrl::parse(server, UrlSource::Flag).expect("the URL parses");
     let options = RunOptions {
-        to: None,
-        step: None,
-        ignore_missing: false,
-        allow_out_of_order: false,
         lock_timeout: Duration::from_secs(60),
-        ddl_lock_timeout: None,
-        statement_timeout: None,
+        ..RunOptions::default()
     };
     let mut replays = Vec::new();
     for _ in 0..reps.min(5) {

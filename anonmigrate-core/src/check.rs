@@ -404,13 +404,9 @@ impl<'a> Replayer<'a> {
         Ok(Replayer {
             chain,
             run: RunOptions {
-                to: None,
-                step: None,
-                ignore_missing: false,
-                allow_out_of_order: false,
                 lock_timeout,
                 ddl_lock_timeout,
-                statement_timeout: None,
+                ..RunOptions::default()
             },
             revert: RevertOptions { lock_timeout, ddl_lock_timeout, statement_timeout: None },
         })
@@ -693,15 +689,7 @@ struct LiveState {
 
 /// Reads the live database (read-only, no lock): what `run` would do there, and its fingerprint.
 fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
-    let options = RunOptions {
-        to: None,
-        step: None,
-        ignore_missing: false,
-        allow_out_of_order: false,
-        lock_timeout: std::time::Duration::ZERO,
-        ddl_lock_timeout: None,
-        statement_timeout: None,
-    };
+    let options = RunOptions::default();
     // The lock file was checked already; a warning about it is not repeated.
     let dry = runner::dry_run(url, chain, &options)?;
     let mut position = Vec::new();

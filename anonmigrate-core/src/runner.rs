@@ -40,7 +40,8 @@ pub fn migration_lock_key(url: &DatabaseUrl) -> i64 {
     }
 }
 
-#[derive(Debug, Clone)]
+/// The defaults: every pending migration, in order, no wait for the lock, no DDL lock or statement timeout.
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub to: Option<String>,
     pub step: Option<usize>,

@@ -510,15 +510,7 @@ mod tests {
             &DatabaseUrl::parse("postgres://u@h/db", crate::database_url::UrlSource::Flag).unwrap(),
             &"w".repeat(80),
             "/w",
-            RunOptions {
-                to: None,
-                step: None,
-                ignore_missing: false,
-                allow_out_of_order: false,
-                lock_timeout: std::time::Duration::ZERO,
-                ddl_lock_timeout: None,
-                statement_timeout: None,
-            },
+            RunOptions::default(),
         );
         let name = cache.name(123_456, &"ab".repeat(32));
         assert!(name.len() <= 63, "{name}");

@@ -85,13 +85,8 @@ impl TestDatabase {
             };
             let label = named.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let options = RunOptions {
-                to: None,
-                step: None,
-                ignore_missing: false,
-                allow_out_of_order: false,
                 lock_timeout: std::time::Duration::from_secs(60),
-                ddl_lock_timeout: None,
-                statement_timeout: None,
+                ..RunOptions::default()
             };
             Ok((chain, TemplateCache::new(&server, &label, &migrations.display().to_string(), options)))
         })?;

@@ -102,13 +102,9 @@ pub fn replay(workspace: &Workspace, chain: &Chain, schemas: &[String], observer
 /// The template cache of `workspace` on `server`, with the workspace's lock timeouts for the migrations it applies.
 pub fn template_cache(workspace: &Workspace, server: &crate::database_url::DatabaseUrl) -> Result<crate::template::TemplateCache> {
     let options = RunOptions {
-        to: None,
-        step: None,
-        ignore_missing: false,
-        allow_out_of_order: false,
         lock_timeout: workspace.run_lock_timeout()?,
         ddl_lock_timeout: workspace.ddl_lock_timeout()?,
-        statement_timeout: None,
+        ..RunOptions::default()
     };
     let label = workspace.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(crate::template::TemplateCache::new(server, &label, &workspace.root.display().to_string(), options))

@@ -64,13 +64,10 @@ pub fn database(ctx: &mut Context, command: &DatabaseCommand) -> anyhow::Result<
             let extensions = extensions(ctx, &chain);
             setup::setup(&url, &extensions, &mut ctx.printer)?;
             let options = RunOptions {
-                to: None,
-                step: None,
-                ignore_missing: false,
-                allow_out_of_order: false,
                 lock_timeout: ctx.lock_timeout(None)?,
                 ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
                 statement_timeout: ctx.workspace.statement_timeout()?,
+                ..RunOptions::default()
             };
             let report = runner::run(&url, &chain, &options, &mut ctx.printer)?;
             out(&format!("reset {}: {} migrations applied", url.describe(), report.applied.len()));

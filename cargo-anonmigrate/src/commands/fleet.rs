@@ -165,13 +165,11 @@ fn run(ctx: &mut Context, args: &FleetRunArgs) -> anyhow::Result<ExitCode> {
     let settings = ctx.workspace.settings.fleet.clone().unwrap_or_default();
     let options = FleetOptions {
         run: RunOptions {
-            to: None,
-            step: None,
-            ignore_missing: false,
             allow_out_of_order: args.allow_out_of_order,
             lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
             ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
             statement_timeout: ctx.workspace.statement_timeout()?,
+            ..RunOptions::default()
         },
         jobs: jobs(ctx, &args.targets),
         canary: args.canary.or(settings.canary).unwrap_or(0),
