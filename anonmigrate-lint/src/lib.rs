@@ -101,14 +101,21 @@ pub fn lint(chain: &Chain, config: &Config, selected: &[usize]) -> Result<Report
     let mut findings = Vec::new();
     let wanted: HashSet<usize> = selected.iter().copied().collect();
     let files = SourceFile::parse_all(chain.migrations.iter().map(|m| m.up_sql.as_str()));
-    for (index, (migration, file)) in chain.migrations.iter().zip(&files).enumerate() {
+    // Each selected down.sql parsed once, on every core like the up.sql files (the others as empty text).
+    let downs = SourceFile::parse_all(
+        chain.migrations.iter().enumerate().map(|(index, m)| if wanted.contains(&index) { m.down_sql.as_deref().unwrap_or("") } else { "" }),
+    );
+    for (index, ((migration, file), down_file)) in chain.migrations.iter().zip(&files).zip(&downs).enumerate() {
         if wanted.contains(&index) {
-            findings.extend(lint_migration(migration, file, Part::Up, config, &mut catalog)?);
+            // A down.sql with nothing to run (empty, only comments) makes the migration irreversible, as no down.sql
+            // does, unless up.sql has nothing to run either (an imported merge revision): the runner's rule,
+            // `plan::irreversible`.
+            let has_down = migration.down_sql.is_some() && (file.statements.is_empty() || !down_file.statements.is_empty());
+            findings.extend(lint_migration(migration, file, has_down, Part::Up, config, &mut catalog)?);
             // down.sql runs against the schema up.sql left (a revert on the live database); what it does is not
             // carried into the catalog the later migrations see.
-            if let Some(down) = migration.down_sql.as_deref() {
-                let down_file = SourceFile::parse(down);
-                findings.extend(lint_migration(migration, &down_file, Part::Down, config, &mut catalog.clone())?);
+            if migration.down_sql.is_some() {
+                findings.extend(lint_migration(migration, down_file, has_down, Part::Down, config, &mut catalog.clone())?);
             }
         } else {
             for statement in &file.statements {
@@ -140,19 +147,21 @@ enum Part {
     Down,
 }
 
-fn lint_migration(migration: &Migration, file: &SourceFile, part: Part, config: &Config, catalog: &mut Catalog) -> Result<Vec<Finding>> {
+fn lint_migration(
+    migration: &Migration,
+    file: &SourceFile,
+    has_down: bool,
+    part: Part,
+    config: &Config,
+    catalog: &mut Catalog,
+) -> Result<Vec<Finding>> {
     let transactional = run_in_transaction(migration)?;
     let kinds: Vec<_> = file.statements.iter().map(|s| rules::tx_statement(&s.stmt)).collect();
     let facts = MigrationFacts {
         dir_name: migration.dir_name.clone(),
         transactional,
         transactions: anonmigrate_chain::transactions::layout(&kinds, transactional),
-        // A down.sql with nothing to run (empty, only comments) makes the migration irreversible, as no down.sql does,
-        // unless up.sql has nothing to run either (an imported merge revision): the runner's rule, `plan::irreversible`.
-        has_down: migration
-            .down_sql
-            .as_deref()
-            .is_some_and(|down| file.statements.is_empty() || !SourceFile::parse(down).statements.is_empty()),
+        has_down,
     };
     let active: Vec<&'static Rule> = RULES
         .iter()

@@ -39,6 +39,8 @@ pub struct SourceFile {
 const MARKER: &str = "anonmigrate:";
 
 impl SourceFile {
+    /// One file (the tests'; a lint run parses through [`SourceFile::parse_all`]).
+    #[cfg(test)]
     pub fn parse(text: &str) -> SourceFile {
         SourceFile::from_parse(text, squawk_syntax::SourceFile::parse(text))
     }
