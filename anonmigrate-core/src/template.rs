@@ -11,6 +11,13 @@
 //! nobody is connected to. Builders of one label take turns (an advisory lock on the maintenance database), so
 //! parallel tests or commands build a template once. Where the role may not copy or rename databases, replays
 //! fall back to applying the whole chain, and say so once.
+//!
+//! Test databases ([`crate::testdb`]) also keep a few *spare* copies of the whole chain's template ready,
+//! `anonmigrate_spare_<label>_<migrations>_<hash>_<k>` (the template's name with another prefix and a number): a
+//! test claims one by renaming it ([`TemplateCache::claim_spare`]) instead of waiting for a copy, and a background
+//! thread makes the next ([`TemplateCache::fill_spares`]). A spare is created closed to connections, so nothing
+//! connects to it before it is claimed; the hash in its name means a changed chain never claims a stale one. Spares
+//! of any other chain of the label are dropped whenever a template is built, and with the templates by `cache clear`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +43,10 @@ pub const KEEP: usize = 4;
 pub const DISABLE_VARIABLE: &str = "ANONMIGRATE_TEMPLATE_CACHE";
 /// A template is built in a scratch database (dropped if the build fails or is interrupted), then renamed.
 const BUILD_PREFIX: &str = scratch::PREFIX;
+/// Every spare copy's name starts with this (see the module documentation).
+pub const SPARE_PREFIX: &str = "anonmigrate_spare_";
+/// First key of the spare fillers' advisory lock, "spr" in ASCII; the second is the template name's `hashtext`.
+const SPARE_LOCK_CLASS: i32 = 0x0073_7072;
 /// First key of the builders' advisory lock (`pg_advisory_lock(int, int)`), "tpl" in ASCII; the second is the
 /// label's `hashtext`.
 const LOCK_CLASS: i32 = 0x0074_706c;
@@ -53,6 +64,8 @@ pub struct Replay {
     pub template: Option<String>,
     /// Why the cache was not used, when it was not (disabled, or the role may not copy databases).
     pub fallback: Option<String>,
+    /// The database is a spare copy of the template made in advance and claimed ([`TemplateCache::claim_spare`]).
+    pub from_spare: bool,
 }
 
 impl Replay {
@@ -61,6 +74,17 @@ impl Replay {
         match &self.template {
             Some(name) => format!("{} of {} migration(s) applied on a copy of {name}", self.migrations - self.copied, self.migrations),
             None => format!("{} migration(s) applied on an empty database", self.migrations),
+        }
+    }
+
+    /// A database claimed from the spare copies of template `head`, which holds the whole chain of `migrations`.
+    pub fn spare(head: &str, migrations: usize) -> Replay {
+        Replay {
+            migrations,
+            copied: migrations,
+            template: Some(head.to_owned()),
+            fallback: None,
+            from_spare: true,
         }
     }
 }
@@ -77,6 +101,8 @@ pub struct Template {
     pub used: i64,
     /// On-disk size, for `cache list`; `None` when not asked for.
     pub size_bytes: Option<i64>,
+    /// Spare copies of it waiting for a test database, for `cache list`; `None` when not asked for.
+    pub spares: Option<i64>,
 }
 
 /// What a failure in the cache means: fall back to a plain replay, or stop (a migration failed, which a plain
@@ -156,6 +182,8 @@ struct Row {
     comment: String,
     #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
     size: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    spares: Option<i64>,
 }
 
 impl TemplateCache {
@@ -180,9 +208,105 @@ impl TemplateCache {
         list_on(&mut conn, &format!("{PREFIX}{}_", self.label), with_sizes)
     }
 
-    /// Drops this label's templates; returns their names.
+    /// Drops this label's templates and their spare copies; returns their names.
     pub fn clear(&self) -> Result<Vec<String>> {
-        clear_on(&self.server, &format!("{PREFIX}{}_", self.label))
+        clear_on(&self.server, &format!("{PREFIX}{}_", self.label), &self.spares_regex())
+    }
+
+    /// A regular expression matching the names of every spare copy of this label's templates.
+    fn spares_regex(&self) -> String {
+        format!("^{SPARE_PREFIX}{}_[0-9]+_[0-9a-z]+_[0-9]+$", self.label)
+    }
+
+    /// The name of the template holding the whole `chain` (whether it exists or not); `None` when the cache is off
+    /// or the chain empty.
+    pub fn head_name(&self, chain: &Chain) -> Option<String> {
+        if !enabled() || chain.migrations.is_empty() {
+            return None;
+        }
+        let hashes = anonmigrate_chain::chain_prefix_hashes(&LockFile::from_chain(chain).entries);
+        hashes.last().map(|hash| self.name(chain.migrations.len(), hash))
+    }
+
+    /// Claims a spare copy of template `head` (see [`TemplateCache::fill_spares`]): in one statement, renames it to
+    /// a fresh `<prefix><pid>_<n>` and opens it to connections; a spare another process renames first is skipped
+    /// for the next. `None` when none is left, or the claim failed for any other reason: the caller copies the
+    /// template as usual, which reports what is wrong.
+    pub fn claim_spare(&self, head: &str, prefix: &str) -> Option<ScratchDatabase> {
+        let regex = spare_regex(head)?;
+        let mut conn = crate::setup::maintenance_connection(&self.server).ok()?;
+        loop {
+            let target = scratch::fresh_name(prefix);
+            // The rename takes the database's lock and looks its name up again once it has it, so of two
+            // sessions renaming one spare the second finds it gone (invalid_catalog_name) and tries the next;
+            // random order keeps parallel tests off each other's.
+            let sql = format!(
+                "DO $claim$ DECLARE spare text; BEGIN \
+                   FOR spare IN SELECT datname FROM pg_database WHERE datname ~ {regex} ORDER BY random() LOOP \
+                     BEGIN \
+                       EXECUTE format('ALTER DATABASE %I RENAME TO %I', spare, {target}); \
+                       EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS true', {target}); \
+                       RETURN; \
+                     EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN NULL; \
+                     END; \
+                   END LOOP; \
+                   RAISE EXCEPTION 'no spare copy left' USING ERRCODE = 'no_data_found'; \
+                 END $claim$",
+                regex = db::quote_literal(&regex),
+                target = db::quote_literal(&target)
+            );
+            return match db::execute(&mut conn, &sql) {
+                Ok(()) => Some(ScratchDatabase::adopt(&self.server, &target)),
+                // A leftover of an earlier process with this pid holds the name: the next number.
+                Err(e) if e.message.contains("already exists") => continue,
+                Err(_) => None,
+            };
+        }
+    }
+
+    /// Copies template `head` into new spares, closed to connections, until `want` of them wait; returns how many it
+    /// made. One filler per template at a time (an advisory lock, held by its session): when another process is
+    /// filling, returns 0 at once. A copy is one `CREATE DATABASE`, so a filler that stops half way (its process
+    /// exits) leaves either a whole spare or none.
+    pub fn fill_spares(&self, head: &str, want: usize) -> Result<usize> {
+        use diesel::sql_types::Bool;
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = Bool)]
+            locked: bool,
+        }
+        let Some(regex) = spare_regex(head) else { return Ok(0) };
+        let mut conn = crate::setup::maintenance_connection(&self.server)?;
+        let locked: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({SPARE_LOCK_CLASS}, hashtext($1)) AS locked"))
+            .bind::<Text, _>(head)
+            .get_result(&mut conn)
+            .map_err(|e| db::context("taking the spare fillers' lock")(db::pg_error(&e)))?;
+        if !locked.locked {
+            return Ok(0);
+        }
+        let _ = touch(&mut conn, head);
+        let strategy = scratch::copy_strategy(&mut conn, &self.server);
+        let mut made = 0;
+        loop {
+            let existing = matching(&mut conn, &regex)?;
+            if existing.len() >= want {
+                return Ok(made);
+            }
+            let Some(name) = (0..want + existing.len()).filter_map(|k| spare_name(head, k)).find(|n| !existing.contains(n)) else {
+                return Ok(made);
+            };
+            let sql = format!("CREATE DATABASE {} TEMPLATE {} ALLOW_CONNECTIONS false{strategy}", db::quote_ident(&name), db::quote_ident(head));
+            match db::execute(&mut conn, &sql) {
+                Ok(()) => made += 1,
+                Err(e) if e.message.contains("already exists") => {}
+                Err(error) => {
+                    return Err(Error::Postgres {
+                        context: format!("copying the template database `{head}` into the spare `{name}`"),
+                        error,
+                    });
+                }
+            }
+        }
     }
 
     /// Runs `read` on a database holding the whole chain, which `read` must not change: the template while it is
@@ -254,6 +378,7 @@ impl TemplateCache {
             copied: 0,
             template: None,
             fallback: Some(why),
+            from_spare: false,
         }
     }
 
@@ -307,6 +432,7 @@ impl TemplateCache {
             copied: n,
             template: Some(replay_template.to_owned()),
             fallback: None,
+            from_spare: false,
         };
 
         // Most calls find the whole chain: no lock needed.
@@ -323,6 +449,7 @@ impl TemplateCache {
         let _ = db::execute(&mut conn, &unlock);
         let replay = result?;
         let _ = evict(&mut conn, &pattern, &names[n.saturating_sub(2)..]);
+        let _ = drop_spares(&mut conn, &self.spares_regex(), spare_regex(&head).as_deref());
         Ok((replay, head, conn))
     }
 
@@ -343,6 +470,7 @@ impl TemplateCache {
             copied: found,
             template: (found > 0).then(|| names[found - 1].clone()),
             fallback: None,
+            from_spare: false,
         };
         if found == n {
             return Ok(replay);
@@ -423,10 +551,20 @@ fn names_on(conn: &mut PgConnection, prefix: &str) -> Result<HashSet<String>> {
 }
 
 fn list_on(conn: &mut PgConnection, prefix: &str, with_sizes: bool) -> Result<Vec<Template>> {
-    let size = if with_sizes { "pg_database_size(oid)" } else { "NULL::bigint" };
+    let (size, spares) = if with_sizes {
+        // A template's name is lowercase letters, digits and `_`: safe inside the regular expression.
+        let spares = format!(
+            "(SELECT count(*) FROM pg_database s WHERE s.datname ~ ('^{SPARE_PREFIX}' || substr(d.datname, {}) || '_[0-9]+$'))",
+            PREFIX.len() + 1
+        );
+        ("pg_database_size(d.oid)", spares)
+    } else {
+        ("NULL::bigint", "NULL::bigint".to_owned())
+    };
     let sql = format!(
-        "SELECT datname::text AS name, coalesce(shobj_description(oid, 'pg_database'), '') AS comment, {size} AS size \
-         FROM pg_database WHERE datname LIKE {} ESCAPE '\\'",
+        "SELECT datname::text AS name, coalesce(shobj_description(d.oid, 'pg_database'), '') AS comment, {size} AS size, \
+                {spares} AS spares \
+         FROM pg_database d WHERE datname LIKE {} ESCAPE '\\'",
         db::quote_literal(&format!("{}%", like_literal(prefix)))
     );
     let rows: Vec<Row> = diesel::sql_query(sql)
@@ -443,6 +581,7 @@ fn list_on(conn: &mut PgConnection, prefix: &str, with_sizes: bool) -> Result<Ve
                 comment: row.comment,
                 used,
                 size_bytes: row.size,
+                spares: row.spares,
             }
         })
         .collect();
@@ -469,9 +608,10 @@ fn evict(conn: &mut PgConnection, prefix: &str, keep: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn clear_on(server: &DatabaseUrl, prefix: &str) -> Result<Vec<String>> {
+fn clear_on(server: &DatabaseUrl, prefix: &str, spares: &str) -> Result<Vec<String>> {
     let mut conn = crate::setup::maintenance_connection(server)?;
-    let mut dropped = Vec::new();
+    // Spares first: a filler copying a template holds it until its copy is done.
+    let mut dropped = drop_spares(&mut conn, spares, None)?;
     for template in list_on(&mut conn, prefix, false)? {
         db::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_ident(&template.name)))
             .map_err(db::context("dropping a template database"))?;
@@ -488,7 +628,50 @@ pub fn list_all(server: &DatabaseUrl) -> Result<Vec<Template>> {
 
 /// Drops every anonmigrate template on the server (any workspace); returns their names.
 pub fn clear_all(server: &DatabaseUrl) -> Result<Vec<String>> {
-    clear_on(server, PREFIX)
+    clear_on(server, PREFIX, &format!("^{SPARE_PREFIX}"))
+}
+
+/// The name of spare number `k` of template `template`; `None` when it would not fit PostgreSQL's 63 bytes (or
+/// `template` is not a template's name).
+pub fn spare_name(template: &str, k: usize) -> Option<String> {
+    let name = format!("{SPARE_PREFIX}{}_{k}", template.strip_prefix(PREFIX)?);
+    (name.len() <= 63).then_some(name)
+}
+
+/// A regular expression matching the names of the spares of template `template`.
+fn spare_regex(template: &str) -> Option<String> {
+    spare_name(template, 0)?;
+    Some(format!("^{SPARE_PREFIX}{}_[0-9]+$", template.strip_prefix(PREFIX)?))
+}
+
+/// Names of the databases matching the regular expression `regex`.
+fn matching(conn: &mut PgConnection, regex: &str) -> Result<HashSet<String>> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let rows: Vec<Name> = diesel::sql_query("SELECT datname::text AS name FROM pg_database WHERE datname ~ $1")
+        .bind::<Text, _>(regex)
+        .load(conn)
+        .map_err(|e| db::context("listing the spare test databases")(db::pg_error(&e)))?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+/// Drops the spares matching `regex`, except those matching `keep`; returns their names. Nobody is connected to a
+/// spare; one claimed meanwhile has another name and is left alone (`IF EXISTS`).
+fn drop_spares(conn: &mut PgConnection, regex: &str, keep: Option<&str>) -> Result<Vec<String>> {
+    let keep = match keep {
+        Some(keep) => matching(conn, keep)?,
+        None => HashSet::new(),
+    };
+    let mut dropped = Vec::new();
+    for spare in matching(conn, regex)?.into_iter().filter(|s| !keep.contains(s)) {
+        db::execute(conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&spare))).map_err(db::context("dropping a spare test database"))?;
+        dropped.push(spare);
+    }
+    dropped.sort();
+    Ok(dropped)
 }
 
 #[cfg(test)]

@@ -13,10 +13,17 @@
 //!
 //! Safe from parallel tests, in one process or many: every database has a name of its own
 //! (`anonmigrate_test_<pid>_<n>`), and builders of a template take turns.
+//!
+//! A test does not even wait for the copy when a *spare* is ready: up to [`DEFAULT_SPARES`] (or
+//! `ANONMIGRATE_TEST_SPARES`) copies of the template wait on the server, closed to connections, named after it
+//! (`anonmigrate_spare_<label>_<migrations>_<hash>_<k>`). A test claims one by renaming it (one statement; of two
+//! processes claiming the same spare, one gets the next), and a background thread copies the template again for
+//! the next test. With none ready, the test copies the template itself, as it would without spares. Spares stay
+//! for the next run; `cargo anonmigrate cache clear` drops them with the templates.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anonmigrate_chain::Chain;
 
@@ -30,6 +37,24 @@ use crate::template::{Replay, TemplateCache};
 
 /// Every test database's name starts with this.
 pub const PREFIX: &str = "anonmigrate_test_";
+/// How many spare copies of the chain's template to keep ready, when [`SPARES_VARIABLE`] does not say.
+pub const DEFAULT_SPARES: usize = 4;
+/// The environment variable setting how many spares to keep: a number up to [`MAX_SPARES`]; `0` turns them off
+/// (every test database is then a copy made on demand).
+pub const SPARES_VARIABLE: &str = "ANONMIGRATE_TEST_SPARES";
+/// The most spares kept per template, whatever [`SPARES_VARIABLE`] says: each is a whole copy of the database.
+pub const MAX_SPARES: usize = 32;
+
+/// How many spares to keep: [`SPARES_VARIABLE`], else [`DEFAULT_SPARES`].
+pub fn spares_wanted() -> usize {
+    match std::env::var(SPARES_VARIABLE) {
+        Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "off" | "false" | "no" => 0,
+            other => other.parse::<usize>().map_or(DEFAULT_SPARES, |n| n.min(MAX_SPARES)),
+        },
+        Err(_) => DEFAULT_SPARES,
+    }
+}
 
 /// A database with every migration of the chain applied, for one test; dropped (`WITH (FORCE)`) on drop.
 #[derive(Debug)]
@@ -39,8 +64,27 @@ pub struct TestDatabase {
     replay: Replay,
 }
 
-/// What the tests of one process share: the chain and its cache, per migrations directory (or manifest).
-type Prepared = Arc<(Chain, TemplateCache)>;
+/// What the tests of one process share, per migrations directory (or manifest): the chain, its cache, the name of
+/// its template, and the refilling of its spares.
+struct Shared {
+    chain: Chain,
+    cache: TemplateCache,
+    head: Option<String>,
+    refill: Mutex<Refill>,
+    refilled: Condvar,
+}
+
+#[derive(Default)]
+struct Refill {
+    /// A thread is making spares.
+    running: bool,
+    /// A spare was claimed since that thread last counted them.
+    again: bool,
+    /// Making a spare failed: this process makes no more (its tests copy the template themselves).
+    failed: bool,
+}
+
+type Prepared = Arc<Shared>;
 static PREPARED: Mutex<Option<HashMap<PathBuf, Prepared>>> = Mutex::new(None);
 
 fn prepared(key: PathBuf, make: impl FnOnce() -> Result<(Chain, TemplateCache)>) -> Result<Prepared> {
@@ -49,9 +93,67 @@ fn prepared(key: PathBuf, make: impl FnOnce() -> Result<(Chain, TemplateCache)>)
     if let Some(found) = map.get(&key) {
         return Ok(found.clone());
     }
-    let made = Arc::new(make()?);
+    let (chain, cache) = make()?;
+    let made = Arc::new(Shared {
+        head: cache.head_name(&chain),
+        chain,
+        cache,
+        refill: Mutex::new(Refill::default()),
+        refilled: Condvar::new(),
+    });
     map.insert(key, made.clone());
     Ok(made)
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Refill> {
+    shared.refill.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Makes spares of `shared`'s template in a thread of its own, unless one is at it already (it then counts again
+/// when done). Nothing waits for it: a process that exits meanwhile leaves a whole spare or none.
+fn refill(shared: &Prepared) {
+    let want = spares_wanted();
+    let Some(head) = shared.head.clone() else { return };
+    let mut state = lock(shared);
+    state.again = true;
+    if want == 0 || state.running || state.failed {
+        return;
+    }
+    state.running = true;
+    let worker = shared.clone();
+    let spawned = std::thread::Builder::new().name("anonmigrate-spares".into()).spawn(move || {
+        loop {
+            lock(&worker).again = false;
+            let made = worker.cache.fill_spares(&head, want);
+            let mut state = lock(&worker);
+            state.failed |= made.is_err();
+            if !state.again || state.failed {
+                state.running = false;
+                worker.refilled.notify_all();
+                return;
+            }
+        }
+    });
+    if spawned.is_err() {
+        state.running = false;
+    }
+}
+
+/// Waits until this process has finished making spares (for every chain it made test databases of): for
+/// benchmarks, and for tests that look at the server's databases afterwards.
+pub fn wait_for_spares() {
+    let all: Vec<Prepared> = PREPARED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .as_ref()
+        .map(|map| map.values().cloned().collect())
+        .unwrap_or_default();
+    for shared in all {
+        let mut state = lock(&shared);
+        while state.running {
+            state = shared.refilled.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
 }
 
 impl TestDatabase {
@@ -94,8 +196,18 @@ impl TestDatabase {
     }
 
     fn from_prepared(prepared: &Prepared) -> Result<TestDatabase> {
-        let (chain, cache) = prepared.as_ref();
-        let (database, replay) = cache.migrated(chain, PREFIX, &mut Silent)?;
+        let Shared { chain, cache, head, .. } = prepared.as_ref();
+        let claimed = match head {
+            Some(head) if spares_wanted() > 0 => cache.claim_spare(head, PREFIX).map(|db| (db, Replay::spare(head, chain.migrations.len()))),
+            _ => None,
+        };
+        let (database, replay) = match claimed {
+            Some(claimed) => claimed,
+            None => cache.migrated(chain, PREFIX, &mut Silent)?,
+        };
+        if replay.fallback.is_none() {
+            refill(prepared);
+        }
         let url = database.url.libpq_url(crate::db::CONNECT_TIMEOUT_SECS);
         Ok(TestDatabase {
             database: Some(database),
@@ -114,7 +226,8 @@ impl TestDatabase {
         self.database.as_ref().map(ScratchDatabase::name).unwrap_or_default()
     }
 
-    /// How the database was made: copied from a template (and how many migrations it held) or replayed.
+    /// How the database was made: a claimed spare, copied from a template (and how many migrations it held), or
+    /// replayed.
     pub fn replay(&self) -> &Replay {
         &self.replay
     }

@@ -198,21 +198,21 @@ pub enum Command {
     /// List or drop the template databases that make replays fast (schema, check, test databases)
     #[command(
         subcommand,
-        after_help = "Replays keep a template database per chain prefix (named anonmigrate_tpl_<workspace>_<migrations>_<hash>, four per workspace, six at most between evictions) on the server they replay on, and copy the longest unchanged prefix instead of applying every migration. Nothing connects to a template; `cache clear` drops them (they are rebuilt on the next replay). Set ANONMIGRATE_TEMPLATE_CACHE=0 to replay without templates."
+        after_help = "Replays keep a template database per chain prefix (named anonmigrate_tpl_<workspace>_<migrations>_<hash>, four per workspace, six at most between evictions) on the server they replay on, and copy the longest unchanged prefix instead of applying every migration. Nothing connects to a template; `cache clear` drops them (they are rebuilt on the next replay). Test databases (anonmigrate_core::testdb) also keep up to four spare copies of the current chain's template ready (anonmigrate_spare_<workspace>_<migrations>_<hash>_<k>; ANONMIGRATE_TEST_SPARES sets how many, 0 none); `cache list` counts them and `cache clear` drops them too. Set ANONMIGRATE_TEMPLATE_CACHE=0 to replay without templates."
     )]
     Cache(CacheCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
-    /// List the template databases (this workspace's, or every workspace's with --all): migrations, size, last use
+    /// List the template databases (this workspace's, or every workspace's with --all): migrations, size, spare copies, last use
     #[command(after_help = "Example:\n  cargo anonmigrate cache list")]
     List {
         /// Every anonmigrate template on the server, not only this workspace's
         #[arg(long)]
         all: bool,
     },
-    /// Drop the template databases (this workspace's, or every workspace's with --all)
+    /// Drop the template databases and their spare copies (this workspace's, or every workspace's with --all)
     #[command(after_help = "Example:\n  cargo anonmigrate cache clear")]
     Clear {
         /// Every anonmigrate template on the server, not only this workspace's

@@ -150,3 +150,32 @@ fn run_on_a_configured_server_regenerates_schema_rs_without_leaving_templates_th
     schema_stdout(&env, "(0 of 5 migration(s) from a template copy)");
     assert_eq!(templates(&env).len(), 2, "{:?}", templates(&env));
 }
+
+#[test]
+fn cache_list_counts_the_spare_test_databases_and_cache_clear_drops_them() {
+    let env = Env::anonchat("cache_spares");
+    // A test database of this workspace's chain, as the application's tests make one: the template is built and
+    // spare copies of it are made in the background.
+    let db = anonmigrate_core::testdb::TestDatabase::on_server(&env.db.url, &env.ws.migrations()).expect("a migrated test database");
+    drop(db);
+    anonmigrate_core::testdb::wait_for_spares();
+    let stem = format!("anonmigrate\\_spare\\_{}\\_", label(&env));
+    let spares = || env.db.query(&format!("SELECT datname FROM pg_database WHERE datname LIKE '{stem}%' ORDER BY 1"));
+    let want = anonmigrate_core::testdb::spares_wanted();
+    assert_eq!(spares().len(), want, "{:?}", spares());
+
+    let listed = env.cli(&["cache", "list"]);
+    listed.assert_code(0);
+    let head = templates(&env).into_iter().map(|t| t.split(' ').next().unwrap().to_owned()).find(|t| t.contains("_5_")).unwrap();
+    let line = listed.stdout.lines().find(|l| l.starts_with(&head)).unwrap_or_else(|| panic!("{head} not listed:\n{}", listed.stdout));
+    assert!(line.contains(&format!("  {want} spare(s)")), "{line}");
+    let json = env.cli(&["--format", "json", "cache", "list"]);
+    json.assert_code(0);
+    assert!(json.stdout.contains(&format!("\"spares\": {want}")), "{}", json.stdout);
+
+    let cleared = env.cli(&["cache", "clear"]);
+    cleared.assert_code(0);
+    assert!(cleared.stdout.contains(&format!("and {want} spare test database(s)")), "{}", cleared.stdout);
+    assert!(spares().is_empty(), "spares left after cache clear: {:?}", spares());
+    assert!(templates(&env).is_empty(), "{:?}", templates(&env));
+}

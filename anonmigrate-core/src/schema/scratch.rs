@@ -46,13 +46,13 @@ impl ScratchDatabase {
     pub fn create_on(conn: &mut diesel::pg::PgConnection, server: &DatabaseUrl, prefix: &str, template: Option<&str>) -> Result<ScratchDatabase> {
         let mut busy_retries = 0;
         loop {
-            let name = format!("{prefix}{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-            let mut sql = format!("CREATE DATABASE {} TEMPLATE {}", db::quote_ident(&name), db::quote_ident(template.unwrap_or("template0")));
-            if let Some(template) = template
-                && file_copy_is_cheap(conn, template)
-            {
-                sql.push_str(" STRATEGY FILE_COPY");
-            }
+            let name = fresh_name(prefix);
+            let sql = format!(
+                "CREATE DATABASE {} TEMPLATE {}{}",
+                db::quote_ident(&name),
+                db::quote_ident(template.unwrap_or("template0")),
+                copy_strategy(conn, server)
+            );
             match db::execute(conn, &sql) {
                 Ok(()) => {
                     let url = server.with_database(&name);
@@ -91,6 +91,14 @@ impl ScratchDatabase {
         }
     }
 
+    /// Takes charge of database `name` on `server`, which the caller made (a claimed spare copy, see
+    /// [`crate::template::TemplateCache::claim_spare`]): dropped with the returned value like any other.
+    pub(crate) fn adopt(server: &DatabaseUrl, name: &str) -> ScratchDatabase {
+        let url = server.with_database(name);
+        lock_active().push(url.clone());
+        ScratchDatabase { url, kept: false }
+    }
+
     pub fn name(&self) -> String {
         self.url.database()
     }
@@ -126,25 +134,39 @@ impl ScratchDatabase {
     }
 }
 
+/// `<prefix><pid>_<n>`: a name no other database of this process has (an earlier process with the same pid may
+/// have left one: creating it then fails with "already exists" and the caller takes the next).
+pub(crate) fn fresh_name(prefix: &str) -> String {
+    format!("{prefix}{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
 /// Whether copying a database file by file (`STRATEGY FILE_COPY`, PostgreSQL 15+) beats the default block-by-block
-/// copy: it does for a template of hundreds of tables (over 16 MB; an empty database is about 8), but it forces two
-/// checkpoints, which cost little only on a server without fsync (the managed development server and test
-/// clusters), so only there, and only for such templates (measured: a 27 MB template 0.7-1.4 s instead of
-/// 1.4-1.8 s; an 8 MB one slower).
-fn file_copy_is_cheap(conn: &mut diesel::pg::PgConnection, template: &str) -> bool {
+/// copy (`WAL_LOG`): it forces two checkpoints, which cost little only on a server without fsync (the managed
+/// development server and test clusters), and there it wins at every size measured, `template0` included (7.4 MB:
+/// 32 ms instead of 40; a 300-migration template of 13.4 MB: 50 ms instead of 68; 27 MB: 0.46 s instead of
+/// 0.5-0.8). Asked once per server and process: the answer is one more round trip per copy otherwise.
+pub(crate) fn file_copy_is_cheap(conn: &mut diesel::pg::PgConnection, server: &DatabaseUrl) -> bool {
     use diesel::prelude::*;
     #[derive(QueryableByName)]
     struct Cheap {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         cheap: bool,
     }
-    diesel::sql_query(
-        "SELECT current_setting('fsync') = 'off' AND current_setting('server_version_num')::int >= 150000 \
-                AND pg_database_size($1) > 16 * 1024 * 1024 AS cheap",
-    )
-    .bind::<diesel::sql_types::Text, _>(template)
-    .get_result::<Cheap>(conn)
-        .is_ok_and(|c| c.cheap)
+    static KNOWN: Mutex<Vec<(String, bool)>> = Mutex::new(Vec::new());
+    let key = server.server();
+    if let Some((_, cheap)) = KNOWN.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(k, _)| *k == key) {
+        return *cheap;
+    }
+    let cheap = diesel::sql_query("SELECT current_setting('fsync') = 'off' AND current_setting('server_version_num')::int >= 150000 AS cheap")
+        .get_result::<Cheap>(conn)
+        .is_ok_and(|c| c.cheap);
+    KNOWN.lock().unwrap_or_else(|p| p.into_inner()).push((key, cheap));
+    cheap
+}
+
+/// ` STRATEGY FILE_COPY` where [`file_copy_is_cheap`], else nothing: the tail of a `CREATE DATABASE … TEMPLATE`.
+pub(crate) fn copy_strategy(conn: &mut diesel::pg::PgConnection, server: &DatabaseUrl) -> &'static str {
+    if file_copy_is_cheap(conn, server) { " STRATEGY FILE_COPY" } else { "" }
 }
 
 impl Drop for ScratchDatabase {

@@ -1,4 +1,5 @@
-//! `cache list|clear`: the template databases replays copy (`anonmigrate_core::template`).
+//! `cache list|clear`: the template databases replays copy and the spare copies test databases claim
+//! (`anonmigrate_core::template`).
 
 use std::process::ExitCode;
 
@@ -19,14 +20,18 @@ pub fn cache(ctx: &mut Context, command: &CacheCommand) -> anyhow::Result<ExitCo
                 Format::Json => json(&serde_json::json!({
                     "server": server.describe(),
                     "templates": templates.iter().map(|t| serde_json::json!({
-                        "name": t.name, "migrations": t.migrations, "size_bytes": t.size_bytes, "comment": t.comment,
+                        "name": t.name, "migrations": t.migrations, "size_bytes": t.size_bytes, "spares": t.spares, "comment": t.comment,
                     })).collect::<Vec<_>>(),
                 }))?,
                 Format::Text if templates.is_empty() => out(&format!("no template databases on {}", server.describe())),
                 Format::Text => {
                     for t in &templates {
                         let size = t.size_bytes.map_or_else(|| "?".to_owned(), |b| format!("{:.1} MB", b as f64 / 1_048_576.0));
-                        out(&format!("{}  {} migration(s)  {size}  {}", t.name, t.migrations, t.comment));
+                        let spares = match t.spares {
+                            Some(n) if n > 0 => format!("  {n} spare(s)"),
+                            _ => String::new(),
+                        };
+                        out(&format!("{}  {} migration(s)  {size}{spares}  {}", t.name, t.migrations, t.comment));
                     }
                 }
             }
@@ -36,7 +41,16 @@ pub fn cache(ctx: &mut Context, command: &CacheCommand) -> anyhow::Result<ExitCo
             match ctx.format {
                 Format::Json => json(&serde_json::json!({ "server": server.describe(), "dropped": dropped }))?,
                 Format::Text if dropped.is_empty() => out(&format!("no template databases to drop on {}", server.describe())),
-                Format::Text => out(&format!("dropped {} template database(s) on {}: {}", dropped.len(), server.describe(), dropped.join(", "))),
+                Format::Text => {
+                    let spares = dropped.iter().filter(|d| d.starts_with(template::SPARE_PREFIX)).count();
+                    let also = if spares > 0 { format!(" and {spares} spare test database(s)") } else { String::new() };
+                    out(&format!(
+                        "dropped {} template database(s){also} on {}: {}",
+                        dropped.len() - spares,
+                        server.describe(),
+                        dropped.join(", ")
+                    ));
+                }
             }
         }
     }
