@@ -535,11 +535,19 @@ fn comment_sql(name: &str, migrations: usize, newest: &str, workspace: &str, use
     format!("COMMENT ON DATABASE {} IS {}", db::quote_ident(name), db::quote_literal(&text))
 }
 
-/// Moves the "used" time in a template's comment to now (least recently used templates are evicted first).
+/// Moves the "used" time in a template's comment to now (least recently used templates are evicted first), unless
+/// it moved less than a minute ago. A comment waits for every copy of the template in progress (it locks the
+/// database against them), so it gives up after 50 ms rather than hold up a test behind another's copy: the time
+/// only orders evictions.
 fn touch(conn: &mut PgConnection, name: &str) -> Result<()> {
     let sql = format!(
-        "DO $$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', {name}, \
-           regexp_replace(coalesce(shobj_description((SELECT oid FROM pg_database WHERE datname = {name}), 'pg_database'), ''), 'used [0-9]+$', 'used {now}')); END $$",
+        "DO $$ DECLARE comment text := coalesce(shobj_description((SELECT oid FROM pg_database WHERE datname = {name}), 'pg_database'), ''); \
+         BEGIN \
+           IF coalesce(substring(comment FROM 'used ([0-9]+)$')::bigint, 0) > {now} - 60 THEN RETURN; END IF; \
+           PERFORM set_config('lock_timeout', '50ms', true); \
+           EXECUTE format('COMMENT ON DATABASE %I IS %L', {name}, regexp_replace(comment, 'used [0-9]+$', 'used {now}')); \
+         EXCEPTION WHEN lock_not_available THEN NULL; \
+         END $$",
         name = db::quote_literal(name),
         now = now_secs()
     );
