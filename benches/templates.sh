@@ -7,8 +7,13 @@
 #   2. `schema --stdout` after appending one migration to a 300- and a 1,000-migration chain whose templates exist
 #      (each repetition appends a different one), against the cold replay;
 #   3. a fresh migrated test database (`anonmigrate_core::testdb::TestDatabase`) for the Anonymous Chat chain and
-#      the 1,000-migration chain, against replaying the chain into a new database (anonmigrate-core/benches/testdb.rs).
-# Every figure is the median (min-max) wall time of whole processes, except 3 (in process).
+#      the 1,000-migration chain (anonmigrate-core/benches/testdb.rs), two ways: (a) claimed from a warm pool of
+#      spare copies (the refill finished before each claim: what a test sees when spares are ready) and (b) back to
+#      back, every database held, so the pool drains and the rate is what copying the template sustains; against one
+#      template copy made on demand (a test database before the spares) and replaying the chain into a new database.
+#      ANONMIGRATE_TEST_SPARES sets the pool size (default 4).
+# Every figure is the median (min-max) wall time of whole processes, except 3 (in process), with the load average
+# printed before each part (other work on the machine inflates every figure).
 #
 # Usage: benches/templates.sh [--reps N] [--check-size N] [--sizes "300 1000"]
 # Environment: ANONMIGRATE_BIN (default: built here with --release), ANONMIGRATE_PG_BINDIR (default: `server install`).
@@ -101,7 +106,7 @@ for n in $(printf '%s\n' $check_size $sizes | sort -nu); do
     chain "$ws" "$n"
     : >"$work/cold_$n"
     for _ in $(seq "$reps"); do timed "$work/cold_$n" cold schema --stdout; done
-    echo "$n migrations: cold replay (schema --stdout, ANONMIGRATE_TEMPLATE_CACHE=0): $(stats <"$work/cold_$n")"
+    echo "$n migrations: cold replay (schema --stdout, ANONMIGRATE_TEMPLATE_CACHE=0): $(stats <"$work/cold_$n"); load $(cut -d' ' -f1-3 /proc/loadavg)"
 
     if [ "$n" = "$check_size" ]; then
         : >"$work/check_$n"
@@ -129,10 +134,14 @@ for n in $(printf '%s\n' $check_size $sizes | sort -nu); do
     fi
 done
 
-echo "test databases (in process; median (min-max)):"
-"$testdb_bench" "$url" "$repo/migrations" 21 | sed 's/^/  Anonymous Chat chain, /'
+echo "test databases (in process; median (min-max)); load $(cut -d' ' -f1-3 /proc/loadavg):"
+echo "  Anonymous Chat chain:"
+"$testdb_bench" "$url" "$repo/migrations" 21 | sed 's/^/    /'
 largest=$(printf '%s\n' $sizes | sort -n | tail -1)
-"$testdb_bench" "$url" "$work/ws_$largest/migrations" 21 | sed 's/^/  synthetic chain, /'
+echo "  synthetic chain (load $(cut -d' ' -f1-3 /proc/loadavg)):"
+"$testdb_bench" "$url" "$work/ws_$largest/migrations" 21 | sed 's/^/    /'
 left=$(psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'anonmigrate\\_scratch\\_%' OR datname LIKE 'anonmigrate\\_test\\_%'")
 echo "scratch and test databases left behind: $left"
 [ "$left" = 0 ]
+spares=$(psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'anonmigrate\\_spare\\_%'")
+echo "spare copies waiting (at most ${ANONMIGRATE_TEST_SPARES:-4} per chain): $spares"

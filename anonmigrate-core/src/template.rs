@@ -509,11 +509,17 @@ impl TemplateCache {
         let to = (last + 1 < chain.migrations.len()).then_some(last);
         self.apply(&building.url, chain, to, observer)?;
         at_head(&building.url)?;
-        building.keep_as(name).map_err(|e| Failure::Cache(format!("cannot rename the template database: {}", e.message)))?;
-        // Nobody may connect to a template (a copy needs it free); its owner may still copy and drop it.
-        let _ = db::execute(conn, &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db::quote_ident(name)));
+        // Nobody may connect to a template (a copy needs it free); its owner may still copy and drop it. Renamed,
+        // closed and commented in one round trip.
         let migration = &chain.migrations[last];
-        let _ = db::execute(conn, &comment_sql(name, last + 1, &migration.dir_name, &self.workspace, now_secs()));
+        let also = format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false; {}",
+            db::quote_ident(name),
+            comment_sql(name, last + 1, &migration.dir_name, &self.workspace, now_secs())
+        );
+        building
+            .keep_as(conn, name, &also)
+            .map_err(|e| Failure::Cache(format!("cannot rename the template database: {}", e.message)))?;
         Ok(())
     }
 }

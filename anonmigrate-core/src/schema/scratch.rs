@@ -109,17 +109,15 @@ impl ScratchDatabase {
         lock_active().retain(|u| u.database() != self.url.database());
     }
 
-    /// Renames this database to `name` and keeps it (it is no longer dropped): how a template is finished. The
-    /// caller has closed its connections to it; a session still leaving is waited for, as for a copy.
-    pub fn keep_as(mut self, name: &str) -> std::result::Result<(), crate::error::PgError> {
-        let mut conn = crate::setup::maintenance_connection(&self.url).map_err(|e| crate::error::PgError {
-            message: e.to_string(),
-            ..Default::default()
-        })?;
-        let sql = format!("ALTER DATABASE {} RENAME TO {}", db::quote_ident(&self.name()), db::quote_ident(name));
+    /// Renames this database to `name` and keeps it (it is no longer dropped): how a template is finished. `conn` is
+    /// a connection to another database of the server; `also` is more SQL run in the same implicit transaction
+    /// (closing the database to connections, its comment: one round trip, all or nothing). The caller has closed
+    /// its connections to it; a session still leaving is waited for, as for a copy.
+    pub fn keep_as(mut self, conn: &mut diesel::pg::PgConnection, name: &str, also: &str) -> std::result::Result<(), crate::error::PgError> {
+        let sql = format!("ALTER DATABASE {} RENAME TO {};{also}", db::quote_ident(&self.name()), db::quote_ident(name));
         let mut busy_retries = 0;
         loop {
-            match db::execute(&mut conn, &sql) {
+            match db::execute(conn, &sql) {
                 Ok(()) => break,
                 Err(e) if e.message.contains("is being accessed by other users") && busy_retries < BUSY_RETRIES => {
                     busy_retries += 1;
