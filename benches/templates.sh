@@ -125,7 +125,7 @@ for n in $(printf '%s\n' $check_size $sizes | sort -nu); do
             echo "CREATE TABLE appended_$r (id BIGINT PRIMARY KEY, note TEXT);" >"$ws/migrations/99999999999999_appended/up.sql"
             echo "DROP TABLE appended_$r;" >"$ws/migrations/99999999999999_appended/down.sql"
             timed "$work/append_$n" anon schema --stdout --timings
-            grep -q "($n of $((n + 1)) migration(s) from a template copy)" "$work/last.err" \
+            grep -q "($n of $((n + 1)) migration(s) from a template copy" "$work/last.err" \
                 || { echo "the appended replay did not copy the template:" >&2; cat "$work/last.err" >&2; exit 1; }
         done
         rm -rf "$ws/migrations/99999999999999_appended"

@@ -64,7 +64,8 @@ pub struct Replay {
     pub template: Option<String>,
     /// Why the cache was not used, when it was not (disabled, or the role may not copy databases).
     pub fallback: Option<String>,
-    /// The database is a spare copy of the template made in advance and claimed ([`TemplateCache::claim_spare`]).
+    /// The database (or, for a replay that built the whole chain's template, the database it was built in) is a
+    /// spare copy made in advance and claimed ([`TemplateCache::claim_spare`]).
     pub from_spare: bool,
 }
 
@@ -233,8 +234,13 @@ impl TemplateCache {
     /// for the next. `None` when none is left, or the claim failed for any other reason: the caller copies the
     /// template as usual, which reports what is wrong.
     pub fn claim_spare(&self, head: &str, prefix: &str) -> Option<ScratchDatabase> {
-        let regex = spare_regex(head)?;
         let mut conn = crate::setup::maintenance_connection(&self.server).ok()?;
+        self.claim_spare_on(&mut conn, head, prefix)
+    }
+
+    /// [`TemplateCache::claim_spare`] through an open maintenance connection.
+    fn claim_spare_on(&self, conn: &mut PgConnection, head: &str, prefix: &str) -> Option<ScratchDatabase> {
+        let regex = spare_regex(head)?;
         loop {
             let target = scratch::fresh_name(prefix);
             // The rename takes the database's lock and looks its name up again once it has it, so of two
@@ -255,7 +261,7 @@ impl TemplateCache {
                 regex = db::quote_literal(&regex),
                 target = db::quote_literal(&target)
             );
-            return match db::execute(&mut conn, &sql) {
+            return match db::execute(conn, &sql) {
                 Ok(()) => Some(ScratchDatabase::adopt(&self.server, &target)),
                 // A leftover of an earlier process with this pid holds the name: the next number.
                 Err(e) if e.message.contains("already exists") => continue,
@@ -269,15 +275,23 @@ impl TemplateCache {
     /// filling, returns 0 at once. A copy is one `CREATE DATABASE`, so a filler that stops half way (its process
     /// exits) leaves either a whole spare or none.
     pub fn fill_spares(&self, head: &str, want: usize) -> Result<usize> {
-        use diesel::sql_types::Bool;
+        self.fill_spares_telling(head, want, None)
+    }
+
+    /// [`TemplateCache::fill_spares`], sending the filler's backend pid on `copying` just before its first copy
+    /// (and dropping it without a word when there is nothing to copy).
+    fn fill_spares_telling(&self, head: &str, want: usize, mut copying: Option<std::sync::mpsc::Sender<i32>>) -> Result<usize> {
+        use diesel::sql_types::{Bool, Integer};
         #[derive(QueryableByName)]
         struct Locked {
             #[diesel(sql_type = Bool)]
             locked: bool,
+            #[diesel(sql_type = Integer)]
+            pid: i32,
         }
         let Some(regex) = spare_regex(head) else { return Ok(0) };
         let mut conn = crate::setup::maintenance_connection(&self.server)?;
-        let locked: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({SPARE_LOCK_CLASS}, hashtext($1)) AS locked"))
+        let locked: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({SPARE_LOCK_CLASS}, hashtext($1)) AS locked, pg_backend_pid() AS pid"))
             .bind::<Text, _>(head)
             .get_result(&mut conn)
             .map_err(|e| db::context("taking the spare fillers' lock")(db::pg_error(&e)))?;
@@ -296,6 +310,9 @@ impl TemplateCache {
                 return Ok(made);
             };
             let sql = format!("CREATE DATABASE {} TEMPLATE {} ALLOW_CONNECTIONS false{strategy}", db::quote_ident(&name), db::quote_ident(head));
+            if let Some(copying) = copying.take() {
+                let _ = copying.send(locked.pid);
+            }
             match db::execute(&mut conn, &sql) {
                 Ok(()) => made += 1,
                 Err(e) if e.message.contains("already exists") => {}
@@ -363,6 +380,72 @@ impl TemplateCache {
                 Ok((self.plain(chain, prefix, observer)?, replay))
             }
         }
+    }
+
+    /// Starts copying template `template` into one spare in a thread of its own, for the next replay (see
+    /// [`TemplateCache::building_copy`]), and returns once the server runs the copy: a command may exit right after,
+    /// and the server finishes a `CREATE DATABASE` whose client is gone (committed before its reply is sent). Waits
+    /// a few milliseconds (at most a second on a very busy machine); a copy not started by then is simply not there
+    /// next time.
+    fn prefill(&self, conn: &mut PgConnection, template: &str) {
+        use diesel::sql_types::{Bool, Integer};
+        #[derive(QueryableByName)]
+        struct Running {
+            #[diesel(sql_type = Bool)]
+            running: bool,
+        }
+        if crate::testdb::spares_wanted() == 0 {
+            return;
+        }
+        let (tell, told) = std::sync::mpsc::channel();
+        let (cache, template) = (self.clone(), template.to_owned());
+        let spawned = std::thread::Builder::new()
+            .name("anonmigrate-prefill".into())
+            .spawn(move || cache.fill_spares_telling(&template, 1, Some(tell)));
+        if spawned.is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let Ok(pid) = told.recv_timeout(std::time::Duration::from_secs(1)) else { return };
+        while std::time::Instant::now() < deadline {
+            let running = diesel::sql_query(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE 'CREATE DATABASE%') AS running",
+            )
+            .bind::<Integer, _>(pid)
+            .get_result::<Running>(conn);
+            if !running.is_ok_and(|r| !r.running) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// The database a template is built in: a spare copy of `source` when one waits (made by the previous replay's
+    /// [`TemplateCache::prefill`]; when it is still being made, waiting for it beats a second copy racing it for
+    /// the disk), else a new copy of `source` (or of `template0`).
+    /// Also says whether it was a spare.
+    fn building_copy(&self, conn: &mut PgConnection, source: Option<&str>) -> Result<(ScratchDatabase, bool)> {
+        if let Some(source) = source
+            && crate::testdb::spares_wanted() > 0
+        {
+            if let Some(claimed) = self.claim_spare_on(conn, source, BUILD_PREFIX) {
+                return Ok((claimed, true));
+            }
+            // A filler of `source` holds its lock until its copies are done: wait for it (bounded), then claim.
+            let wait = format!(
+                "BEGIN; SET LOCAL lock_timeout = '3s'; \
+                 SELECT pg_advisory_xact_lock({SPARE_LOCK_CLASS}, hashtext({})) WHERE NOT pg_try_advisory_xact_lock({SPARE_LOCK_CLASS}, hashtext({0})); COMMIT",
+                db::quote_literal(source)
+            );
+            let waited = db::execute(conn, &wait);
+            if waited.is_err() {
+                let _ = db::execute(conn, "ROLLBACK");
+            }
+            if let Some(claimed) = self.claim_spare_on(conn, source, BUILD_PREFIX) {
+                return Ok((claimed, true));
+            }
+        }
+        Ok((ScratchDatabase::create_on(conn, &self.server, BUILD_PREFIX, source)?, false))
     }
 
     fn fallback(&self, why: String, chain: &Chain, observer: &mut dyn Observer) -> Replay {
@@ -449,7 +532,12 @@ impl TemplateCache {
         let _ = db::execute(&mut conn, &unlock);
         let replay = result?;
         let _ = evict(&mut conn, &pattern, &names[n.saturating_sub(2)..]);
-        let _ = drop_spares(&mut conn, &self.spares_regex(), spare_regex(&head).as_deref());
+        let _ = drop_spares(&mut conn, &self.spares_regex(), &names[n.saturating_sub(2)..]);
+        // Someone iterating on this chain (it had a cached prefix): the next replay most likely edits the newest
+        // migration again and builds on the chain without it, so a copy of that template is made for it now.
+        if replay.copied > 0 && n >= 2 {
+            self.prefill(&mut conn, &names[n - 2]);
+        }
         Ok((replay, head, conn))
     }
 
@@ -485,8 +573,8 @@ impl TemplateCache {
             self.build_one(conn, chain, source.as_deref(), n - 2, &names[n - 2], observer, &mut |_| Ok(()))?;
             source = Some(names[n - 2].clone());
         }
-        self.build_one(conn, chain, source.as_deref(), n - 1, &names[n - 1], observer, at_head)?;
-        Ok(replay)
+        let from_spare = self.build_one(conn, chain, source.as_deref(), n - 1, &names[n - 1], observer, at_head)?;
+        Ok(Replay { from_spare, ..replay })
     }
 
     /// Builds template `name` holding migrations `..=last` from a copy of `source` (or an empty database), calls
@@ -501,8 +589,8 @@ impl TemplateCache {
         name: &str,
         observer: &mut dyn Observer,
         at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
-    ) -> std::result::Result<(), Failure> {
-        let building = ScratchDatabase::create_on(conn, &self.server, BUILD_PREFIX, source).map_err(|e| match e {
+    ) -> std::result::Result<bool, Failure> {
+        let (building, from_spare) = self.building_copy(conn, source).map_err(|e| match e {
             Error::InsufficientPrivilege { .. } => Failure::Replay(e),
             other => Failure::Cache(other.to_string()),
         })?;
@@ -520,7 +608,7 @@ impl TemplateCache {
         building
             .keep_as(conn, name, &also)
             .map_err(|e| Failure::Cache(format!("cannot rename the template database: {}", e.message)))?;
-        Ok(())
+        Ok(from_spare)
     }
 }
 
@@ -624,13 +712,15 @@ fn evict(conn: &mut PgConnection, prefix: &str, keep: &[String]) -> Result<()> {
 
 fn clear_on(server: &DatabaseUrl, prefix: &str, spares: &str) -> Result<Vec<String>> {
     let mut conn = crate::setup::maintenance_connection(server)?;
-    // Spares first: a filler copying a template holds it until its copy is done.
-    let mut dropped = drop_spares(&mut conn, spares, None)?;
+    // Spares first, and again after the templates: a copy still being made is not listed yet, but dropping its
+    // template waits for it to finish.
+    let mut dropped = drop_spares(&mut conn, spares, &[])?;
     for template in list_on(&mut conn, prefix, false)? {
         db::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_ident(&template.name)))
             .map_err(db::context("dropping a template database"))?;
         dropped.push(template.name);
     }
+    dropped.extend(drop_spares(&mut conn, spares, &[])?);
     Ok(dropped)
 }
 
@@ -672,15 +762,17 @@ fn matching(conn: &mut PgConnection, regex: &str) -> Result<HashSet<String>> {
     Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
-/// Drops the spares matching `regex`, except those matching `keep`; returns their names. Nobody is connected to a
-/// spare; one claimed meanwhile has another name and is left alone (`IF EXISTS`).
-fn drop_spares(conn: &mut PgConnection, regex: &str, keep: Option<&str>) -> Result<Vec<String>> {
-    let keep = match keep {
-        Some(keep) => matching(conn, keep)?,
-        None => HashSet::new(),
-    };
+/// Drops the spares matching `regex`, except the spares of the templates `keep`; returns their names. Nobody is
+/// connected to a spare; one claimed meanwhile has another name and is left alone (`IF EXISTS`).
+fn drop_spares(conn: &mut PgConnection, regex: &str, keep: &[String]) -> Result<Vec<String>> {
+    let mut kept = HashSet::new();
+    for template in keep {
+        if let Some(regex) = spare_regex(template) {
+            kept.extend(matching(conn, &regex)?);
+        }
+    }
     let mut dropped = Vec::new();
-    for spare in matching(conn, regex)?.into_iter().filter(|s| !keep.contains(s)) {
+    for spare in matching(conn, regex)?.into_iter().filter(|s| !kept.contains(s)) {
         db::execute(conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&spare))).map_err(db::context("dropping a spare test database"))?;
         dropped.push(spare);
     }

@@ -154,16 +154,19 @@ fn a_changed_chain_never_claims_a_spare_of_the_old_one() {
     let old_spares = spares(&stem);
     assert!(!old_spares.is_empty(), "no spares were made");
 
-    // The same directory with one more migration, as the next test run sees it (another URL of the same server, so
-    // this process loads the chain again).
+    // The same directory with the migration edited and one more after it, as the next test run sees it (another URL
+    // of the same server, so this process loads the chain again).
+    ws.write("migrations/2025-01-01-000000_a/up.sql", "CREATE TABLE a (id INT PRIMARY KEY, note TEXT);\n");
     ws.write("migrations/2025-01-02-000000_b/up.sql", "CREATE TABLE b (id INT PRIMARY KEY);\n");
     ws.write("migrations/2025-01-02-000000_b/down.sql", "DROP TABLE b;\n");
     let new = TestDatabase::on_server(&cluster().url("template1"), &migrations).expect("a migrated test database");
     assert!(!new.replay().from_spare, "a spare of the old chain was claimed: {:?}", new.replay());
     assert_eq!(query_url(new.url(), "SELECT count(*) FROM b"), ["0"]);
+    assert_eq!(query_url(new.url(), "SELECT count(note) FROM a"), ["0"]);
     assert_eq!(new.replay().migrations, 2);
     testdb::wait_for_spares();
-    // Building the new chain's template dropped the old chain's spares; the new ones name two migrations.
+    // Building the new chain's templates dropped the old chain's spares (its one template is no prefix of the new
+    // chain); the new ones name two migrations.
     let now = spares(&stem);
     assert!(now.iter().all(|s| !old_spares.contains(s)), "old spares left: {now:?} (before: {old_spares:?})");
     assert!(!now.is_empty() && now.iter().all(|s| s.starts_with(&format!("{stem}2_"))), "{now:?}");

@@ -70,14 +70,29 @@ fn schema_copies_the_longest_cached_prefix_and_applies_only_the_rest() {
     add_migration(&env, "2025-02-01-000000_add_reactions", "CREATE TABLE reactions (id BIGINT PRIMARY KEY, emoji TEXT NOT NULL);\n", "DROP TABLE reactions;\n");
     let appended = schema_stdout(&env, "(5 of 6 migration(s) from a template copy)");
     assert!(appended.stdout.contains("reactions (id)"), "{}", appended.stdout);
-    // Editing the newest one copies the same five again.
+    // Before exiting, that replay started a copy of the five-migration template for the next one (the server
+    // finishes it after the process is gone): one spare, closed to connections.
+    let spares = || {
+        env.db.query(&format!(
+            "SELECT datname || ' ' || datallowconn FROM pg_database WHERE datname LIKE 'anonmigrate\\_spare\\_{}\\_5\\_%'",
+            label(&env)
+        ))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while spares().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let made = spares();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].ends_with(" false"), "a spare must not accept connections: {made:?}");
+    // Editing the newest one copies the same five again: that copy made in advance.
     add_migration(
         &env,
         "2025-02-01-000000_add_reactions",
         "CREATE TABLE reactions (id BIGINT PRIMARY KEY, emoji TEXT NOT NULL, weight INTEGER);\n",
         "DROP TABLE reactions;\n",
     );
-    let edited = schema_stdout(&env, "(5 of 6 migration(s) from a template copy)");
+    let edited = schema_stdout(&env, "(5 of 6 migration(s) from a template copy made in advance)");
     assert!(edited.stdout.contains("weight -> Nullable<Int4>"), "{}", edited.stdout);
     // The same chain with ANONMIGRATE_TEMPLATE_CACHE=0 replays from nothing and gives the same text.
     let mut args = vec!["schema", "--stdout", "--timings", "--database-url"];

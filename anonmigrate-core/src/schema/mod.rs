@@ -46,6 +46,8 @@ pub struct Timings {
     pub copied: usize,
     /// Migrations in the chain.
     pub migrations: usize,
+    /// The template copy was made in advance (by the previous replay) and claimed.
+    pub spare: bool,
 }
 
 /// One rendered section.
@@ -95,6 +97,7 @@ pub fn replay(workspace: &Workspace, chain: &Chain, schemas: &[String], observer
         render: Duration::ZERO,
         copied: replay.copied,
         migrations: replay.migrations,
+        spare: replay.from_spare,
     };
     Ok((catalog, timings))
 }

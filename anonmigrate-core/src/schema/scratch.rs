@@ -115,6 +115,9 @@ impl ScratchDatabase {
     /// its connections to it; a session still leaving is waited for, as for a copy.
     pub fn keep_as(mut self, conn: &mut diesel::pg::PgConnection, name: &str, also: &str) -> std::result::Result<(), crate::error::PgError> {
         let sql = format!("ALTER DATABASE {} RENAME TO {};{also}", db::quote_ident(&self.name()), db::quote_ident(name));
+        // The caller's sessions may still be leaving (a backend exits a moment after its client closes), and the
+        // server, finding one, sleeps 100 ms before it looks again: looking every millisecond here is cheaper.
+        wait_for_sessions_to_leave(conn, &self.name());
         let mut busy_retries = 0;
         loop {
             match db::execute(conn, &sql) {
@@ -129,6 +132,26 @@ impl ScratchDatabase {
         self.kept = true;
         lock_active().retain(|u| u.database() != self.url.database());
         Ok(())
+    }
+}
+
+/// Waits (at most a second) until no session is connected to database `name`.
+fn wait_for_sessions_to_leave(conn: &mut diesel::pg::PgConnection, name: &str) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Left {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        left: bool,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        let left = diesel::sql_query("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1) AS left")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result::<Left>(conn);
+        if !left.is_ok_and(|l| !l.left) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

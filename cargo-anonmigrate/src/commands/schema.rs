@@ -64,10 +64,11 @@ fn report_timings(generated: &Generated, asked: bool) {
     if asked || std::env::var(TIMINGS_VARIABLE).is_ok_and(|v| v == "1") {
         let t = generated.timings;
         note(&format!(
-            "timings: replay {} ms ({} of {} migration(s) from a template copy), catalog read {} ms, render {} ms ({} tables)",
+            "timings: replay {} ms ({} of {} migration(s) from a template copy{}), catalog read {} ms, render {} ms ({} tables)",
             t.replay.as_millis(),
             t.copied,
             t.migrations,
+            if t.spare { " made in advance" } else { "" },
             t.catalog.as_millis(),
             t.render.as_millis(),
             generated.catalog.tables.len()
