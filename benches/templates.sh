@@ -5,7 +5,9 @@
 #   1. `check` (down.sql pass + revert all) on a 300-migration chain against a cold replay of the same chain
 #      (`schema --stdout` with ANONMIGRATE_TEMPLATE_CACHE=0);
 #   2. `schema --stdout` after appending one migration to a 300- and a 1,000-migration chain whose templates exist
-#      (each repetition appends a different one), against the cold replay;
+#      (the first repetition appends one, each later one edits it, as while writing a migration), against the cold
+#      replay; twice: back to back, and --append-pause seconds apart (default 2: a developer editing between runs,
+#      which gives the copy each replay starts for the next one time to finish);
 #   3. a fresh migrated test database (`anonmigrate_core::testdb::TestDatabase`) for the Anonymous Chat chain and
 #      the 1,000-migration chain (anonmigrate-core/benches/testdb.rs), two ways: (a) claimed from a warm pool of
 #      spare copies (the refill finished before each claim: what a test sees when spares are ready) and (b) back to
@@ -15,16 +17,17 @@
 # Every figure is the median (min-max) wall time of whole processes, except 3 (in process), with the load average
 # printed before each part (other work on the machine inflates every figure).
 #
-# Usage: benches/templates.sh [--reps N] [--check-size N] [--sizes "300 1000"]
+# Usage: benches/templates.sh [--reps N] [--check-size N] [--sizes "300 1000"] [--append-pause SECONDS]
 # Environment: ANONMIGRATE_BIN (default: built here with --release), ANONMIGRATE_PG_BINDIR (default: `server install`).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-reps=5 check_size=300 sizes="300 1000"
+reps=5 check_size=300 sizes="300 1000" append_pause=2
 while [ $# -gt 0 ]; do
     case $1 in
         --reps) reps=$2; shift ;;
         --check-size) check_size=$2; shift ;;
         --sizes) sizes=$2; shift ;;
+        --append-pause) append_pause=$2; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "benches/templates.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -116,21 +119,27 @@ for n in $(printf '%s\n' $check_size $sizes | sort -nu); do
     fi
 
     if printf '%s\n' $sizes | grep -qx "$n"; then
-        anon cache clear >/dev/null
-        anon schema --stdout >/dev/null   # builds the templates of the chain as it is
-        : >"$work/append_$n"
-        for r in $(seq "$reps"); do
+        for pause in 0 "$append_pause"; do
+            anon cache clear >/dev/null
+            anon schema --stdout >/dev/null 2>&1   # builds the templates of the chain as it is
+            : >"$work/append_$n"
+            advance=0
+            for r in $(seq "$reps"); do
+                rm -rf "$ws/migrations/99999999999999_appended"
+                mkdir -p "$ws/migrations/99999999999999_appended"
+                echo "CREATE TABLE appended_$r (id BIGINT PRIMARY KEY, note TEXT);" >"$ws/migrations/99999999999999_appended/up.sql"
+                echo "DROP TABLE appended_$r;" >"$ws/migrations/99999999999999_appended/down.sql"
+                sleep "$pause"
+                timed "$work/append_$n" anon schema --stdout --timings
+                grep -q "($n of $((n + 1)) migration(s) from a template copy" "$work/last.err" \
+                    || { echo "the appended replay did not copy the template:" >&2; cat "$work/last.err" >&2; exit 1; }
+                if grep -q "made in advance" "$work/last.err"; then advance=$((advance + 1)); fi
+            done
             rm -rf "$ws/migrations/99999999999999_appended"
-            mkdir -p "$ws/migrations/99999999999999_appended"
-            echo "CREATE TABLE appended_$r (id BIGINT PRIMARY KEY, note TEXT);" >"$ws/migrations/99999999999999_appended/up.sql"
-            echo "DROP TABLE appended_$r;" >"$ws/migrations/99999999999999_appended/down.sql"
-            timed "$work/append_$n" anon schema --stdout --timings
-            grep -q "($n of $((n + 1)) migration(s) from a template copy" "$work/last.err" \
-                || { echo "the appended replay did not copy the template:" >&2; cat "$work/last.err" >&2; exit 1; }
+            a=$(median_of <"$work/append_$n") r=$(median_of <"$work/cold_$n")
+            if [ "$pause" = 0 ]; then how="back to back"; else how="${pause} s apart"; fi
+            echo "$n migrations: schema --stdout after appending one ($how; $advance of $reps on a copy made in advance): $(stats <"$work/append_$n") = $(awk -v a="$a" -v r="$r" 'BEGIN { printf "%.2fx", a / r }') the cold replay; load $(cut -d' ' -f1-3 /proc/loadavg)"
         done
-        rm -rf "$ws/migrations/99999999999999_appended"
-        a=$(median_of <"$work/append_$n") r=$(median_of <"$work/cold_$n")
-        echo "$n migrations: schema --stdout after appending one: $(stats <"$work/append_$n") = $(awk -v a="$a" -v r="$r" 'BEGIN { printf "%.2fx", a / r }') the cold replay"
     fi
 done
 

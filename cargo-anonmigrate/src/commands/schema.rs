@@ -26,7 +26,7 @@ pub fn schema(ctx: &mut Context, args: &SchemaArgs) -> anyhow::Result<ExitCode> 
         print(&generated);
         return Ok(ExitCode::SUCCESS);
     }
-    let chain = ctx.chain()?;
+    let chain = ctx.synced_chain()?;
     let generated = generate(ctx, &chain, &config, args.timings)?;
     if args.stdout || config.files().next().is_none() {
         if !args.stdout {
