@@ -3,9 +3,11 @@
 //! 1. the lock file matches the migrations on disk (the runner's own check);
 //! 2. each configured schema.rs (generated or hand-maintained) matches a fresh replay of the chain, compared
 //!    structurally ([`schema::parse`] + [`schema::compare`]), and the build-script drift gate agrees;
-//! 3. every migration's down.sql undoes its up.sql: on one scratch database, for each migration in order,
-//!    snapshot, up, snapshot, down (must give the first snapshot back), up again (must give the second) — the first
-//!    migration that breaks is named with what differs; then reverting everything must leave nothing behind;
+//! 3. every migration's down.sql undoes its up.sql, in three passes over one scratch database: the chain up (what
+//!    each up.sql changes is recorded, object by object), then down again newest first (each down.sql must give
+//!    back the state before its up.sql; the last one must leave what was there before the first migration: the
+//!    "revert all" check, on the whole schema), then up again (which must end in the same schema as the first
+//!    time). Every broken down.sql is named with what differs, and the pass goes on from a correct state;
 //! 4. optionally, the live database has the schema the chain gives at its version (no drift made by hand).
 //!
 //! Snapshots are [`fingerprint`]s (indexes, constraints, types, functions, triggers, ...). The migrations are
@@ -24,10 +26,10 @@ use crate::events::{Event, Observer};
 use crate::runner::{self, RevertOptions, RevertScope, RunOptions};
 use crate::schema::compare::{self, Difference};
 use crate::schema::config::{SchemaConfig, Settings};
-use crate::schema::fingerprint::{self, Change, Fingerprint};
+use crate::schema::fingerprint::{self, Change, Fingerprint, Object};
 use crate::schema::model::Catalog;
 use crate::schema::parse::parse_schema_rs;
-use crate::schema::touched::{Mark, Tracker};
+use crate::schema::touched::{Delta, Mark, Tracker};
 use crate::schema::{render, scratch::ScratchDatabase};
 
 /// What to check besides the lock file.
@@ -215,27 +217,28 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
             chain.migrations.len(),
             scratch.name()
         )));
-        Some(replayer.down_pass(&server, &mut scratch, &stops, observer)?)
+        Some(replayer.down_pass(&server, &mut scratch, &stops, &empty, observer)?)
     } else {
         None
     };
     // After the down.sql pass the scratch database holds the whole chain (restored after each broken down.sql).
-    let (snapshots, down_section) = match down {
-        Some((snapshots, section)) => (snapshots, Some(section)),
-        None => (replayer.replay_with_stops(&scratch.url, &stops)?, None),
+    let snapshots = match &down {
+        Some(pass) => pass.snapshots.clone(),
+        None => replayer.replay_with_stops(&scratch.url, &stops)?,
     };
     let schemas = schema_pg_schemas(&schema_files);
     let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
+    drop(scratch);
 
     for (path, settings) in &schema_files {
         report.sections.push(schema_section(workspace, chain, path, settings, &catalog)?);
     }
     report.sections.extend(no_schema_file);
-    if let Some(section) = down_section {
-        report.sections.push(section);
-        report.sections.push(replayer.revert_all(&scratch.url, &empty, &snapshots)?);
+    if let Some(pass) = down {
+        let (down_section, revert_all) = replayer.finish_down_pass(pass, &head, &server, &empty)?;
+        report.sections.push(down_section);
+        report.sections.push(revert_all);
     }
-    drop(scratch);
 
     if let Some(live) = live {
         let reference = match live.compare_at {
@@ -397,6 +400,21 @@ enum Broken {
     Differs { migration: String, what: String, changes: Vec<Change> },
 }
 
+/// What the down.sql pass found before the final schema is read ([`Replayer::finish_down_pass`] adds the rest).
+struct DownPass {
+    /// Fingerprints after the migrations `check` asked for (see `stops`).
+    snapshots: Vec<(usize, Fingerprint)>,
+    /// Broken down.sql files (and up.sql run again), with the index of their migration.
+    broken: Vec<(usize, Broken)>,
+    without_down: Vec<(String, crate::plan::Irreversible)>,
+    /// The whole schema after the first pass up: what the pass up again must end in.
+    first_head: Fingerprint,
+    /// What each up.sql changed in the first pass (index: migration), for the migrations the pass down reverts.
+    deltas: Vec<Option<Delta>>,
+    /// The revert-all section when the pass down reverted everything without a broken down.sql on the way.
+    revert_all: Option<Section>,
+}
+
 impl<'a> Replayer<'a> {
     fn new(workspace: &Workspace, chain: &'a Chain) -> Result<Replayer<'a>> {
         let lock_timeout = workspace.run_lock_timeout()?;
@@ -425,18 +443,29 @@ impl<'a> Replayer<'a> {
         runner::revert(url, self.chain, scope, &self.revert, &mut crate::events::Silent).map(drop)
     }
 
-    /// For each migration: up, down (must give the state before up back), up again (must give the same as the first
-    /// up), on one session. States are compared on what each step touched ([`Tracker`]), so the pass costs what
-    /// the migrations touch. Every broken down.sql is reported; after one, the pass goes on from a correct state
-    /// (up again, or a fresh replay up to that migration when that does not give it). Returns the fingerprints
-    /// after the migrations in `stops` and the `down.sql` section; `scratch` holds the whole chain afterwards.
+    /// Three passes on one session, comparing states on what each step touched ([`Tracker`]), so the whole check
+    /// costs about three replays of the chain rather than a whole-schema read per step:
+    ///
+    /// 1. up, migration by migration, recording what each up.sql changed ([`Delta`], object by object);
+    /// 2. down, newest first: each down.sql must give back the state before its up.sql, on every object either of
+    ///    them touched; the end state is compared whole with the schema before the first migration (revert all);
+    /// 3. up again through the runner, ending in the schema [`Replayer::finish_down_pass`] compares whole with
+    ///    the end of pass 1 (so up.sql after down.sql does what it did the first time).
+    ///
+    /// Migrations up to the newest irreversible one (no down.sql) cannot be reverted in pass 2: each of those gets
+    /// its own up, down, up in pass 1. After a broken down.sql the pass goes on from a correct state (a fresh
+    /// replay up to the migration before it), so every broken one is reported, each with its own differences.
+    /// `scratch` holds the whole chain afterwards.
     fn down_pass(
         &self,
         server: &DatabaseUrl,
         scratch: &mut ScratchDatabase,
         stops: &[usize],
+        empty: &Fingerprint,
         observer: &mut dyn Observer,
-    ) -> Result<(Vec<(usize, Fingerprint)>, Section)> {
+    ) -> Result<DownPass> {
+        let migrations = &self.chain.migrations;
+        let reverted_from = migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some()).map_or(0, |k| k + 1);
         let mut stepper = self.stepper(&scratch.url)?;
         let mut tracker = Tracker::start(stepper.conn())?;
         if !tracker.linear() {
@@ -444,35 +473,135 @@ impl<'a> Replayer<'a> {
                 "this role may not create event triggers (superusers only), so each down.sql step compares the whole schema; as a superuser (the managed server) the check costs only what each migration touches".into(),
             ));
         }
-        let mut snapshots: Vec<(usize, Fingerprint)> = Vec::new();
-        let mut without_down = Vec::new();
-        let mut broken = Vec::new();
-        for (index, migration) in self.chain.migrations.iter().enumerate() {
+        let mut pass = DownPass {
+            snapshots: Vec::new(),
+            broken: Vec::new(),
+            without_down: Vec::new(),
+            first_head: Fingerprint::default(),
+            deltas: vec![None; migrations.len()],
+            revert_all: None,
+        };
+
+        // Pass 1: up.
+        for (index, migration) in migrations.iter().enumerate() {
             tracker.clear_marks();
             let before = tracker.mark();
             // A failing up.sql fails the check itself: a plain replay fails the same way.
             stepper.up(index)?;
             tracker.refresh(stepper.conn())?;
-            if let Some(why) = crate::plan::irreversible(migration) {
-                without_down.push((migration.dir_name.clone(), why));
+            if index >= reverted_from {
+                pass.deltas[index] = Some(tracker.delta_since(before));
+            } else if let Some(why) = crate::plan::irreversible(migration) {
+                pass.without_down.push((migration.dir_name.clone(), why));
             } else {
                 let (found, restore) = round_trip(&mut stepper, &mut tracker, index, &migration.dir_name, before)?;
-                broken.extend(found);
+                pass.broken.extend(found.map(|b| (index, b)));
                 if restore {
-                    drop(stepper);
-                    *scratch = ScratchDatabase::create(server)?;
-                    self.up(&scratch.url, None, Some(&migration.version))?;
-                    stepper = self.stepper(&scratch.url)?;
-                    tracker = Tracker::start(stepper.conn())?;
+                    (stepper, tracker) = self.rebuilt(server, scratch, Some(index))?;
                 }
             }
             if stops.contains(&index) {
-                snapshots.push((index, tracker.fingerprint()));
+                pass.snapshots.push((index, tracker.fingerprint()));
             }
         }
+        pass.first_head = tracker.fingerprint();
+
+        // Pass 2: down, newest first.
+        let mut clean = true;
+        for index in (reverted_from..migrations.len()).rev() {
+            let name = &migrations[index].dir_name;
+            tracker.clear_marks();
+            let mark = tracker.mark();
+            let broken = match stepper.down(index) {
+                Err(error) => Some(Broken::Failed { migration: name.clone(), what: "down.sql".into(), error: error.to_string() }),
+                Ok(()) => {
+                    tracker.refresh(stepper.conn())?;
+                    let up = pass.deltas[index].as_ref().expect("pass 1 recorded every migration pass 2 reverts");
+                    let (expected, actual) = down_outcome(up, &tracker.delta_since(mark));
+                    let changes = fingerprint::diff(&expected, &actual);
+                    (!changes.is_empty()).then(|| Broken::Differs { migration: name.clone(), what: "down".into(), changes })
+                }
+            };
+            if let Some(broken) = broken {
+                pass.broken.push((index, broken));
+                clean = false;
+                (stepper, tracker) = self.rebuilt(server, scratch, index.checked_sub(1))?;
+            }
+        }
+        if clean {
+            // Revert all, compared on the whole schema: read it again rather than trust the step-by-step state.
+            let (reference, target) = self.revert_all_reference(empty, &pass.snapshots);
+            let section = match reference {
+                Some(reference) => {
+                    let now = fingerprint::read(stepper.conn())?;
+                    revert_all_section(fingerprint::diff(reference, &now), &target)
+                }
+                None => Section::skipped(SectionKind::RevertAll, "revert all", "no snapshot to compare with"),
+            };
+            pass.revert_all = Some(section);
+        }
+
+        // Pass 3: up again, without the event triggers (nothing is compared step by step).
         tracker.stop(stepper.conn())?;
+        let mut index = reverted_from;
+        while index < migrations.len() {
+            if let Err(error) = stepper.up(index) {
+                let migration = migrations[index].dir_name.clone();
+                pass.broken.push((index, Broken::Failed { migration, what: "up.sql run again after down.sql".into(), error: error.to_string() }));
+                drop(stepper);
+                *scratch = ScratchDatabase::create(server)?;
+                self.up(&scratch.url, None, Some(&migrations[index].version))?;
+                stepper = self.stepper(&scratch.url)?;
+            }
+            index += 1;
+        }
         drop(stepper);
-        Ok((snapshots, self.down_section(broken, &without_down)))
+        Ok(pass)
+    }
+
+    /// A fresh scratch database holding the chain up to and including migration `to` (none: empty), with a session
+    /// and a tracker on it: how the pass goes on from a correct state after a broken step.
+    fn rebuilt(&self, server: &DatabaseUrl, scratch: &mut ScratchDatabase, to: Option<usize>) -> Result<(runner::Stepper<'a>, Tracker)> {
+        *scratch = ScratchDatabase::create(server)?;
+        if let Some(to) = to {
+            self.up(&scratch.url, None, Some(&self.chain.migrations[to].version))?;
+        }
+        let mut stepper = self.stepper(&scratch.url)?;
+        let tracker = Tracker::start(stepper.conn())?;
+        Ok((stepper, tracker))
+    }
+
+    /// The down.sql and revert-all sections, once the schema at the end of the pass up again (`head`) is known.
+    fn finish_down_pass(&self, mut pass: DownPass, head: &Fingerprint, server: &DatabaseUrl, empty: &Fingerprint) -> Result<(Section, Section)> {
+        // up.sql run again after down.sql ends elsewhere than the first time: name the newest migration that
+        // touched each differing object (the passes up and down agreed on everything else).
+        let mut again: std::collections::BTreeMap<usize, Vec<Change>> = std::collections::BTreeMap::new();
+        for change in fingerprint::diff(&pass.first_head, head) {
+            let key = change.object().key();
+            let touched = |d: &Delta| d.before.objects.iter().chain(&d.after.objects).any(|o| o.key() == key);
+            let owner = (0..pass.deltas.len()).rev().find(|&i| pass.deltas[i].as_ref().is_some_and(touched));
+            let owner = owner.unwrap_or(self.chain.migrations.len().saturating_sub(1));
+            again.entry(owner).or_default().push(change);
+        }
+        for (index, changes) in again {
+            if !pass.broken.iter().any(|(i, _)| *i == index) {
+                let migration = self.chain.migrations[index].dir_name.clone();
+                pass.broken.push((index, Broken::Differs { migration, what: "up again".into(), changes }));
+            }
+        }
+        pass.broken.sort_by_key(|(index, _)| *index);
+        let revert_all = match pass.revert_all.take() {
+            Some(section) => section,
+            // A broken down.sql stopped the pass down, which went on from a rebuilt state: revert everything for
+            // real on a database of its own, to say what a `revert --all` leaves.
+            None => {
+                let scratch = ScratchDatabase::create(server)?;
+                self.up(&scratch.url, None, None)?;
+                self.revert_all(&scratch.url, empty, &pass.snapshots)?
+            }
+        };
+        let broken = pass.broken.into_iter().map(|(_, b)| b).collect();
+        Ok((self.down_section(broken, &pass.without_down), revert_all))
     }
 
     fn stepper(&self, url: &DatabaseUrl) -> Result<runner::Stepper<'a>> {
@@ -553,22 +682,28 @@ impl<'a> Replayer<'a> {
         Ok(snapshots)
     }
 
+    /// What reverting everything that can be reverted must leave: the schema before the first migration, or the
+    /// snapshot right after the newest irreversible one (`None` when there is no such snapshot); and its words.
+    fn revert_all_reference<'f>(&self, empty: &'f Fingerprint, snapshots: &'f [(usize, Fingerprint)]) -> (Option<&'f Fingerprint>, String) {
+        match self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some()) {
+            None => (Some(empty), "an empty schema".to_owned()),
+            Some(index) => (
+                snapshot_at(snapshots, index),
+                format!("the schema right after {} (it is irreversible)", self.chain.migrations[index].dir_name),
+            ),
+        }
+    }
+
     /// Reverts everything that can be (back to the newest migration without down.sql, if any) and compares the
     /// result with the snapshot from before those migrations.
     fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)]) -> Result<Section> {
         let title = "revert all";
         let keep = self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some());
-        let (scope, reference, target) = match keep {
-            None => (RevertScope::All, empty, "an empty schema".to_owned()),
-            Some(index) => match snapshot_at(snapshots, index) {
-                Some(snapshot) => (
-                    RevertScope::To(index),
-                    snapshot,
-                    format!("the schema right after {} (it is irreversible)", self.chain.migrations[index].dir_name),
-                ),
-                None => return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with")),
-            },
+        let (reference, target) = self.revert_all_reference(empty, snapshots);
+        let Some(reference) = reference else {
+            return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with"));
         };
+        let scope = keep.map_or(RevertScope::All, RevertScope::To);
         if let Err(error) = self.down(url, scope) {
             return Ok(Section::failed(
                 SectionKind::RevertAll,
@@ -578,18 +713,46 @@ impl<'a> Replayer<'a> {
                 REVERT_ALL_FIX,
             ));
         }
-        let changes = fingerprint::diff(reference, &fingerprint::read_url(url)?);
-        if changes.is_empty() {
-            return Ok(Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}")));
-        }
-        Ok(Section::failed(
-            SectionKind::RevertAll,
-            title,
-            format!("reverting every migration does not leave {target}"),
-            changes.into_iter().map(|c| change_finding("", c, &REVERT_ALL_WORDS)).collect(),
-            REVERT_ALL_FIX,
-        ))
+        Ok(revert_all_section(fingerprint::diff(reference, &fingerprint::read_url(url)?), &target))
     }
+}
+
+/// The revert-all section for the differences between what reverting everything must leave and what it left.
+fn revert_all_section(changes: Vec<Change>, target: &str) -> Section {
+    let title = "revert all";
+    if changes.is_empty() {
+        return Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}"));
+    }
+    Section::failed(
+        SectionKind::RevertAll,
+        title,
+        format!("reverting every migration does not leave {target}"),
+        changes.into_iter().map(|c| change_finding("", c, &REVERT_ALL_WORDS)).collect(),
+        REVERT_ALL_FIX,
+    )
+}
+
+/// The state before an up.sql and the state after its down.sql, on every object either step touched (`up`: what
+/// up.sql changed in pass 1; `down`: what down.sql changed in pass 2, starting from the state up.sql left). An
+/// object only one of them touched has, on the other side, the value that step left alone.
+fn down_outcome(up: &Delta, down: &Delta) -> (Fingerprint, Fingerprint) {
+    use std::collections::{BTreeMap, BTreeSet};
+    type Key<'k> = (&'k str, &'k str, &'k str, &'k str);
+    fn by_key(f: &Fingerprint) -> BTreeMap<Key<'_>, &Object> {
+        f.objects.iter().map(|o| (o.key(), o)).collect()
+    }
+    let (up_before, up_after) = (by_key(&up.before), by_key(&up.after));
+    let (down_before, down_after) = (by_key(&down.before), by_key(&down.after));
+    let up_keys: BTreeSet<Key<'_>> = up_before.keys().chain(up_after.keys()).copied().collect();
+    let down_keys: BTreeSet<Key<'_>> = down_before.keys().chain(down_after.keys()).copied().collect();
+    let (mut expected, mut actual) = (Vec::new(), Vec::new());
+    for key in up_keys.union(&down_keys) {
+        let before_up = if up_keys.contains(key) { up_before.get(key) } else { down_before.get(key) };
+        let after_down = if down_keys.contains(key) { down_after.get(key) } else { up_after.get(key) };
+        expected.extend(before_up.map(|o| (*o).clone()));
+        actual.extend(after_down.map(|o| (*o).clone()));
+    }
+    (Fingerprint::new(expected), Fingerprint::new(actual))
 }
 
 /// down, then up again, for migration `index` (just applied; `before` marks the state before it). Returns what

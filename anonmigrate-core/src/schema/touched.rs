@@ -20,7 +20,7 @@ const FINGERPRINT_SQL: &str = include_str!("sql/fingerprint.sql");
 const TOUCHED_SQL: &str = include_str!("sql/touched.sql");
 
 const INSTALL_SQL: &str = "\
-CREATE TABLE __anonmigrate_touched (classid oid, objid oid);
+CREATE UNLOGGED TABLE __anonmigrate_touched (classid oid, objid oid);
 CREATE FUNCTION __anonmigrate_touched_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO __anonmigrate_touched SELECT classid, objid FROM pg_event_trigger_ddl_commands(); END $$;
 CREATE FUNCTION __anonmigrate_touched_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -122,6 +122,13 @@ pub struct Tracker {
 /// A point to compare the state with later.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(usize);
+
+/// What one step did: the objects of the scopes it touched, before and after it.
+#[derive(Debug, Clone, Default)]
+pub struct Delta {
+    pub before: Fingerprint,
+    pub after: Fingerprint,
+}
 
 impl Tracker {
     /// Installs the event triggers (when the role may) and reads the whole fingerprint once.
@@ -253,10 +260,20 @@ impl Tracker {
 
     /// How the state differs from what it was at `mark`, compared on the scopes changed since.
     pub fn changes_since(&self, mark: Mark) -> Vec<Change> {
-        let Some(changed) = self.marks.get(mark.0) else { return Vec::new() };
+        let delta = self.delta_since(mark);
+        fingerprint::diff(&delta.before, &delta.after)
+    }
+
+    /// Every object of the scopes changed since `mark`, as it was then and as it is now: what a step did, kept
+    /// by object (not by oid), so it stays comparable after the objects are dropped and made again.
+    pub fn delta_since(&self, mark: Mark) -> Delta {
+        let Some(changed) = self.marks.get(mark.0) else { return Delta::default() };
         let before = changed.values().flatten().map(|(o, _)| o.clone()).collect();
         let after = changed.keys().filter_map(|s| self.current.get(s)).flatten().map(|(o, _)| o.clone()).collect();
-        fingerprint::diff(&Fingerprint::new(before), &Fingerprint::new(after))
+        Delta {
+            before: Fingerprint::new(before),
+            after: Fingerprint::new(after),
+        }
     }
 
     /// The whole fingerprint as it stands.
