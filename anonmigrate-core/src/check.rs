@@ -3,11 +3,12 @@
 //! 1. the lock file matches the migrations on disk (the runner's own check);
 //! 2. each configured schema.rs (generated or hand-maintained) matches a fresh replay of the chain, compared
 //!    structurally ([`schema::parse`] + [`schema::compare`]), and the build-script drift gate agrees;
-//! 3. every migration's down.sql undoes its up.sql, in three passes over one scratch database: the chain up (what
+//! 3. every migration's down.sql undoes its up.sql, in two passes over one scratch database: the chain up (what
 //!    each up.sql changes is recorded, object by object), then down again newest first (each down.sql must give
-//!    back the state before its up.sql; the last one must leave what was there before the first migration: the
-//!    "revert all" check, on the whole schema), then up again (which must end in the same schema as the first
-//!    time). Every broken down.sql is named with what differs, and the pass goes on from a correct state;
+//!    back the state before its up.sql, and up.sql run again must do what it did the first time wherever that
+//!    could differ; the last down.sql must leave what was there before the first migration: the "revert all"
+//!    check, on the whole schema). Every broken down.sql is named with what differs, and the pass goes on from a
+//!    correct state;
 //! 4. optionally, the live database has the schema the chain gives at its version (no drift made by hand).
 //!
 //! Snapshots are [`fingerprint`]s (indexes, constraints, types, functions, triggers, ...). The migrations are
@@ -211,23 +212,25 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
         let empty = fingerprint::read_url(&scratch.url)?;
         (scratch, empty)
     };
-    let down = if options.down {
+    let schemas = schema_pg_schemas(&schema_files);
+    let mut down = if options.down {
         observer.event(Event::Notice(format!(
             "checking the down.sql of {} migration(s) on scratch database {}",
             chain.migrations.len(),
             scratch.name()
         )));
-        Some(replayer.down_pass(&server, &mut scratch, &stops, &empty, observer)?)
+        Some(replayer.down_pass(&server, &mut scratch, &stops, &empty, &schemas, observer)?)
     } else {
         None
     };
-    // After the down.sql pass the scratch database holds the whole chain (restored after each broken down.sql).
-    let snapshots = match &down {
-        Some(pass) => pass.snapshots.clone(),
-        None => replayer.replay_with_stops(&scratch.url, &stops)?,
+    let (snapshots, catalog, head) = match &mut down {
+        Some(pass) => (pass.snapshots.clone(), std::mem::take(&mut pass.catalog), std::mem::take(&mut pass.head)),
+        None => {
+            let snapshots = replayer.replay_with_stops(&scratch.url, &stops)?;
+            let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
+            (snapshots, catalog, head)
+        }
     };
-    let schemas = schema_pg_schemas(&schema_files);
-    let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
     drop(scratch);
 
     for (path, settings) in &schema_files {
@@ -235,7 +238,7 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
     }
     report.sections.extend(no_schema_file);
     if let Some(pass) = down {
-        let (down_section, revert_all) = replayer.finish_down_pass(pass, &head, &server, &empty)?;
+        let (down_section, revert_all) = replayer.finish_down_pass(pass, &server, &empty)?;
         report.sections.push(down_section);
         report.sections.push(revert_all);
     }
@@ -400,18 +403,17 @@ enum Broken {
     Differs { migration: String, what: String, changes: Vec<Change> },
 }
 
-/// What the down.sql pass found before the final schema is read ([`Replayer::finish_down_pass`] adds the rest).
+/// What the down.sql pass found.
 struct DownPass {
     /// Fingerprints after the migrations `check` asked for (see `stops`).
     snapshots: Vec<(usize, Fingerprint)>,
-    /// Broken down.sql files (and up.sql run again), with the index of their migration.
-    broken: Vec<(usize, Broken)>,
+    /// Broken down.sql files (and up.sql run again), in chain order.
+    broken: Vec<Broken>,
     without_down: Vec<(String, crate::plan::Irreversible)>,
-    /// The whole schema after the first pass up: what the pass up again must end in.
-    first_head: Fingerprint,
-    /// What each up.sql changed in the first pass (index: migration), for the migrations the pass down reverts.
-    deltas: Vec<Option<Delta>>,
-    /// The revert-all section when the pass down reverted everything without a broken down.sql on the way.
+    /// The whole chain's catalog and fingerprint, read at the end of the pass up.
+    catalog: Catalog,
+    head: Fingerprint,
+    /// The revert-all section when the pass down reverted everything without a broken step on the way.
     revert_all: Option<Section>,
 }
 
@@ -443,25 +445,31 @@ impl<'a> Replayer<'a> {
         runner::revert(url, self.chain, scope, &self.revert, &mut crate::events::Silent).map(drop)
     }
 
-    /// Three passes on one session, comparing states on what each step touched ([`Tracker`]), so the whole check
-    /// costs about three replays of the chain rather than a whole-schema read per step:
+    /// Two passes on one session, comparing states on what each step touched ([`Tracker`]), so the whole check
+    /// costs about two replays of the chain rather than a whole-schema read per step:
     ///
-    /// 1. up, migration by migration, recording what each up.sql changed ([`Delta`], object by object);
+    /// 1. up, migration by migration, recording what each up.sql changed ([`Delta`], object by object); at the
+    ///    end, the schema of the whole chain is read (`schemas` for the catalog) for the checks after this one;
     /// 2. down, newest first: each down.sql must give back the state before its up.sql, on every object either of
-    ///    them touched; the end state is compared whole with the schema before the first migration (revert all);
-    /// 3. up again through the runner, ending in the schema [`Replayer::finish_down_pass`] compares whole with
-    ///    the end of pass 1 (so up.sql after down.sql does what it did the first time).
+    ///    them touched; then up.sql runs again and must do what it did the first time, and down.sql again to go
+    ///    on. The end state is compared whole with the schema before the first migration (revert all).
+    ///
+    /// up.sql runs again only where running it again can end differently: a migration whose up.sql writes rows
+    /// or touches anything the fingerprint does not cover (roles, statistics, `DO` blocks, ... — see
+    /// [`crate::split::changes_schema_only`] and [`Tracker::fingerprinted`]). Schema-only DDL run again on a
+    /// schema the down.sql check just proved identical does the same thing (the tables it could read hold no row
+    /// the first run did not see), so for a chain of such migrations the pass is one replay up and one down.
     ///
     /// Migrations up to the newest irreversible one (no down.sql) cannot be reverted in pass 2: each of those gets
-    /// its own up, down, up in pass 1. After a broken down.sql the pass goes on from a correct state (a fresh
-    /// replay up to the migration before it), so every broken one is reported, each with its own differences.
-    /// `scratch` holds the whole chain afterwards.
+    /// its own up, down, up in pass 1. After a broken step the pass goes on from a correct state (a fresh replay up
+    /// to the migration before it), so every broken down.sql is reported, each with its own differences.
     fn down_pass(
         &self,
         server: &DatabaseUrl,
         scratch: &mut ScratchDatabase,
         stops: &[usize],
         empty: &Fingerprint,
+        schemas: &[String],
         observer: &mut dyn Observer,
     ) -> Result<DownPass> {
         let migrations = &self.chain.migrations;
@@ -473,16 +481,14 @@ impl<'a> Replayer<'a> {
                 "this role may not create event triggers (superusers only), so each down.sql step compares the whole schema; as a superuser (the managed server) the check costs only what each migration touches".into(),
             ));
         }
-        let mut pass = DownPass {
-            snapshots: Vec::new(),
-            broken: Vec::new(),
-            without_down: Vec::new(),
-            first_head: Fingerprint::default(),
-            deltas: vec![None; migrations.len()],
-            revert_all: None,
-        };
+        let mut snapshots = Vec::new();
+        let mut broken = Vec::new();
+        let mut without_down = Vec::new();
+        let mut deltas: Vec<Option<Delta>> = vec![None; migrations.len()];
+        let mut run_again = vec![true; migrations.len()];
 
         // Pass 1: up.
+        let _ = tracker.take_touched_catalogs();
         for (index, migration) in migrations.iter().enumerate() {
             tracker.clear_marks();
             let before = tracker.mark();
@@ -490,73 +496,95 @@ impl<'a> Replayer<'a> {
             stepper.up(index)?;
             tracker.refresh(stepper.conn())?;
             if index >= reverted_from {
-                pass.deltas[index] = Some(tracker.delta_since(before));
+                deltas[index] = Some(tracker.delta_since(before));
+                let statements_ok = crate::split::split_statements(&migration.up_sql).iter().all(|s| crate::split::changes_schema_only(s.text));
+                run_again[index] = !(statements_ok && tracker.take_touched_catalogs().is_some_and(|c| Tracker::fingerprinted(&c)));
             } else if let Some(why) = crate::plan::irreversible(migration) {
-                pass.without_down.push((migration.dir_name.clone(), why));
+                without_down.push((migration.dir_name.clone(), why));
             } else {
                 let (found, restore) = round_trip(&mut stepper, &mut tracker, index, &migration.dir_name, before)?;
-                pass.broken.extend(found.map(|b| (index, b)));
+                broken.extend(found.map(|b| (index, b)));
                 if restore {
                     (stepper, tracker) = self.rebuilt(server, scratch, Some(index))?;
                 }
             }
             if stops.contains(&index) {
-                pass.snapshots.push((index, tracker.fingerprint()));
+                snapshots.push((index, tracker.fingerprint()));
             }
         }
-        pass.first_head = tracker.fingerprint();
+        // The event triggers' table and functions are left out of both (bookkeeping names).
+        let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, schemas)?;
 
-        // Pass 2: down, newest first.
+        // Pass 2: down, newest first (and up again where it could end differently).
         let mut clean = true;
         for index in (reverted_from..migrations.len()).rev() {
-            let name = &migrations[index].dir_name;
-            tracker.clear_marks();
-            let mark = tracker.mark();
-            let broken = match stepper.down(index) {
-                Err(error) => Some(Broken::Failed { migration: name.clone(), what: "down.sql".into(), error: error.to_string() }),
-                Ok(()) => {
-                    tracker.refresh(stepper.conn())?;
-                    let up = pass.deltas[index].as_ref().expect("pass 1 recorded every migration pass 2 reverts");
-                    let (expected, actual) = down_outcome(up, &tracker.delta_since(mark));
-                    let changes = fingerprint::diff(&expected, &actual);
-                    (!changes.is_empty()).then(|| Broken::Differs { migration: name.clone(), what: "down".into(), changes })
-                }
-            };
-            if let Some(broken) = broken {
-                pass.broken.push((index, broken));
+            let up = deltas[index].take().expect("pass 1 recorded every migration pass 2 reverts");
+            let found = self.down_and_up_again(&mut stepper, &mut tracker, index, &up, run_again[index])?;
+            if let Some(found) = found {
+                broken.push((index, found));
                 clean = false;
                 (stepper, tracker) = self.rebuilt(server, scratch, index.checked_sub(1))?;
             }
         }
-        if clean {
+        let revert_all = if clean {
             // Revert all, compared on the whole schema: read it again rather than trust the step-by-step state.
-            let (reference, target) = self.revert_all_reference(empty, &pass.snapshots);
-            let section = match reference {
-                Some(reference) => {
-                    let now = fingerprint::read(stepper.conn())?;
-                    revert_all_section(fingerprint::diff(reference, &now), &target)
-                }
+            let (reference, target) = self.revert_all_reference(empty, &snapshots);
+            Some(match reference {
+                Some(reference) => revert_all_section(fingerprint::diff(reference, &fingerprint::read(stepper.conn())?), &target),
                 None => Section::skipped(SectionKind::RevertAll, "revert all", "no snapshot to compare with"),
-            };
-            pass.revert_all = Some(section);
-        }
-
-        // Pass 3: up again, without the event triggers (nothing is compared step by step).
+            })
+        } else {
+            None
+        };
         tracker.stop(stepper.conn())?;
-        let mut index = reverted_from;
-        while index < migrations.len() {
-            if let Err(error) = stepper.up(index) {
-                let migration = migrations[index].dir_name.clone();
-                pass.broken.push((index, Broken::Failed { migration, what: "up.sql run again after down.sql".into(), error: error.to_string() }));
-                drop(stepper);
-                *scratch = ScratchDatabase::create(server)?;
-                self.up(&scratch.url, None, Some(&migrations[index].version))?;
-                stepper = self.stepper(&scratch.url)?;
-            }
-            index += 1;
+        broken.sort_by_key(|(index, _)| *index);
+        Ok(DownPass {
+            snapshots,
+            broken: broken.into_iter().map(|(_, b)| b).collect(),
+            without_down,
+            catalog,
+            head,
+            revert_all,
+        })
+    }
+
+    /// Migration `index` is the newest applied: down.sql, which must undo `up` (what its up.sql did in pass 1);
+    /// then, when `again`, up.sql (which must do the same as then) and down.sql once more. Returns what broke;
+    /// the caller rebuilds the state before the migration then (the session is not trusted to hold it).
+    fn down_and_up_again(&self, stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, up: &Delta, again: bool) -> Result<Option<Broken>> {
+        let name = &self.chain.migrations[index].dir_name;
+        let failed = |what: &str, error: Error| Some(Broken::Failed { migration: name.clone(), what: what.to_owned(), error: error.to_string() });
+        tracker.clear_marks();
+        let mark = tracker.mark();
+        if let Err(error) = stepper.down(index) {
+            return Ok(failed("down.sql", error));
         }
-        drop(stepper);
-        Ok(pass)
+        tracker.refresh(stepper.conn())?;
+        let undo = Delta { before: up.after.clone(), after: up.before.clone() };
+        let (expected, actual) = step_outcome(&undo, &tracker.delta_since(mark));
+        let changes = fingerprint::diff(&expected, &actual);
+        if !changes.is_empty() {
+            return Ok(Some(Broken::Differs { migration: name.clone(), what: "down".into(), changes }));
+        }
+        if !again {
+            return Ok(None);
+        }
+        tracker.clear_marks();
+        let mark = tracker.mark();
+        if let Err(error) = stepper.up(index) {
+            return Ok(failed("up.sql run again after down.sql", error));
+        }
+        tracker.refresh(stepper.conn())?;
+        let (expected, actual) = step_outcome(up, &tracker.delta_since(mark));
+        let changes = fingerprint::diff(&expected, &actual);
+        if !changes.is_empty() {
+            return Ok(Some(Broken::Differs { migration: name.clone(), what: "up again".into(), changes }));
+        }
+        if let Err(error) = stepper.down(index) {
+            return Ok(failed("down.sql run again", error));
+        }
+        tracker.refresh(stepper.conn())?;
+        Ok(None)
     }
 
     /// A fresh scratch database holding the chain up to and including migration `to` (none: empty), with a session
@@ -571,37 +599,19 @@ impl<'a> Replayer<'a> {
         Ok((stepper, tracker))
     }
 
-    /// The down.sql and revert-all sections, once the schema at the end of the pass up again (`head`) is known.
-    fn finish_down_pass(&self, mut pass: DownPass, head: &Fingerprint, server: &DatabaseUrl, empty: &Fingerprint) -> Result<(Section, Section)> {
-        // up.sql run again after down.sql ends elsewhere than the first time: name the newest migration that
-        // touched each differing object (the passes up and down agreed on everything else).
-        let mut again: std::collections::BTreeMap<usize, Vec<Change>> = std::collections::BTreeMap::new();
-        for change in fingerprint::diff(&pass.first_head, head) {
-            let key = change.object().key();
-            let touched = |d: &Delta| d.before.objects.iter().chain(&d.after.objects).any(|o| o.key() == key);
-            let owner = (0..pass.deltas.len()).rev().find(|&i| pass.deltas[i].as_ref().is_some_and(touched));
-            let owner = owner.unwrap_or(self.chain.migrations.len().saturating_sub(1));
-            again.entry(owner).or_default().push(change);
-        }
-        for (index, changes) in again {
-            if !pass.broken.iter().any(|(i, _)| *i == index) {
-                let migration = self.chain.migrations[index].dir_name.clone();
-                pass.broken.push((index, Broken::Differs { migration, what: "up again".into(), changes }));
-            }
-        }
-        pass.broken.sort_by_key(|(index, _)| *index);
-        let revert_all = match pass.revert_all.take() {
+    /// The down.sql and revert-all sections.
+    fn finish_down_pass(&self, pass: DownPass, server: &DatabaseUrl, empty: &Fingerprint) -> Result<(Section, Section)> {
+        let revert_all = match pass.revert_all {
             Some(section) => section,
-            // A broken down.sql stopped the pass down, which went on from a rebuilt state: revert everything for
-            // real on a database of its own, to say what a `revert --all` leaves.
+            // A broken step stopped the pass down, which went on from a rebuilt state: revert everything for real
+            // on a database of its own, to say what a `revert --all` leaves.
             None => {
                 let scratch = ScratchDatabase::create(server)?;
                 self.up(&scratch.url, None, None)?;
                 self.revert_all(&scratch.url, empty, &pass.snapshots)?
             }
         };
-        let broken = pass.broken.into_iter().map(|(_, b)| b).collect();
-        Ok((self.down_section(broken, &pass.without_down), revert_all))
+        Ok((self.down_section(pass.broken, &pass.without_down), revert_all))
     }
 
     fn stepper(&self, url: &DatabaseUrl) -> Result<runner::Stepper<'a>> {
@@ -732,27 +742,27 @@ fn revert_all_section(changes: Vec<Change>, target: &str) -> Section {
     )
 }
 
-/// The state before an up.sql and the state after its down.sql, on every object either step touched (`up`: what
-/// up.sql changed in pass 1; `down`: what down.sql changed in pass 2, starting from the state up.sql left). An
-/// object only one of them touched has, on the other side, the value that step left alone.
-fn down_outcome(up: &Delta, down: &Delta) -> (Fingerprint, Fingerprint) {
+/// Two steps that started from the same state, one known to be right (`reference`) and one to judge (`actual`):
+/// the state each ended in, on every object either touched. An object only one of them touched has, on the other
+/// side, the value both started from. (A down.sql is judged against its up.sql's changes turned around.)
+fn step_outcome(reference: &Delta, actual: &Delta) -> (Fingerprint, Fingerprint) {
     use std::collections::{BTreeMap, BTreeSet};
     type Key<'k> = (&'k str, &'k str, &'k str, &'k str);
     fn by_key(f: &Fingerprint) -> BTreeMap<Key<'_>, &Object> {
         f.objects.iter().map(|o| (o.key(), o)).collect()
     }
-    let (up_before, up_after) = (by_key(&up.before), by_key(&up.after));
-    let (down_before, down_after) = (by_key(&down.before), by_key(&down.after));
-    let up_keys: BTreeSet<Key<'_>> = up_before.keys().chain(up_after.keys()).copied().collect();
-    let down_keys: BTreeSet<Key<'_>> = down_before.keys().chain(down_after.keys()).copied().collect();
-    let (mut expected, mut actual) = (Vec::new(), Vec::new());
-    for key in up_keys.union(&down_keys) {
-        let before_up = if up_keys.contains(key) { up_before.get(key) } else { down_before.get(key) };
-        let after_down = if down_keys.contains(key) { down_after.get(key) } else { up_after.get(key) };
-        expected.extend(before_up.map(|o| (*o).clone()));
-        actual.extend(after_down.map(|o| (*o).clone()));
+    let (reference_before, reference_after) = (by_key(&reference.before), by_key(&reference.after));
+    let (actual_before, actual_after) = (by_key(&actual.before), by_key(&actual.after));
+    let reference_keys: BTreeSet<Key<'_>> = reference_before.keys().chain(reference_after.keys()).copied().collect();
+    let actual_keys: BTreeSet<Key<'_>> = actual_before.keys().chain(actual_after.keys()).copied().collect();
+    let (mut expected, mut ended) = (Vec::new(), Vec::new());
+    for key in reference_keys.union(&actual_keys) {
+        let want = if reference_keys.contains(key) { reference_after.get(key) } else { actual_before.get(key) };
+        let have = if actual_keys.contains(key) { actual_after.get(key) } else { reference_before.get(key) };
+        expected.extend(want.map(|o| (*o).clone()));
+        ended.extend(have.map(|o| (*o).clone()));
     }
-    (Fingerprint::new(expected), Fingerprint::new(actual))
+    (Fingerprint::new(expected), Fingerprint::new(ended))
 }
 
 /// down, then up again, for migration `index` (just applied; `before` marks the state before it). Returns what

@@ -78,6 +78,11 @@ const PG_PROC: i64 = 1255;
 const PG_NAMESPACE: i64 = 2615;
 const PG_EXTENSION: i64 = 3079;
 
+/// The catalogs whose objects the fingerprint covers, each object with its scope: pg_class, pg_type, pg_proc,
+/// pg_namespace, pg_extension, pg_constraint, pg_trigger, pg_policy, pg_rewrite, pg_attrdef; and 0, which event
+/// triggers report for `GRANT` and `REVOKE`.
+const FINGERPRINTED_CATALOGS: [i64; 11] = [PG_CLASS, PG_TYPE, PG_PROC, PG_NAMESPACE, PG_EXTENSION, 2606, 2620, 3256, 2618, 2604, 0];
+
 /// A fingerprint scope: `r` relation, `t` type, `p` function, `n` schema, `e` extension; and its oid.
 type Scope = (char, i64);
 /// The catalog row an object is: (catalog oid, row oid).
@@ -117,6 +122,8 @@ pub struct Tracker {
     linear: bool,
     /// Scopes read again, over all steps (for the benchmark's "proportional to what is touched").
     pub scopes_read: usize,
+    /// The catalogs of every object touched since [`Tracker::take_touched_catalogs`] was last called.
+    touched_catalogs: BTreeSet<i64>,
 }
 
 /// A point to compare the state with later.
@@ -187,7 +194,10 @@ impl Tracker {
                 "scope" => {
                     refreshed.insert((row.scope_kind.chars().next().unwrap_or('?'), row.scope_oid));
                 }
-                _ => dropped.push((row.own_class, row.own_oid)),
+                _ => {
+                    self.touched_catalogs.insert(row.own_class);
+                    dropped.push((row.own_class, row.own_oid));
+                }
             }
         }
         // Dropped objects are gone from the catalogs: a dropped scope is empty now, and the scope that held a
@@ -245,6 +255,18 @@ impl Tracker {
                 self.current.insert(scope, new);
             }
         }
+    }
+
+    /// The catalogs (by oid) of every object DDL touched since the last call; `None` without event triggers,
+    /// when nobody can tell.
+    pub fn take_touched_catalogs(&mut self) -> Option<BTreeSet<i64>> {
+        let touched = std::mem::take(&mut self.touched_catalogs);
+        self.linear.then_some(touched)
+    }
+
+    /// Whether every catalog in `catalogs` holds only objects the fingerprint covers (or, 0, none: `GRANT`).
+    pub fn fingerprinted(catalogs: &BTreeSet<i64>) -> bool {
+        catalogs.iter().all(|c| FINGERPRINTED_CATALOGS.contains(c))
     }
 
     /// Remembers the current state, for [`Tracker::changes_since`].
