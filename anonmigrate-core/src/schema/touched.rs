@@ -56,8 +56,8 @@ fn refresh_sql() -> String {
         ("/*nsp*/TRUE", 'n', "n.oid"),
         ("/*ext*/TRUE", 'e', "e.oid"),
     ];
-    let mut sql = TOUCHED_SQL.to_owned();
-    for (slot, kind) in [("/*rel_rows*/", 'r'), ("/*typ_rows*/", 't'), ("/*proc_rows*/", 'p'), ("/*nsp_rows*/", 'n'), ("/*ext_rows*/", 'e')] {
+    let mut rows = String::new();
+    for kind in ['r', 't', 'p', 'n', 'e'] {
         let mut narrowed = body.to_owned();
         for (marker, marker_kind, column) in markers {
             let filter = if marker_kind == kind {
@@ -67,10 +67,11 @@ fn refresh_sql() -> String {
             };
             narrowed = narrowed.replace(marker, &filter);
         }
-        assert!(sql.contains(slot), "touched.sql has the slot {slot}");
-        sql = sql.replace(slot, &narrowed);
+        rows.push_str(&format!("    IF '{kind}' = ANY (kinds) THEN\n        RETURN QUERY SELECT 'obj'::text, f.* FROM ({narrowed}) f;\n    END IF;\n"));
     }
-    sql
+    let slot = "    /*rows of each scope kind*/\n";
+    assert!(TOUCHED_SQL.contains(slot), "touched.sql has its slot");
+    TOUCHED_SQL.replace(slot, &rows)
 }
 
 /// The catalogs whose rows are scopes of their own (fixed oids in every PostgreSQL).

@@ -3,8 +3,8 @@
 -- scopes (fingerprint.sql's scope_kind, scope_oid) in __anonmigrate_scopes, and returns the touched catalog rows
 -- ('raw': for objects already dropped, the caller knows which scope held them), the scopes ('scope') and the
 -- fingerprint rows of those scopes ('obj'). Each part runs only when there is something for it, so a step pays for
--- what it touched, not for every kind of object there is: the five slots in the `RETURN QUERY`s at the end are
--- fingerprint.sql narrowed to the scopes of one kind (touched.rs fills them in).
+-- what it touched, not for every kind of object there is: touched.rs puts at the end, for each scope kind, an
+-- `IF` with a `RETURN QUERY` of fingerprint.sql narrowed to the scopes of that kind.
 --
 -- Besides each touched object's own scope, the scopes whose definition texts show its name: foreign keys to a
 -- touched table, views on it, its sequences; columns, domains and functions of a touched type; everything in a
@@ -82,19 +82,5 @@ BEGIN
     RETURN QUERY SELECT DISTINCT 'scope'::text, '', '', '', '', '', s.kind, s.oid::bigint, 0::bigint, 0::bigint
         FROM __anonmigrate_scopes s WHERE s.kind <> 'raw';
     SELECT array_agg(DISTINCT s.kind) INTO kinds FROM __anonmigrate_scopes s WHERE s.kind <> 'raw';
-    IF 'r' = ANY (kinds) THEN
-        RETURN QUERY SELECT 'obj'::text, f.* FROM (/*rel_rows*/) f;
-    END IF;
-    IF 't' = ANY (kinds) THEN
-        RETURN QUERY SELECT 'obj'::text, f.* FROM (/*typ_rows*/) f;
-    END IF;
-    IF 'p' = ANY (kinds) THEN
-        RETURN QUERY SELECT 'obj'::text, f.* FROM (/*proc_rows*/) f;
-    END IF;
-    IF 'n' = ANY (kinds) THEN
-        RETURN QUERY SELECT 'obj'::text, f.* FROM (/*nsp_rows*/) f;
-    END IF;
-    IF 'e' = ANY (kinds) THEN
-        RETURN QUERY SELECT 'obj'::text, f.* FROM (/*ext_rows*/) f;
-    END IF;
+    /*rows of each scope kind*/
 END
