@@ -549,17 +549,21 @@ impl<'a> Replayer<'a> {
     }
 
     /// Migration `index` is the newest applied: down.sql, which must undo `up` (what its up.sql did in pass 1);
-    /// then, when `again`, up.sql (which must do the same as then) and down.sql once more. Returns what broke;
+    /// then, when `again` (or down.sql touched what the fingerprint does not cover), up.sql (which must do the
+    /// same as then) and down.sql once more. Returns what broke;
     /// the caller rebuilds the state before the migration then (the session is not trusted to hold it).
     fn down_and_up_again(&self, stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, up: &Delta, again: bool) -> Result<Option<Broken>> {
         let name = &self.chain.migrations[index].dir_name;
         let failed = |what: &str, error: Error| Some(Broken::Failed { migration: name.clone(), what: what.to_owned(), error: error.to_string() });
         tracker.clear_marks();
         let mark = tracker.mark();
+        let _ = tracker.take_touched_catalogs();
         if let Err(error) = stepper.down(index) {
             return Ok(failed("down.sql", error));
         }
         tracker.refresh(stepper.conn())?;
+        // A down.sql that touches what the fingerprint does not cover may leave it for up.sql to trip over.
+        let again = again || !tracker.take_touched_catalogs().is_some_and(|c| Tracker::fingerprinted(&c));
         let undo = Delta { before: up.after.clone(), after: up.before.clone() };
         let (expected, actual) = step_outcome(&undo, &tracker.delta_since(mark));
         let changes = fingerprint::diff(&expected, &actual);
