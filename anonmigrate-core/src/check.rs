@@ -498,7 +498,7 @@ impl<'a> Replayer<'a> {
             if index >= reverted_from {
                 deltas[index] = Some(tracker.delta_since(before));
                 let statements_ok = crate::split::split_statements(&migration.up_sql).iter().all(|s| crate::split::changes_schema_only(s.text));
-                run_again[index] = !(statements_ok && tracker.take_touched_catalogs().is_some_and(|c| Tracker::fingerprinted(&c)));
+                run_again[index] = !(statements_ok && tracker.take_touched_catalogs().is_none_or(|c| Tracker::fingerprinted(&c)));
             } else if let Some(why) = crate::plan::irreversible(migration) {
                 without_down.push((migration.dir_name.clone(), why));
             } else {
@@ -563,7 +563,7 @@ impl<'a> Replayer<'a> {
         }
         tracker.refresh(stepper.conn())?;
         // A down.sql that touches what the fingerprint does not cover may leave it for up.sql to trip over.
-        let again = again || !tracker.take_touched_catalogs().is_some_and(|c| Tracker::fingerprinted(&c));
+        let again = again || !tracker.take_touched_catalogs().is_none_or(|c| Tracker::fingerprinted(&c));
         let undo = Delta { before: up.after.clone(), after: up.before.clone() };
         let (expected, actual) = step_outcome(&undo, &tracker.delta_since(mark));
         let changes = fingerprint::diff(&expected, &actual);

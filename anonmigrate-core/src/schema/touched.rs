@@ -261,7 +261,7 @@ impl Tracker {
     }
 
     /// The catalogs (by oid) of every object DDL touched since the last call; `None` without event triggers,
-    /// when nobody can tell.
+    /// when nobody can tell (the down.sql check then goes by the statements alone).
     pub fn take_touched_catalogs(&mut self) -> Option<BTreeSet<i64>> {
         let touched = std::mem::take(&mut self.touched_catalogs);
         self.linear.then_some(touched)
