@@ -45,6 +45,8 @@ pub const DISABLE_VARIABLE: &str = "ANONMIGRATE_TEMPLATE_CACHE";
 const BUILD_PREFIX: &str = scratch::PREFIX;
 /// Every spare copy's name starts with this (see the module documentation).
 pub const SPARE_PREFIX: &str = "anonmigrate_spare_";
+/// Evicted templates and stale spares are renamed to names starting with this and dropped in the background.
+pub const TRASH_PREFIX: &str = "anonmigrate_trash_";
 /// First key of the spare fillers' advisory lock, "spr" in ASCII; the second is the template name's `hashtext`.
 const SPARE_LOCK_CLASS: i32 = 0x0073_7072;
 /// First key of the builders' advisory lock (`pg_advisory_lock(int, int)`), "tpl" in ASCII; the second is the
@@ -211,7 +213,7 @@ impl TemplateCache {
 
     /// Drops this label's templates and their spare copies; returns their names.
     pub fn clear(&self) -> Result<Vec<String>> {
-        clear_on(&self.server, &format!("{PREFIX}{}_", self.label), &self.spares_regex())
+        clear_on(&self.server, &format!("{PREFIX}{}_", self.label), &self.spares_regex(), &format!("^{TRASH_PREFIX}{}_[0-9]+_[0-9]+$", self.label))
     }
 
     /// A regular expression matching the names of every spare copy of this label's templates.
@@ -388,12 +390,6 @@ impl TemplateCache {
     /// a few milliseconds (at most a second on a very busy machine); a copy not started by then is simply not there
     /// next time.
     fn prefill(&self, conn: &mut PgConnection, template: &str) {
-        use diesel::sql_types::{Bool, Integer};
-        #[derive(QueryableByName)]
-        struct Running {
-            #[diesel(sql_type = Bool)]
-            running: bool,
-        }
         if crate::testdb::spares_wanted() == 0 {
             return;
         }
@@ -402,21 +398,33 @@ impl TemplateCache {
         let spawned = std::thread::Builder::new()
             .name("anonmigrate-prefill".into())
             .spawn(move || cache.fill_spares_telling(&template, 1, Some(tell)));
-        if spawned.is_err() {
-            return;
+        if spawned.is_ok() {
+            wait_until_received(conn, &told, "CREATE DATABASE");
         }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        let Ok(pid) = told.recv_timeout(std::time::Duration::from_secs(1)) else { return };
-        while std::time::Instant::now() < deadline {
-            let running = diesel::sql_query(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE 'CREATE DATABASE%') AS running",
-            )
-            .bind::<Integer, _>(pid)
-            .get_result::<Running>(conn);
-            if !running.is_ok_and(|r| !r.running) {
-                return;
+    }
+
+    /// Drops this label's discarded databases ([`TRASH_PREFIX`]) in a thread of its own; returns once the server
+    /// runs the first `DROP DATABASE` (which it finishes even if this process exits: each drop is whole or not
+    /// done, and what is left is dropped next time).
+    fn empty_trash(&self, conn: &mut PgConnection) {
+        let (tell, told) = std::sync::mpsc::channel();
+        let (server, regex) = (self.server.clone(), format!("^{TRASH_PREFIX}{}_[0-9]+_[0-9]+$", self.label));
+        let spawned = std::thread::Builder::new().name("anonmigrate-trash".into()).spawn(move || -> Result<()> {
+            let mut conn = crate::setup::maintenance_connection(&server)?;
+            let pid: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                .get_result(&mut conn)
+                .map_err(|e| db::context("emptying the template trash")(db::pg_error(&e)))?;
+            let mut tell = Some(tell);
+            for trash in matching(&mut conn, &regex)? {
+                if let Some(tell) = tell.take() {
+                    let _ = tell.send(pid.pid);
+                }
+                let _ = db::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&trash)));
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(())
+        });
+        if spawned.is_ok() {
+            wait_until_received(conn, &told, "DROP DATABASE");
         }
     }
 
@@ -531,13 +539,17 @@ impl TemplateCache {
         let unlock = format!("SELECT pg_advisory_unlock({LOCK_CLASS}, hashtext({}))", db::quote_literal(&self.label));
         let _ = db::execute(&mut conn, &unlock);
         let replay = result?;
-        let _ = evict(&mut conn, &pattern, &names[n.saturating_sub(2)..]);
-        let _ = drop_spares(&mut conn, &self.spares_regex(), &names[n.saturating_sub(2)..]);
+        let evicted = evict(&mut conn, &pattern, &self.label, &names[n.saturating_sub(2)..]).unwrap_or(false);
+        let stale = drop_spares(&mut conn, &self.spares_regex(), &names[n.saturating_sub(2)..], Some(&self.label)).unwrap_or_default();
         // Someone iterating on this chain (it had a cached prefix): the next replay most likely edits the newest
         // migration again and builds on the chain without it, so a copy of that template is made for it now.
         if replay.copied > 0 && n >= 2 {
             self.prefill(&mut conn, &names[n - 2]);
         }
+        // Every build drops what earlier ones discarded (a command exits once the first drop runs, so a few may be
+        // left for the next build; a test process drops them all).
+        let _ = (evicted, stale);
+        self.empty_trash(&mut conn);
         Ok((replay, head, conn))
     }
 
@@ -691,12 +703,12 @@ fn list_on(conn: &mut PgConnection, prefix: &str, with_sizes: bool) -> Result<Ve
     Ok(templates)
 }
 
-/// Once there are more than [`KEEP`] + 2 templates of `prefix`, drops the least recently used down to [`KEEP`],
-/// never one of `keep`: dropping a large template takes a while, so it is done once every few builds.
-fn evict(conn: &mut PgConnection, prefix: &str, keep: &[String]) -> Result<()> {
+/// Once there are more than [`KEEP`] + 2 templates of `prefix`, discards the least recently used down to [`KEEP`]
+/// (into `label`'s trash), never one of `keep`; says whether it discarded any.
+fn evict(conn: &mut PgConnection, prefix: &str, label: &str, keep: &[String]) -> Result<bool> {
     let templates = list_on(conn, prefix, false)?;
     if templates.len() <= KEEP + 2 {
-        return Ok(());
+        return Ok(false);
     }
     let mut kept = templates.iter().filter(|t| keep.contains(&t.name)).count();
     for template in templates.iter().filter(|t| !keep.contains(&t.name)) {
@@ -704,23 +716,23 @@ fn evict(conn: &mut PgConnection, prefix: &str, keep: &[String]) -> Result<()> {
             kept += 1;
             continue;
         }
-        // A copy in progress holds the template; DROP waits for it.
-        let _ = db::execute(conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&template.name)));
+        let _ = discard(conn, &template.name, label);
     }
-    Ok(())
+    Ok(true)
 }
 
-fn clear_on(server: &DatabaseUrl, prefix: &str, spares: &str) -> Result<Vec<String>> {
+fn clear_on(server: &DatabaseUrl, prefix: &str, spares: &str, trash: &str) -> Result<Vec<String>> {
     let mut conn = crate::setup::maintenance_connection(server)?;
     // Spares first, and again after the templates: a copy still being made is not listed yet, but dropping its
     // template waits for it to finish.
-    let mut dropped = drop_spares(&mut conn, spares, &[])?;
+    let mut dropped = drop_spares(&mut conn, spares, &[], None)?;
     for template in list_on(&mut conn, prefix, false)? {
         db::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_ident(&template.name)))
             .map_err(db::context("dropping a template database"))?;
         dropped.push(template.name);
     }
-    dropped.extend(drop_spares(&mut conn, spares, &[])?);
+    dropped.extend(drop_spares(&mut conn, spares, &[], None)?);
+    dropped.extend(drop_spares(&mut conn, trash, &[], None)?);
     Ok(dropped)
 }
 
@@ -732,7 +744,47 @@ pub fn list_all(server: &DatabaseUrl) -> Result<Vec<Template>> {
 
 /// Drops every anonmigrate template on the server (any workspace); returns their names.
 pub fn clear_all(server: &DatabaseUrl) -> Result<Vec<String>> {
-    clear_on(server, PREFIX, &format!("^{SPARE_PREFIX}"))
+    clear_on(server, PREFIX, &format!("^{SPARE_PREFIX}"), &format!("^{TRASH_PREFIX}"))
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// Waits (at most a second) until the session whose backend pid comes on `told` has received a statement starting
+/// with `statement` (or has ended), so that this process may exit while the server runs it. Returns at once when
+/// the sender is dropped without a pid (nothing to run).
+fn wait_until_received(conn: &mut PgConnection, told: &std::sync::mpsc::Receiver<i32>, statement: &str) {
+    use diesel::sql_types::{Bool, Integer};
+    #[derive(QueryableByName)]
+    struct Received {
+        #[diesel(sql_type = Bool)]
+        received: bool,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let Ok(pid) = told.recv_timeout(std::time::Duration::from_secs(1)) else { return };
+    // pg_stat_activity.query is the session's latest statement, running or finished.
+    let sql = format!(
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query NOT LIKE {}) AS received",
+        db::quote_literal(&format!("{statement}%"))
+    );
+    while std::time::Instant::now() < deadline {
+        let received = diesel::sql_query(&sql).bind::<Integer, _>(pid).get_result::<Received>(conn);
+        if !received.is_ok_and(|r| !r.received) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Renames database `name` out of the cache's way, into this label's trash (`anonmigrate_trash_<label>_<pid>_<n>`),
+/// to be dropped later ([`TemplateCache::empty_trash`]): a rename is instant where a drop of a few hundred tables
+/// takes 50–200 ms. A copy of it in progress is waited for, as a drop would.
+fn discard(conn: &mut PgConnection, name: &str, label: &str) -> std::result::Result<(), crate::error::PgError> {
+    let trash = scratch::fresh_name(&format!("{TRASH_PREFIX}{label}_"));
+    db::execute(conn, &format!("ALTER DATABASE {} RENAME TO {}", db::quote_ident(name), db::quote_ident(&trash)))
 }
 
 /// The name of spare number `k` of template `template`; `None` when it would not fit PostgreSQL's 63 bytes (or
@@ -762,9 +814,10 @@ fn matching(conn: &mut PgConnection, regex: &str) -> Result<HashSet<String>> {
     Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
-/// Drops the spares matching `regex`, except the spares of the templates `keep`; returns their names. Nobody is
+/// Drops the spares matching `regex` (or discards them into the trash of label `trash`), except the spares of the
+/// templates `keep`; returns their names. Nobody is
 /// connected to a spare; one claimed meanwhile has another name and is left alone (`IF EXISTS`).
-fn drop_spares(conn: &mut PgConnection, regex: &str, keep: &[String]) -> Result<Vec<String>> {
+fn drop_spares(conn: &mut PgConnection, regex: &str, keep: &[String], trash: Option<&str>) -> Result<Vec<String>> {
     let mut kept = HashSet::new();
     for template in keep {
         if let Some(regex) = spare_regex(template) {
@@ -773,7 +826,12 @@ fn drop_spares(conn: &mut PgConnection, regex: &str, keep: &[String]) -> Result<
     }
     let mut dropped = Vec::new();
     for spare in matching(conn, regex)?.into_iter().filter(|s| !kept.contains(s)) {
-        db::execute(conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&spare))).map_err(db::context("dropping a spare test database"))?;
+        match trash {
+            Some(label) => {
+                let _ = discard(conn, &spare, label);
+            }
+            None => db::execute(conn, &format!("DROP DATABASE IF EXISTS {}", db::quote_ident(&spare))).map_err(db::context("dropping a spare test database"))?,
+        }
         dropped.push(spare);
     }
     dropped.sort();

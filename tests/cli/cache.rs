@@ -194,3 +194,29 @@ fn cache_list_counts_the_spare_test_databases_and_cache_clear_drops_them() {
     assert!(spares().is_empty(), "spares left after cache clear: {:?}", spares());
     assert!(templates(&env).is_empty(), "{:?}", templates(&env));
 }
+
+#[test]
+fn evicted_templates_leave_through_the_trash_and_nothing_is_left_of_them() {
+    let env = Env::new("cache_evict");
+    add_migration(&env, "2025-01-01-000000_users", "CREATE TABLE users (id BIGINT PRIMARY KEY);\n", "DROP TABLE users;\n");
+    let trash = || env.db.query(&format!("SELECT datname FROM pg_database WHERE datname LIKE 'anonmigrate\\_trash\\_{}\\_%'", label(&env)));
+    // Editing the newest migration again and again: each edit builds one more template, and once there are more
+    // than six the least recently used are renamed into the trash and dropped in the background.
+    for i in 0..8 {
+        add_migration(&env, "2025-01-02-000000_rooms", &format!("CREATE TABLE rooms (id BIGINT PRIMARY KEY, n{i} INT);\n"), "DROP TABLE rooms;\n");
+        let replay = schema_stdout(&env, "migration(s) from a template copy");
+        assert!(replay.stdout.contains(&format!("n{i} -> Nullable<Int4>")), "{}", replay.stdout);
+        assert!(templates(&env).len() <= anonmigrate_core::template::KEEP + 2, "{:?}", templates(&env));
+    }
+    // Each build drops what earlier ones discarded, at least one before its command exits: a few may wait for the
+    // next build (three are discarded at a time), never more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while trash().len() > 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(trash().len() <= 2, "the trash is not being emptied: {:?}", trash());
+    assert!(templates(&env).len() <= anonmigrate_core::template::KEEP + 2, "{:?}", templates(&env));
+    env.cli(&["cache", "clear"]).assert_code(0);
+    let left = env.db.query(&format!("SELECT datname FROM pg_database WHERE datname ~ '^anonmigrate_(tpl|spare|trash)_{}_'", label(&env)));
+    assert!(left.is_empty(), "cache clear left {left:?}");
+}
