@@ -765,9 +765,10 @@ fn wait_until_received(conn: &mut PgConnection, told: &std::sync::mpsc::Receiver
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let Ok(pid) = told.recv_timeout(std::time::Duration::from_secs(1)) else { return };
-    // pg_stat_activity.query is the session's latest statement, running or finished.
+    // pg_stat_activity.query is the session's latest statement, running or finished (empty where the server does
+    // not track activity: nothing to wait for then).
     let sql = format!(
-        "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query NOT LIKE {}) AS received",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query <> '' AND query NOT LIKE {}) AS received",
         db::quote_literal(&format!("{statement}%"))
     );
     while std::time::Instant::now() < deadline {
