@@ -346,11 +346,16 @@ impl TemplateCache {
         });
         let attempt = match attempt {
             Ok((replay, _, _)) if result.is_some() => Ok(replay),
-            Ok((replay, head, mut conn)) => self.copy(&mut conn, &head, scratch::PREFIX).and_then(|copy| {
-                let read = read.take().expect("the reader has not run");
-                result = Some(read(&copy.url)?);
-                Ok(replay)
-            }),
+            Ok((replay, head, mut conn)) => {
+                // A spare test database of the chain is as good as a copy, and ready (when spares are on).
+                let spare = if crate::testdb::spares_wanted() > 0 { self.claim_spare_on(&mut conn, &head, scratch::PREFIX) } else { None };
+                let from_spare = spare.is_some();
+                spare.map_or_else(|| self.copy(&mut conn, &head, scratch::PREFIX), Ok).and_then(|copy| {
+                    let read = read.take().expect("the reader has not run");
+                    result = Some(read(&copy.url)?);
+                    Ok(Replay { from_spare, ..replay })
+                })
+            }
             Err(failure) => Err(failure),
         };
         match (attempt, result) {
