@@ -73,6 +73,9 @@ pub struct LockedConnection {
     pub conn: PgConnection,
     /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
     key: i64,
+    /// The setup created both bookkeeping tables under the lock (neither existed): nothing is applied, and
+    /// there is nothing to read.
+    pub created_bookkeeping: bool,
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -138,31 +141,43 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
     let key = migration_lock_key(url);
     // A connection proven direct in the claim tries the lock in the same round trip.
     let mut first_try = None;
+    // Whether the first look saw no bookkeeping: a hint for the setup, which checks it under the lock.
+    let mut absent_at_first = false;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
+            let (session, claim) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
             if session.is_direct() {
-                first_try = Some(locked);
+                first_try = Some(claim.locked);
             }
+            absent_at_first = claim.bookkeeping_absent;
             Some((session, probe))
         }
     };
     let started = Instant::now();
     let mut announced = false;
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         let taken = match (first_try.take(), &checked) {
             (Some(taken), _) => taken,
             (None, Some((session, _))) => session.try_lock(&mut conn, key)?,
-            (None, None) => try_lock_plain(&mut conn, key)?,
+            (None, None) => {
+                let (taken, absent) = try_lock_plain(&mut conn, key)?;
+                absent_at_first = absent;
+                taken
+            }
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
                 session.confirm_lock(probe, key)?;
             }
-            let mut locked = LockedConnection { conn, key };
-            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
+            // After a wait another runner has most likely created the tables: the hint is stale.
+            let fresh_hint = absent_at_first && attempt == 1;
+            let mut locked = LockedConnection { conn, key, created_bookkeeping: false };
+            locked.created_bookkeeping =
+                setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key, fresh_hint)?;
             return Ok(locked);
         }
         if let Some((_, probe)) = &mut checked {
@@ -201,24 +216,37 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
 struct Taken {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     taken: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    absent: bool,
 }
 
-fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<bool> {
-    diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS taken"))
-        .get_result::<Taken>(conn)
-        .map(|t| t.taken)
-        .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
+/// Whether the lock was taken, and whether diesel's bookkeeping table was absent (the setup's hint, as in
+/// [`pooler::Claim::bookkeeping_absent`]).
+fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<(bool, bool)> {
+    diesel::sql_query(format!(
+        "SELECT pg_try_advisory_lock({key}) AS taken, to_regclass('__diesel_schema_migrations') IS NULL AS absent"
+    ))
+    .get_result::<Taken>(conn)
+    .map(|t| (t.taken, t.absent))
+    .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
 }
 
 /// One message: the pooler guard (first, so nothing else runs on another server process), `statement_timeout`,
-/// `client_connection_check_interval`, and the bookkeeping tables.
+/// `client_connection_check_interval`, and the bookkeeping tables. Returns whether it created both tables.
 ///
 /// `client_connection_check_interval`: if this process dies (kill -9, a lost network), the server notices
 /// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
 /// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
 /// where the server refuses it the message is sent again without it.
-fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64) -> Result<()> {
+///
+/// `fresh_hint` (diesel's table was not there at the first look): the tables are created without `IF NOT
+/// EXISTS`, in the message's one transaction. Under the lock that succeeds only when neither table exists, so
+/// nothing is applied and `run` need not read them (a round trip and about a millisecond of server time on a
+/// fresh database, issue 20). When they exist after all (another tool made them meanwhile) the message fails,
+/// nothing of it stays, and it is sent again as usual.
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64, fresh_hint: bool) -> Result<bool> {
     let mut check_interval = true;
+    let mut create_fresh = setup.bookkeeping && fresh_hint;
     loop {
         let mut sql = String::new();
         if let Some(session) = session {
@@ -230,10 +258,12 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         if check_interval {
             sql.push_str("SET client_connection_check_interval = 1000;\n");
         }
-        if setup.bookkeeping {
+        if create_fresh {
+            sql.push_str(&bookkeeping::CREATE_TABLES.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE"));
+        } else if setup.bookkeeping {
             sql.push_str(bookkeeping::CREATE_TABLES);
         }
-        let Err(error) = db::execute(conn, &sql) else { return Ok(()) };
+        let Err(error) = db::execute(conn, &sql) else { return Ok(create_fresh) };
         if let Some(session) = session
             && error.message.contains(pooler::GUARD_FAILED)
         {
@@ -241,6 +271,11 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         }
         if check_interval && error.message.contains("client_connection_check_interval") {
             check_interval = false;
+            continue;
+        }
+        if create_fresh {
+            // Whatever failed (most likely a table that exists after all), the usual message decides.
+            create_fresh = false;
             continue;
         }
         let what = if setup.bookkeeping { "creating the bookkeeping tables" } else { "setting statement_timeout" };
@@ -451,9 +486,11 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
 
     let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: true };
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
+    let rows = if locked.created_bookkeeping { Vec::new() } else { bookkeeping::read_existing(&mut locked.conn)? };
     let conn = &mut locked.conn;
-    let rows = bookkeeping::read_existing(conn)?;
-    let mut status = Status::compute_with(chain, &rows, &renames_of(chain));
+    // With no records nothing can have been renumbered: the lock file need not be read again.
+    let renames = if rows.is_empty() { Vec::new() } else { renames_of(chain) };
+    let mut status = Status::compute_with(chain, &rows, &renames);
     tolerate_renumbered(conn, &mut status);
     // Judged before renumbering: a migration that arrived next to a renumbered one is in order on this database.
     check_safe_to_run(chain, &status, options)?;
