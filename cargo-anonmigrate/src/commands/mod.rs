@@ -38,6 +38,9 @@ pub struct Context {
     pub locked: bool,
     /// `--locked-schema`: schema.rs must already match the migrations; nothing may rewrite it.
     pub locked_schema: bool,
+    /// The chain [`Context::sync_lock`] loaded, for a command that reads it next ([`Context::synced_chain`]) instead
+    /// of reading and hashing every file again.
+    synced: std::sync::Mutex<Option<Chain>>,
 }
 
 impl Context {
@@ -70,6 +73,7 @@ impl Context {
             printer: Printer::new(format),
             locked: global.locked,
             locked_schema: global.locked_schema,
+            synced: std::sync::Mutex::new(None),
         })
     }
 
@@ -92,6 +96,7 @@ impl Context {
         if let Some(message) = synced.message() {
             note(&if synced.is_warning() { format!("warning: {message}") } else { message });
         }
+        *self.synced.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chain);
         Ok(())
     }
 
@@ -108,6 +113,15 @@ impl Context {
 
     pub fn chain(&self) -> anyhow::Result<Chain> {
         Ok(Chain::load(&self.workspace.migrations_dir)?)
+    }
+
+    /// The chain as [`Context::sync_lock`] just loaded it (syncing writes only the lock file), else loaded now; for a
+    /// command that reads the chain first thing, before it changes any file.
+    pub fn synced_chain(&self) -> anyhow::Result<Chain> {
+        match self.synced.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            Some(chain) => Ok(chain),
+            None => self.chain(),
+        }
     }
 
     pub fn database(&mut self, chain: Option<&Chain>) -> anyhow::Result<DatabaseUrl> {
