@@ -76,6 +76,21 @@ pub struct LockedConnection {
     /// The setup created both bookkeeping tables under the lock (neither existed): nothing is applied, and
     /// there is nothing to read.
     pub created_bookkeeping: bool,
+    /// The lock went with the last message of the session ([`LockedConnection::unlock_sql`]).
+    released: bool,
+}
+
+impl LockedConnection {
+    /// The unlock, for the caller to append to the session's last message (after its final `COMMIT`), saving the
+    /// round trip of its own; [`LockedConnection::released`] says it ran.
+    pub fn unlock_sql(&self) -> String {
+        format!("SELECT pg_advisory_unlock({})", self.key)
+    }
+
+    /// The last message, with [`LockedConnection::unlock_sql`] in it, succeeded: the lock is no longer held.
+    pub fn released(&mut self) {
+        self.released = true;
+    }
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -99,7 +114,10 @@ impl Drop for LockedConnection {
         // Always a round trip of its own, even on a direct connection: the server ends a closed client's backend
         // (and releases its locks) only some moments after the socket closes, so the next command would find the
         // lock still held and wait. Through a session-mode pool the server connection outlives ours anyway.
-        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
+        if !self.released {
+            let unlock = self.unlock_sql();
+            let _ = db::execute(&mut self.conn, &unlock);
+        }
     }
 }
 
@@ -175,7 +193,7 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
             }
             // After a wait another runner has most likely created the tables: the hint is stale.
             let fresh_hint = absent_at_first && attempt == 1;
-            let mut locked = LockedConnection { conn, key, created_bookkeeping: false };
+            let mut locked = LockedConnection { conn, key, created_bookkeeping: false, released: false };
             locked.created_bookkeeping =
                 setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key, fresh_hint)?;
             return Ok(locked);
@@ -500,6 +518,9 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let total = todo.len();
     let mut report = RunReport { version_before: status.current_version.clone(), ..RunReport::default() };
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
+    // The unlock travels with the last migration's closing message (after its COMMIT): one round trip fewer.
+    let unlock = locked.unlock_sql();
+    let conn = &mut locked.conn;
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
         observer.event(Event::Applying {
@@ -508,10 +529,11 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
             dir_name: script.dir_name.clone(),
         });
         let started = Instant::now();
+        let closing = if index + 1 == total { unlock.as_str() } else { "" };
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up)?;
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up, closing)?;
         } else {
-            apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer)?;
+            apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer, closing)?;
         }
         let duration = started.elapsed();
         observer.event(Event::Applied {
@@ -527,6 +549,9 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
             duration_ms: duration.as_millis(),
             statements: script.statements.len(),
         });
+    }
+    if total > 0 {
+        locked.released();
     }
     Ok(report)
 }
@@ -564,10 +589,19 @@ pub(crate) fn finish_sql(script: &Script, direction: Direction, elapsed: bookkee
 /// Round trips dominate small migrations, so `BEGIN` and `SET LOCAL lock_timeout` travel with the first
 /// statement and the bookkeeping and `COMMIT` with the last: a one-statement migration is one message. Each
 /// message still holds exactly one of the migration's statements, so a failure names its statement.
-fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>, direction: Direction) -> Result<()> {
+///
+/// `closing`: SQL that runs after the `COMMIT`, in the same message (the session's unlock after its last
+/// migration), or `""`.
+fn apply_transactional(
+    conn: &mut PgConnection,
+    script: &Script,
+    ddl_lock_timeout: Option<Duration>,
+    direction: Direction,
+    closing: &str,
+) -> Result<()> {
     let prefix = format!("BEGIN;\n{};\n", lock_timeout_sql(ddl_lock_timeout, true));
     // The newline first: it ends a trailing `--` comment of the last statement before our `;`.
-    let suffix = format!("\n;\n{}\nCOMMIT;", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart));
+    let suffix = format!("\n;\n{}\nCOMMIT;{}", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart), closing_sql(closing));
     let count = script.statements.len();
     if count == 0 {
         return db::execute(conn, &format!("{prefix}{suffix}")).map_err(|error| {
@@ -600,6 +634,10 @@ fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeou
         }
     }
     Ok(())
+}
+
+fn closing_sql(closing: &str) -> String {
+    if closing.is_empty() { String::new() } else { format!("\n{closing};") }
 }
 
 fn rollback(conn: &mut PgConnection) {
@@ -639,6 +677,7 @@ fn apply_statementwise(
     row: Option<&AppliedRow>,
     ddl_lock_timeout: Option<Duration>,
     observer: &mut dyn Observer,
+    closing: &str,
 ) -> Result<()> {
     let started = Instant::now();
     let total = script.statements.len();
@@ -696,7 +735,8 @@ fn apply_statementwise(
         }
     }
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;{}", closing_sql(closing)))
+        .map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
@@ -993,9 +1033,9 @@ impl<'a> Stepper<'a> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
         let conn = &mut self.locked.conn;
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up, "")
         } else {
-            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent, "")
         }
     }
 
@@ -1004,7 +1044,7 @@ impl<'a> Stepper<'a> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
         let conn = &mut self.locked.conn;
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down, "")
         } else {
             revert_statementwise(conn, &script, self.ddl_lock_timeout)
         }
@@ -1054,7 +1094,7 @@ pub fn revert(
         });
         let started = Instant::now();
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down)?;
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down, "")?;
         } else {
             revert_statementwise(conn, script, options.ddl_lock_timeout)?;
         }
