@@ -3,9 +3,12 @@
 //! 1. the lock file matches the migrations on disk (the runner's own check);
 //! 2. each configured schema.rs (generated or hand-maintained) matches a fresh replay of the chain, compared
 //!    structurally ([`schema::parse`] + [`schema::compare`]), and the build-script drift gate agrees;
-//! 3. every migration's down.sql undoes its up.sql: on one scratch database, for each migration in order,
-//!    snapshot, up, snapshot, down (must give the first snapshot back), up again (must give the second) — the first
-//!    migration that breaks is named with what differs; then reverting everything must leave nothing behind;
+//! 3. every migration's down.sql undoes its up.sql, in two passes over one scratch database: the chain up (what
+//!    each up.sql changes is recorded, object by object), then down again newest first (each down.sql must give
+//!    back the state before its up.sql, and up.sql run again must do what it did the first time wherever that
+//!    could differ; the last down.sql must leave what was there before the first migration: the "revert all"
+//!    check, on the whole schema). Every broken down.sql is named with what differs, and the pass goes on from a
+//!    correct state;
 //! 4. optionally, the live database has the schema the chain gives at its version (no drift made by hand).
 //!
 //! Snapshots are [`fingerprint`]s (indexes, constraints, types, functions, triggers, ...). The migrations are
@@ -24,10 +27,10 @@ use crate::events::{Event, Observer};
 use crate::runner::{self, RevertOptions, RevertScope, RunOptions};
 use crate::schema::compare::{self, Difference};
 use crate::schema::config::{SchemaConfig, Settings};
-use crate::schema::fingerprint::{self, Change, Fingerprint};
+use crate::schema::fingerprint::{self, Change, Fingerprint, Object};
 use crate::schema::model::Catalog;
 use crate::schema::parse::parse_schema_rs;
-use crate::schema::touched::{Mark, Tracker};
+use crate::schema::touched::{Delta, Mark, Tracker};
 use crate::schema::{render, scratch::ScratchDatabase};
 
 /// What to check besides the lock file.
@@ -209,33 +212,36 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
         let empty = fingerprint::read_url(&scratch.url)?;
         (scratch, empty)
     };
-    let down = if options.down {
+    let schemas = schema_pg_schemas(&schema_files);
+    let mut down = if options.down {
         observer.event(Event::Notice(format!(
             "checking the down.sql of {} migration(s) on scratch database {}",
             chain.migrations.len(),
             scratch.name()
         )));
-        Some(replayer.down_pass(&server, &mut scratch, &stops, observer)?)
+        Some(replayer.down_pass(&server, &mut scratch, &stops, &empty, &schemas, observer)?)
     } else {
         None
     };
-    // After the down.sql pass the scratch database holds the whole chain (restored after each broken down.sql).
-    let (snapshots, down_section) = match down {
-        Some((snapshots, section)) => (snapshots, Some(section)),
-        None => (replayer.replay_with_stops(&scratch.url, &stops)?, None),
+    let (snapshots, catalog, head) = match &mut down {
+        Some(pass) => (pass.snapshots.clone(), std::mem::take(&mut pass.catalog), std::mem::take(&mut pass.head)),
+        None => {
+            let snapshots = replayer.replay_with_stops(&scratch.url, &stops)?;
+            let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
+            (snapshots, catalog, head)
+        }
     };
-    let schemas = schema_pg_schemas(&schema_files);
-    let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, &schemas)?;
+    drop(scratch);
 
     for (path, settings) in &schema_files {
         report.sections.push(schema_section(workspace, chain, path, settings, &catalog)?);
     }
     report.sections.extend(no_schema_file);
-    if let Some(section) = down_section {
-        report.sections.push(section);
-        report.sections.push(replayer.revert_all(&scratch.url, &empty, &snapshots)?);
+    if let Some(pass) = down {
+        let (down_section, revert_all) = replayer.finish_down_pass(pass, &server, &empty)?;
+        report.sections.push(down_section);
+        report.sections.push(revert_all);
     }
-    drop(scratch);
 
     if let Some(live) = live {
         let reference = match live.compare_at {
@@ -397,6 +403,20 @@ enum Broken {
     Differs { migration: String, what: String, changes: Vec<Change> },
 }
 
+/// What the down.sql pass found.
+struct DownPass {
+    /// Fingerprints after the migrations `check` asked for (see `stops`).
+    snapshots: Vec<(usize, Fingerprint)>,
+    /// Broken down.sql files (and up.sql run again), in chain order.
+    broken: Vec<Broken>,
+    without_down: Vec<(String, crate::plan::Irreversible)>,
+    /// The whole chain's catalog and fingerprint, read at the end of the pass up.
+    catalog: Catalog,
+    head: Fingerprint,
+    /// The revert-all section when the pass down reverted everything without a broken step on the way.
+    revert_all: Option<Section>,
+}
+
 impl<'a> Replayer<'a> {
     fn new(workspace: &Workspace, chain: &'a Chain) -> Result<Replayer<'a>> {
         let lock_timeout = workspace.run_lock_timeout()?;
@@ -425,18 +445,35 @@ impl<'a> Replayer<'a> {
         runner::revert(url, self.chain, scope, &self.revert, &mut crate::events::Silent).map(drop)
     }
 
-    /// For each migration: up, down (must give the state before up back), up again (must give the same as the first
-    /// up), on one session. States are compared on what each step touched ([`Tracker`]), so the pass costs what
-    /// the migrations touch. Every broken down.sql is reported; after one, the pass goes on from a correct state
-    /// (up again, or a fresh replay up to that migration when that does not give it). Returns the fingerprints
-    /// after the migrations in `stops` and the `down.sql` section; `scratch` holds the whole chain afterwards.
+    /// Two passes on one session, comparing states on what each step touched ([`Tracker`]), so the whole check
+    /// costs about two replays of the chain rather than a whole-schema read per step:
+    ///
+    /// 1. up, migration by migration, recording what each up.sql changed ([`Delta`], object by object); at the
+    ///    end, the schema of the whole chain is read (`schemas` for the catalog) for the checks after this one;
+    /// 2. down, newest first: each down.sql must give back the state before its up.sql, on every object either of
+    ///    them touched; then up.sql runs again and must do what it did the first time, and down.sql again to go
+    ///    on. The end state is compared whole with the schema before the first migration (revert all).
+    ///
+    /// up.sql runs again only where running it again can end differently: a migration whose up.sql writes rows
+    /// or touches anything the fingerprint does not cover (roles, statistics, `DO` blocks, ... — see
+    /// [`crate::split::changes_schema_only`] and [`Tracker::fingerprinted`]). Schema-only DDL run again on a
+    /// schema the down.sql check just proved identical does the same thing (the tables it could read hold no row
+    /// the first run did not see), so for a chain of such migrations the pass is one replay up and one down.
+    ///
+    /// Migrations up to the newest irreversible one (no down.sql) cannot be reverted in pass 2: each of those gets
+    /// its own up, down, up in pass 1. After a broken step the pass goes on from a correct state (a fresh replay up
+    /// to the migration before it), so every broken down.sql is reported, each with its own differences.
     fn down_pass(
         &self,
         server: &DatabaseUrl,
         scratch: &mut ScratchDatabase,
         stops: &[usize],
+        empty: &Fingerprint,
+        schemas: &[String],
         observer: &mut dyn Observer,
-    ) -> Result<(Vec<(usize, Fingerprint)>, Section)> {
+    ) -> Result<DownPass> {
+        let migrations = &self.chain.migrations;
+        let reverted_from = migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some()).map_or(0, |k| k + 1);
         let mut stepper = self.stepper(&scratch.url)?;
         let mut tracker = Tracker::start(stepper.conn())?;
         if !tracker.linear() {
@@ -444,35 +481,137 @@ impl<'a> Replayer<'a> {
                 "this role may not create event triggers (superusers only), so each down.sql step compares the whole schema; as a superuser (the managed server) the check costs only what each migration touches".into(),
             ));
         }
-        let mut snapshots: Vec<(usize, Fingerprint)> = Vec::new();
-        let mut without_down = Vec::new();
+        let mut snapshots = Vec::new();
         let mut broken = Vec::new();
-        for (index, migration) in self.chain.migrations.iter().enumerate() {
+        let mut without_down = Vec::new();
+        let mut deltas: Vec<Option<Delta>> = vec![None; migrations.len()];
+        let mut run_again = vec![true; migrations.len()];
+
+        // Pass 1: up.
+        let _ = tracker.take_touched_catalogs();
+        for (index, migration) in migrations.iter().enumerate() {
             tracker.clear_marks();
             let before = tracker.mark();
             // A failing up.sql fails the check itself: a plain replay fails the same way.
             stepper.up(index)?;
             tracker.refresh(stepper.conn())?;
-            if let Some(why) = crate::plan::irreversible(migration) {
+            if index >= reverted_from {
+                deltas[index] = Some(tracker.delta_since(before));
+                let statements_ok = crate::split::split_statements(&migration.up_sql).iter().all(|s| crate::split::changes_schema_only(s.text));
+                run_again[index] = !(statements_ok && tracker.take_touched_catalogs().is_some_and(|c| Tracker::fingerprinted(&c)));
+            } else if let Some(why) = crate::plan::irreversible(migration) {
                 without_down.push((migration.dir_name.clone(), why));
             } else {
                 let (found, restore) = round_trip(&mut stepper, &mut tracker, index, &migration.dir_name, before)?;
-                broken.extend(found);
+                broken.extend(found.map(|b| (index, b)));
                 if restore {
-                    drop(stepper);
-                    *scratch = ScratchDatabase::create(server)?;
-                    self.up(&scratch.url, None, Some(&migration.version))?;
-                    stepper = self.stepper(&scratch.url)?;
-                    tracker = Tracker::start(stepper.conn())?;
+                    (stepper, tracker) = self.rebuilt(server, scratch, Some(index))?;
                 }
             }
             if stops.contains(&index) {
                 snapshots.push((index, tracker.fingerprint()));
             }
         }
+        // The event triggers' table and functions are left out of both (bookkeeping names).
+        let (catalog, head) = fingerprint::read_with_catalog(&scratch.url, schemas)?;
+
+        // Pass 2: down, newest first (and up again where it could end differently).
+        let mut clean = true;
+        for index in (reverted_from..migrations.len()).rev() {
+            let up = deltas[index].take().expect("pass 1 recorded every migration pass 2 reverts");
+            let found = self.down_and_up_again(&mut stepper, &mut tracker, index, &up, run_again[index])?;
+            if let Some(found) = found {
+                broken.push((index, found));
+                clean = false;
+                (stepper, tracker) = self.rebuilt(server, scratch, index.checked_sub(1))?;
+            }
+        }
+        let revert_all = if clean {
+            // Revert all, compared on the whole schema: read it again rather than trust the step-by-step state.
+            let (reference, target) = self.revert_all_reference(empty, &snapshots);
+            Some(match reference {
+                Some(reference) => revert_all_section(fingerprint::diff(reference, &fingerprint::read(stepper.conn())?), &target),
+                None => Section::skipped(SectionKind::RevertAll, "revert all", "no snapshot to compare with"),
+            })
+        } else {
+            None
+        };
         tracker.stop(stepper.conn())?;
-        drop(stepper);
-        Ok((snapshots, self.down_section(broken, &without_down)))
+        broken.sort_by_key(|(index, _)| *index);
+        Ok(DownPass {
+            snapshots,
+            broken: broken.into_iter().map(|(_, b)| b).collect(),
+            without_down,
+            catalog,
+            head,
+            revert_all,
+        })
+    }
+
+    /// Migration `index` is the newest applied: down.sql, which must undo `up` (what its up.sql did in pass 1);
+    /// then, when `again`, up.sql (which must do the same as then) and down.sql once more. Returns what broke;
+    /// the caller rebuilds the state before the migration then (the session is not trusted to hold it).
+    fn down_and_up_again(&self, stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, up: &Delta, again: bool) -> Result<Option<Broken>> {
+        let name = &self.chain.migrations[index].dir_name;
+        let failed = |what: &str, error: Error| Some(Broken::Failed { migration: name.clone(), what: what.to_owned(), error: error.to_string() });
+        tracker.clear_marks();
+        let mark = tracker.mark();
+        if let Err(error) = stepper.down(index) {
+            return Ok(failed("down.sql", error));
+        }
+        tracker.refresh(stepper.conn())?;
+        let undo = Delta { before: up.after.clone(), after: up.before.clone() };
+        let (expected, actual) = step_outcome(&undo, &tracker.delta_since(mark));
+        let changes = fingerprint::diff(&expected, &actual);
+        if !changes.is_empty() {
+            return Ok(Some(Broken::Differs { migration: name.clone(), what: "down".into(), changes }));
+        }
+        if !again {
+            return Ok(None);
+        }
+        tracker.clear_marks();
+        let mark = tracker.mark();
+        if let Err(error) = stepper.up(index) {
+            return Ok(failed("up.sql run again after down.sql", error));
+        }
+        tracker.refresh(stepper.conn())?;
+        let (expected, actual) = step_outcome(up, &tracker.delta_since(mark));
+        let changes = fingerprint::diff(&expected, &actual);
+        if !changes.is_empty() {
+            return Ok(Some(Broken::Differs { migration: name.clone(), what: "up again".into(), changes }));
+        }
+        if let Err(error) = stepper.down(index) {
+            return Ok(failed("down.sql run again", error));
+        }
+        tracker.refresh(stepper.conn())?;
+        Ok(None)
+    }
+
+    /// A fresh scratch database holding the chain up to and including migration `to` (none: empty), with a session
+    /// and a tracker on it: how the pass goes on from a correct state after a broken step.
+    fn rebuilt(&self, server: &DatabaseUrl, scratch: &mut ScratchDatabase, to: Option<usize>) -> Result<(runner::Stepper<'a>, Tracker)> {
+        *scratch = ScratchDatabase::create(server)?;
+        if let Some(to) = to {
+            self.up(&scratch.url, None, Some(&self.chain.migrations[to].version))?;
+        }
+        let mut stepper = self.stepper(&scratch.url)?;
+        let tracker = Tracker::start(stepper.conn())?;
+        Ok((stepper, tracker))
+    }
+
+    /// The down.sql and revert-all sections.
+    fn finish_down_pass(&self, pass: DownPass, server: &DatabaseUrl, empty: &Fingerprint) -> Result<(Section, Section)> {
+        let revert_all = match pass.revert_all {
+            Some(section) => section,
+            // A broken step stopped the pass down, which went on from a rebuilt state: revert everything for real
+            // on a database of its own, to say what a `revert --all` leaves.
+            None => {
+                let scratch = ScratchDatabase::create(server)?;
+                self.up(&scratch.url, None, None)?;
+                self.revert_all(&scratch.url, empty, &pass.snapshots)?
+            }
+        };
+        Ok((self.down_section(pass.broken, &pass.without_down), revert_all))
     }
 
     fn stepper(&self, url: &DatabaseUrl) -> Result<runner::Stepper<'a>> {
@@ -553,22 +692,28 @@ impl<'a> Replayer<'a> {
         Ok(snapshots)
     }
 
+    /// What reverting everything that can be reverted must leave: the schema before the first migration, or the
+    /// snapshot right after the newest irreversible one (`None` when there is no such snapshot); and its words.
+    fn revert_all_reference<'f>(&self, empty: &'f Fingerprint, snapshots: &'f [(usize, Fingerprint)]) -> (Option<&'f Fingerprint>, String) {
+        match self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some()) {
+            None => (Some(empty), "an empty schema".to_owned()),
+            Some(index) => (
+                snapshot_at(snapshots, index),
+                format!("the schema right after {} (it is irreversible)", self.chain.migrations[index].dir_name),
+            ),
+        }
+    }
+
     /// Reverts everything that can be (back to the newest migration without down.sql, if any) and compares the
     /// result with the snapshot from before those migrations.
     fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)]) -> Result<Section> {
         let title = "revert all";
         let keep = self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some());
-        let (scope, reference, target) = match keep {
-            None => (RevertScope::All, empty, "an empty schema".to_owned()),
-            Some(index) => match snapshot_at(snapshots, index) {
-                Some(snapshot) => (
-                    RevertScope::To(index),
-                    snapshot,
-                    format!("the schema right after {} (it is irreversible)", self.chain.migrations[index].dir_name),
-                ),
-                None => return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with")),
-            },
+        let (reference, target) = self.revert_all_reference(empty, snapshots);
+        let Some(reference) = reference else {
+            return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with"));
         };
+        let scope = keep.map_or(RevertScope::All, RevertScope::To);
         if let Err(error) = self.down(url, scope) {
             return Ok(Section::failed(
                 SectionKind::RevertAll,
@@ -578,18 +723,46 @@ impl<'a> Replayer<'a> {
                 REVERT_ALL_FIX,
             ));
         }
-        let changes = fingerprint::diff(reference, &fingerprint::read_url(url)?);
-        if changes.is_empty() {
-            return Ok(Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}")));
-        }
-        Ok(Section::failed(
-            SectionKind::RevertAll,
-            title,
-            format!("reverting every migration does not leave {target}"),
-            changes.into_iter().map(|c| change_finding("", c, &REVERT_ALL_WORDS)).collect(),
-            REVERT_ALL_FIX,
-        ))
+        Ok(revert_all_section(fingerprint::diff(reference, &fingerprint::read_url(url)?), &target))
     }
+}
+
+/// The revert-all section for the differences between what reverting everything must leave and what it left.
+fn revert_all_section(changes: Vec<Change>, target: &str) -> Section {
+    let title = "revert all";
+    if changes.is_empty() {
+        return Section::new(SectionKind::RevertAll, title, Outcome::Ok, format!("reverting every migration leaves {target}"));
+    }
+    Section::failed(
+        SectionKind::RevertAll,
+        title,
+        format!("reverting every migration does not leave {target}"),
+        changes.into_iter().map(|c| change_finding("", c, &REVERT_ALL_WORDS)).collect(),
+        REVERT_ALL_FIX,
+    )
+}
+
+/// Two steps that started from the same state, one known to be right (`reference`) and one to judge (`actual`):
+/// the state each ended in, on every object either touched. An object only one of them touched has, on the other
+/// side, the value both started from. (A down.sql is judged against its up.sql's changes turned around.)
+fn step_outcome(reference: &Delta, actual: &Delta) -> (Fingerprint, Fingerprint) {
+    use std::collections::{BTreeMap, BTreeSet};
+    type Key<'k> = (&'k str, &'k str, &'k str, &'k str);
+    fn by_key(f: &Fingerprint) -> BTreeMap<Key<'_>, &Object> {
+        f.objects.iter().map(|o| (o.key(), o)).collect()
+    }
+    let (reference_before, reference_after) = (by_key(&reference.before), by_key(&reference.after));
+    let (actual_before, actual_after) = (by_key(&actual.before), by_key(&actual.after));
+    let reference_keys: BTreeSet<Key<'_>> = reference_before.keys().chain(reference_after.keys()).copied().collect();
+    let actual_keys: BTreeSet<Key<'_>> = actual_before.keys().chain(actual_after.keys()).copied().collect();
+    let (mut expected, mut ended) = (Vec::new(), Vec::new());
+    for key in reference_keys.union(&actual_keys) {
+        let want = if reference_keys.contains(key) { reference_after.get(key) } else { actual_before.get(key) };
+        let have = if actual_keys.contains(key) { actual_after.get(key) } else { reference_before.get(key) };
+        expected.extend(want.map(|o| (*o).clone()));
+        ended.extend(have.map(|o| (*o).clone()));
+    }
+    (Fingerprint::new(expected), Fingerprint::new(ended))
 }
 
 /// down, then up again, for migration `index` (just applied; `before` marks the state before it). Returns what

@@ -334,6 +334,40 @@ fn first_keyword(toks: &[(Kind, &str)]) -> Option<String> {
     }
 }
 
+/// True when the statement only defines objects that `check`'s schema fingerprint covers (tables, indexes, views,
+/// sequences, types, functions, triggers, schemas, extensions, policies, rules, aggregates), or sets privileges,
+/// comments or session settings: it writes no rows and touches nothing global to the cluster (roles, tablespaces,
+/// databases), which event triggers cannot see. `false` for anything else and anything not recognised (`DO`,
+/// `SELECT`, which may call functions that write, `CREATE TEMP TABLE`, `CREATE STATISTICS`, ...); `true` for a
+/// statement that is only a comment.
+pub fn changes_schema_only(stmt: &str) -> bool {
+    const KINDS: &[&str] = &[
+        "table", "index", "view", "sequence", "type", "domain", "function", "procedure", "trigger", "schema", "extension",
+        "policy", "rule", "aggregate",
+    ];
+    const MODIFIERS: &[&str] = &["unique", "constraint", "materialized", "unlogged", "recursive", "foreign"];
+    let t = tokens(stmt, 8);
+    let kw = |i, w| is_kw(&t, i, w);
+    let Some(first) = first_keyword(&t) else {
+        return t.is_empty();
+    };
+    match first.as_str() {
+        "create" | "alter" | "drop" => {
+            let mut i = 1;
+            if kw(i, "or") && kw(i + 1, "replace") {
+                i += 2;
+            }
+            while MODIFIERS.iter().any(|m| kw(i, m)) {
+                i += 1;
+            }
+            KINDS.iter().any(|k| kw(i, k))
+        }
+        "comment" => kw(1, "on"),
+        "grant" | "revoke" | "set" | "reset" => true,
+        _ => false,
+    }
+}
+
 /// Classifies transaction-control statements.
 ///
 /// The result is normalised by meaning, so callers need not know the
@@ -501,6 +535,43 @@ pub fn requires_no_transaction(stmt: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn schema_only_statements_are_told_from_data_and_global_ones() {
+        for stmt in [
+            "CREATE TABLE t (id INT)",
+            "-- why\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (id)",
+            "create or replace function f() returns int language sql as $$ select 1 $$",
+            "CREATE MATERIALIZED VIEW v AS SELECT 1",
+            "CREATE CONSTRAINT TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+            "ALTER TABLE t ADD COLUMN c TEXT",
+            "DROP TYPE mood",
+            "CREATE EXTENSION IF NOT EXISTS vector",
+            "COMMENT ON TABLE t IS 'x'",
+            "GRANT SELECT ON t TO reader",
+            "SET lock_timeout = '1s'",
+            "-- only a comment",
+        ] {
+            assert!(changes_schema_only(stmt), "{stmt}");
+        }
+        for stmt in [
+            "INSERT INTO t VALUES (1)",
+            "UPDATE t SET c = 1",
+            "DELETE FROM t",
+            "SELECT setval('s', 10)",
+            "DO $$ BEGIN INSERT INTO t VALUES (1); END $$",
+            "CREATE ROLE reader",
+            "CREATE TEMP TABLE x (id INT)",
+            "CREATE STATISTICS s ON a, b FROM t",
+            "CREATE PUBLICATION p FOR ALL TABLES",
+            "COPY t FROM STDIN",
+            "WITH x AS (DELETE FROM t RETURNING *) SELECT 1",
+            "TRUNCATE t",
+            "CALL p()",
+        ] {
+            assert!(!changes_schema_only(stmt), "{stmt}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

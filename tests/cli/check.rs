@@ -232,6 +232,47 @@ fn the_two_broken_downs_fixture_names_both_and_checks_the_migrations_between_and
     assert_has(&third, "  2024-01-05-000000_reactions: table reactions: still there after down.sql");
 }
 
+/// Broken down.sql files on both sides of an irreversible migration: the ones before it get their own up, down, up
+/// (nothing can be reverted past it), the ones after it the passes down and up again; a seeded row left behind is
+/// caught by up.sql failing when it runs again. All named in chain order, each with what is off.
+#[test]
+fn broken_downs_around_an_irreversible_migration_are_all_named_in_chain_order() {
+    let env = Env::with_fixture("check_around_irreversible", "around_irreversible");
+    let outcome = check(&env, &["--no-lint"]);
+    outcome.assert_code(10);
+    assert_has(
+        &outcome,
+        "FAIL  down.sql: 3 broken down.sql: 2024-02-02-000000_rooms, 2024-02-04-000000_seed_admin, 2024-02-05-000000_reactions\n",
+    );
+    assert_has(
+        &outcome,
+        "  2024-02-02-000000_rooms: index users_email_idx on users: still there after down.sql (up.sql created it, down.sql does not drop it)\n",
+    );
+    assert_has(&outcome, "  2024-02-04-000000_seed_admin: up.sql run again after down.sql failed: ");
+    assert_has(&outcome, "duplicate key value violates unique constraint \"settings_pkey\"");
+    assert_has(
+        &outcome,
+        "  2024-02-05-000000_reactions: table reactions: still there after down.sql (up.sql created it, down.sql does not drop it)\n",
+    );
+    assert!(!outcome.stdout.contains("2024-02-06-000000_topics:"), "the correct one is not named:\n{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("2024-02-01-000000_users:"), "the correct one is not named:\n{}", outcome.stdout);
+    assert_has(
+        &outcome,
+        "FAIL  revert all: reverting every migration does not leave the schema right after 2024-02-03-000000_baseline_data (it is irreversible)\n",
+    );
+    assert_has(&outcome, "revert all:\n  table reactions: left behind\n");
+
+    // Fixed, the same chain passes: the irreversible one is still reported, as a warning.
+    env.ws.write("migrations/2024-02-02-000000_rooms/down.sql", "DROP INDEX users_email_idx;\nDROP TABLE rooms;\n");
+    env.ws.write("migrations/2024-02-04-000000_seed_admin/down.sql", "DELETE FROM settings WHERE key = 'admin';\n");
+    env.ws.write("migrations/2024-02-05-000000_reactions/down.sql", "DROP TABLE reactions;\n");
+    env.raw(&["lock"], &[]).assert_code(0);
+    let fixed = check(&env, &["--no-lint"]);
+    fixed.assert_code(0);
+    assert_has(&fixed, "warn  down.sql: up, down, up leaves the same schema; 1 migration(s) are irreversible\n");
+    assert_has(&fixed, "ok    revert all: reverting every migration leaves the schema right after 2024-02-03-000000_baseline_data (it is irreversible)\n");
+}
+
 #[test]
 fn a_down_that_leaves_a_type_behind_fails_revert_all_with_10() {
     let env = chain(

@@ -39,7 +39,8 @@ pub struct Object {
 }
 
 impl Object {
-    fn key(&self) -> (&str, &str, &str, &str) {
+    /// What makes it the same object in two states: kind, schema, parent and name (not its definition).
+    pub fn key(&self) -> (&str, &str, &str, &str) {
         (&self.kind, &self.schema, &self.parent, &self.name)
     }
 

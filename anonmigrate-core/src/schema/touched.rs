@@ -20,7 +20,7 @@ const FINGERPRINT_SQL: &str = include_str!("sql/fingerprint.sql");
 const TOUCHED_SQL: &str = include_str!("sql/touched.sql");
 
 const INSTALL_SQL: &str = "\
-CREATE TABLE __anonmigrate_touched (classid oid, objid oid);
+CREATE UNLOGGED TABLE __anonmigrate_touched (classid oid, objid oid);
 CREATE FUNCTION __anonmigrate_touched_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO __anonmigrate_touched SELECT classid, objid FROM pg_event_trigger_ddl_commands(); END $$;
 CREATE FUNCTION __anonmigrate_touched_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -78,6 +78,11 @@ const PG_PROC: i64 = 1255;
 const PG_NAMESPACE: i64 = 2615;
 const PG_EXTENSION: i64 = 3079;
 
+/// The catalogs whose objects the fingerprint covers, each object with its scope: pg_class, pg_type, pg_proc,
+/// pg_namespace, pg_extension, pg_constraint, pg_trigger, pg_policy, pg_rewrite, pg_attrdef; and 0, which event
+/// triggers report for `GRANT` and `REVOKE`.
+const FINGERPRINTED_CATALOGS: [i64; 11] = [PG_CLASS, PG_TYPE, PG_PROC, PG_NAMESPACE, PG_EXTENSION, 2606, 2620, 3256, 2618, 2604, 0];
+
 /// A fingerprint scope: `r` relation, `t` type, `p` function, `n` schema, `e` extension; and its oid.
 type Scope = (char, i64);
 /// The catalog row an object is: (catalog oid, row oid).
@@ -117,11 +122,20 @@ pub struct Tracker {
     linear: bool,
     /// Scopes read again, over all steps (for the benchmark's "proportional to what is touched").
     pub scopes_read: usize,
+    /// The catalogs of every object touched since [`Tracker::take_touched_catalogs`] was last called.
+    touched_catalogs: BTreeSet<i64>,
 }
 
 /// A point to compare the state with later.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(usize);
+
+/// What one step did: the objects of the scopes it touched, before and after it.
+#[derive(Debug, Clone, Default)]
+pub struct Delta {
+    pub before: Fingerprint,
+    pub after: Fingerprint,
+}
 
 impl Tracker {
     /// Installs the event triggers (when the role may) and reads the whole fingerprint once.
@@ -180,7 +194,10 @@ impl Tracker {
                 "scope" => {
                     refreshed.insert((row.scope_kind.chars().next().unwrap_or('?'), row.scope_oid));
                 }
-                _ => dropped.push((row.own_class, row.own_oid)),
+                _ => {
+                    self.touched_catalogs.insert(row.own_class);
+                    dropped.push((row.own_class, row.own_oid));
+                }
             }
         }
         // Dropped objects are gone from the catalogs: a dropped scope is empty now, and the scope that held a
@@ -240,6 +257,18 @@ impl Tracker {
         }
     }
 
+    /// The catalogs (by oid) of every object DDL touched since the last call; `None` without event triggers,
+    /// when nobody can tell.
+    pub fn take_touched_catalogs(&mut self) -> Option<BTreeSet<i64>> {
+        let touched = std::mem::take(&mut self.touched_catalogs);
+        self.linear.then_some(touched)
+    }
+
+    /// Whether every catalog in `catalogs` holds only objects the fingerprint covers (or, 0, none: `GRANT`).
+    pub fn fingerprinted(catalogs: &BTreeSet<i64>) -> bool {
+        catalogs.iter().all(|c| FINGERPRINTED_CATALOGS.contains(c))
+    }
+
     /// Remembers the current state, for [`Tracker::changes_since`].
     pub fn mark(&mut self) -> Mark {
         self.marks.push(HashMap::new());
@@ -253,10 +282,20 @@ impl Tracker {
 
     /// How the state differs from what it was at `mark`, compared on the scopes changed since.
     pub fn changes_since(&self, mark: Mark) -> Vec<Change> {
-        let Some(changed) = self.marks.get(mark.0) else { return Vec::new() };
+        let delta = self.delta_since(mark);
+        fingerprint::diff(&delta.before, &delta.after)
+    }
+
+    /// Every object of the scopes changed since `mark`, as it was then and as it is now: what a step did, kept
+    /// by object (not by oid), so it stays comparable after the objects are dropped and made again.
+    pub fn delta_since(&self, mark: Mark) -> Delta {
+        let Some(changed) = self.marks.get(mark.0) else { return Delta::default() };
         let before = changed.values().flatten().map(|(o, _)| o.clone()).collect();
         let after = changed.keys().filter_map(|s| self.current.get(s)).flatten().map(|(o, _)| o.clone()).collect();
-        fingerprint::diff(&Fingerprint::new(before), &Fingerprint::new(after))
+        Delta {
+            before: Fingerprint::new(before),
+            after: Fingerprint::new(after),
+        }
     }
 
     /// The whole fingerprint as it stands.

@@ -3,7 +3,8 @@
 -- functions and procedures, triggers, policies and rules. One row per object: kind, schema, name, the table it
 -- belongs to ('' for none) and a definition text that changes whenever the object does.
 --
--- Left out: system schemas, objects that belong to an extension (the extension row stands for them), and the
+-- Left out: system schemas, objects that belong to an extension (the extension row stands for them; looked up per
+-- object through pg_depend's index, so a read of a few objects does not scan all of pg_depend), and the
 -- bookkeeping tables (__diesel_schema_migrations, __anonmigrate_*, and Alembic's alembic_version, which a database
 -- adopted from Alembic keeps) with everything on them, and our own functions (__anonmigrate_*, the down.sql check's
 -- event trigger functions).
@@ -19,9 +20,6 @@ WITH nsp AS (
       AND n.nspname NOT LIKE 'pg\_temp\_%'
       AND n.nspname NOT LIKE 'pg\_toast\_temp\_%'
 ),
-ext AS (
-    SELECT d.classid, d.objid FROM pg_depend d WHERE d.deptype = 'e'
-),
 rel AS (
     SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, c.relispartition, n.nspname
     FROM pg_class c
@@ -30,7 +28,7 @@ rel AS (
       AND c.relname NOT LIKE '\_\_diesel\_schema\_migrations%'
       AND c.relname NOT LIKE '\_\_anonmigrate\_%'
       AND c.relname <> 'alembic_version'
-      AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid AND ext.deptype = 'e')
       AND /*rel*/TRUE
 ),
 typ AS (
@@ -39,13 +37,13 @@ typ AS (
     JOIN nsp n ON n.oid = t.typnamespace
     WHERE t.typtype IN ('e', 'd', 'r', 'c')
       AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
-      AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_type'::regclass AND ext.objid = t.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = 'pg_type'::regclass AND ext.objid = t.oid AND ext.deptype = 'e')
       AND /*typ*/TRUE
 )
 SELECT 'schema'::text AS kind, n.nspname::text AS schema_name, n.nspname::text AS name, ''::text AS parent, ''::text AS definition,
        'n'::text AS scope_kind, n.oid::bigint AS scope_oid, 'pg_namespace'::regclass::oid::bigint AS own_class, n.oid::bigint AS own_oid
 FROM nsp n
-WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_namespace'::regclass AND ext.objid = n.oid)
+WHERE NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = 'pg_namespace'::regclass AND ext.objid = n.oid AND ext.deptype = 'e')
   AND /*nsp*/TRUE
 UNION ALL
 SELECT 'extension', n.nspname::text, e.extname::text, '', 'version ' || e.extversion,
@@ -145,7 +143,7 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' WHEN '
        'p', p.oid::bigint, 'pg_proc'::regclass::oid::bigint, p.oid::bigint
 FROM pg_proc p
 JOIN nsp n ON n.oid = p.pronamespace
-WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)
+WHERE NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid AND ext.deptype = 'e')
   -- A range type's constructor functions come and go with the type.
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'i')
   AND p.proname NOT LIKE '\_\_anonmigrate\_%'
