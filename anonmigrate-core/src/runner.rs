@@ -149,10 +149,11 @@ fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
 /// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
 ///
 /// Round trips before the first migration (a fresh database, the lock free): on a connection proven direct, the
-/// claim (which takes the lock too), the setup message and the bookkeeping read; otherwise also a check of this
-/// connection, the lock, and two queries on one second connection. The managed local server (started by this
-/// tool, on its own socket) needs no pooler check at all. The lock is released explicitly when the connection
-/// is dropped.
+/// claim (which takes the lock too) and the setup message, which creates the bookkeeping tables and so makes the
+/// bookkeeping read unnecessary; otherwise also a check of this connection, the lock, and two queries on one
+/// second connection. The managed local server (started by this tool, on its own socket) needs no pooler check at
+/// all. The lock is released explicitly: in the caller's last message ([`LockedConnection::unlock_sql`]) or when
+/// the connection is dropped.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
