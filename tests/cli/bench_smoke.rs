@@ -59,3 +59,27 @@ fn smoke_mode_measures_every_workload() {
     }
     assert!(stdout.contains("| workload | target | result | figure |"), "no targets table\n{stdout}");
 }
+
+/// `benches/run-ab --log`: the small-chain A/B harness runs, and the server log counts what `run` into a fresh
+/// database sends: 16 messages for the Anonymous Chat chain (BENCHMARKS.md, "Small chains"; diesel_cli sends 22).
+#[test]
+fn small_chain_ab_counts_the_messages_of_a_fresh_run() {
+    let spec = |label: &str| format!("{label}={}", bin().display());
+    let output = Command::new("bash")
+        .arg(repo_root().join("benches/run-ab"))
+        .args(["--reps", "1", "--log", &spec("a"), &spec("b")])
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "benches/run-ab failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    for label in ["a", "b"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("  {label} ")))
+            .unwrap_or_else(|| panic!("no line for {label}\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+        assert!(line.contains("server: 16.00 messages"), "{line}");
+    }
+}
