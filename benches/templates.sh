@@ -3,7 +3,8 @@
 # workload 1 (three in four migrations create a table, one in three of those with a foreign key to the previous
 # table; the fourth adds a column), each with a correct down.sql:
 #   1. `check` (down.sql pass + revert all) on a 300-migration chain against a cold replay of the same chain
-#      (`schema --stdout` with ANONMIGRATE_TEMPLATE_CACHE=0);
+#      (`schema --stdout` with ANONMIGRATE_TEMPLATE_CACHE=0); again with one migration in ten seeding a row (those
+#      run up.sql a second time in the check);
 #   2. `schema --stdout` after appending one migration to a 300- and a 1,000-migration chain whose templates exist
 #      (each repetition appends a different one), against the cold replay;
 #   3. a fresh migrated test database (`anonmigrate_core::testdb::TestDatabase`) for the Anonymous Chat chain and
@@ -68,18 +69,20 @@ timed() {
     echo $(( (t1 - t0) / 1000000 )) >>"$file"
 }
 
-# chain DIR N: the synthetic chain
+# chain DIR N [DATA]: the synthetic chain; with DATA, one migration in ten seeds a row instead (INSERT, DELETE)
 chain() {
     mkdir -p "$1/migrations"
     printf '[workspace]\nresolver = "2"\n' >"$1/Cargo.toml"
-    python3 - "$1/migrations" "$2" <<'EOF'
+    python3 - "$1/migrations" "$2" "${3:-}" <<'EOF'
 import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
+root, n, data = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "data"
 last = None
 for i in range(1, n + 1):
     d = os.path.join(root, f"{i:014d}_m{i}")
     os.makedirs(d)
-    if i % 4 == 0 and last:
+    if data and i % 10 == 5 and last:
+        up, down = f"INSERT INTO {last} (id, name) VALUES ({i}, 'seed');", f"DELETE FROM {last} WHERE id = {i};"
+    elif i % 4 == 0 and last:
         up, down = f"ALTER TABLE {last} ADD COLUMN extra_{i} TEXT;", f"ALTER TABLE {last} DROP COLUMN extra_{i};"
     else:
         fk = f", parent_id BIGINT REFERENCES {last} (id)" if last and i % 3 == 0 else ""
@@ -108,6 +111,16 @@ for n in $(printf '%s\n' $check_size $sizes | sort -nu); do
         for _ in $(seq "$reps"); do timed "$work/check_$n" anon check --no-lint --no-schema-check; done
         c=$(median_of <"$work/check_$n") r=$(median_of <"$work/cold_$n")
         echo "$n migrations: check (down.sql pass + revert all): $(stats <"$work/check_$n") = $(awk -v c="$c" -v r="$r" 'BEGIN { printf "%.2fx", c / r }') the cold replay (target <= 3x)"
+        # The same shape with one migration in ten writing a row: those run up.sql again (and down.sql once more).
+        wsd=$work/ws_${n}_data
+        chain "$wsd" "$n" data
+        : >"$work/cold_${n}_data" ; : >"$work/check_${n}_data"
+        for _ in $(seq "$reps"); do
+            (ws=$wsd; timed "$work/cold_${n}_data" cold schema --stdout)
+            (ws=$wsd; timed "$work/check_${n}_data" anon check --no-lint --no-schema-check)
+        done
+        c=$(median_of <"$work/check_${n}_data") r=$(median_of <"$work/cold_${n}_data")
+        echo "$n migrations, one in ten writing rows: check: $(stats <"$work/check_${n}_data") = $(awk -v c="$c" -v r="$r" 'BEGIN { printf "%.2fx", c / r }') its cold replay ($(stats <"$work/cold_${n}_data"))"
     fi
 
     if printf '%s\n' $sizes | grep -qx "$n"; then

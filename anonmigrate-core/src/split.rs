@@ -351,6 +351,10 @@ pub fn changes_schema_only(stmt: &str) -> bool {
     let Some(first) = first_keyword(&t) else {
         return t.is_empty();
     };
+    // A psql-style `BEGIN` … `COMMIT` around the file changes nothing the second time either.
+    if matches!(transaction_control(stmt), Some("BEGIN" | "START TRANSACTION" | "COMMIT")) {
+        return true;
+    }
     match first.as_str() {
         "create" | "alter" | "drop" => {
             let mut i = 1;
@@ -549,6 +553,8 @@ mod tests {
             "COMMENT ON TABLE t IS 'x'",
             "GRANT SELECT ON t TO reader",
             "SET lock_timeout = '1s'",
+            "BEGIN",
+            "COMMIT",
             "-- only a comment",
         ] {
             assert!(changes_schema_only(stmt), "{stmt}");
@@ -567,6 +573,7 @@ mod tests {
             "WITH x AS (DELETE FROM t RETURNING *) SELECT 1",
             "TRUNCATE t",
             "CALL p()",
+            "ROLLBACK",
         ] {
             assert!(!changes_schema_only(stmt), "{stmt}");
         }

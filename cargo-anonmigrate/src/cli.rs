@@ -416,7 +416,7 @@ pub struct CheckArgs {
     /// Do not compare schema.rs with the migrations
     #[arg(long)]
     pub no_schema_check: bool,
-    /// Do not check down.sql files (up, down, up for each migration, then revert everything)
+    /// Do not check down.sql files (each must undo its up.sql, and reverting everything must leave nothing)
     #[arg(long)]
     pub no_down_check: bool,
     /// Do not run the linter

@@ -273,6 +273,18 @@ fn broken_downs_around_an_irreversible_migration_are_all_named_in_chain_order() 
     assert_has(&fixed, "ok    revert all: reverting every migration leaves the schema right after 2024-02-03-000000_baseline_data (it is irreversible)\n");
 }
 
+/// A leftover the schema comparison cannot see (an extended-statistics object) is still caught: its migration is not
+/// schema-only DDL as the check knows it, so up.sql runs again after down.sql and fails on it.
+#[test]
+fn a_leftover_the_comparison_cannot_see_fails_when_up_runs_again() {
+    let env = chain("check_down_statistics", "CREATE STATISTICS users_stats ON id, email FROM users;\n", "SELECT 1;\n");
+    lock(&env);
+    let outcome = check(&env, &["--no-lint"]);
+    outcome.assert_code(10);
+    assert_has(&outcome, "FAIL  down.sql: broken: 2024-01-02-000000_second: up.sql run again after down.sql failed\n");
+    assert_has(&outcome, "statistics object \"users_stats\" already exists");
+}
+
 #[test]
 fn a_down_that_leaves_a_type_behind_fails_revert_all_with_10() {
     let env = chain(

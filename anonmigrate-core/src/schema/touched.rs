@@ -1,6 +1,6 @@
 //! `check`'s down.sql pass at a cost proportional to what each migration touches, not to the whole schema: event
-//! triggers in the scratch database record every object DDL creates, alters or drops (`sql/touched.sql` turns
-//! them into fingerprint scopes: a table with its columns, indexes, constraints, triggers...; a type; a function; a
+//! triggers in the scratch database record every object DDL creates, alters or drops (`sql/touched.sql`, the body
+//! of a PL/pgSQL function, turns them into fingerprint scopes: a table with its columns, indexes, constraints, triggers...; a type; a function; a
 //! schema; an extension), and after each step only those scopes are read again (`sql/fingerprint.sql` with oid
 //! filters). States are compared on the scopes changed since a [`Tracker::mark`]; everything else is unchanged by
 //! construction. Event triggers need a superuser: without one, each step reads the whole fingerprint instead (the
@@ -21,6 +21,7 @@ const TOUCHED_SQL: &str = include_str!("sql/touched.sql");
 
 const INSTALL_SQL: &str = "\
 CREATE UNLOGGED TABLE __anonmigrate_touched (classid oid, objid oid);
+CREATE UNLOGGED TABLE __anonmigrate_scopes (kind text, class oid, oid oid);
 CREATE FUNCTION __anonmigrate_touched_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO __anonmigrate_touched SELECT classid, objid FROM pg_event_trigger_ddl_commands(); END $$;
 CREATE FUNCTION __anonmigrate_touched_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -34,41 +35,43 @@ DROP EVENT TRIGGER IF EXISTS __anonmigrate_touched_drop;
 DROP FUNCTION IF EXISTS __anonmigrate_touched_end();
 DROP FUNCTION IF EXISTS __anonmigrate_touched_drop();
 DROP FUNCTION IF EXISTS __anonmigrate_refresh();
-DROP TABLE IF EXISTS __anonmigrate_touched;";
+DROP TABLE IF EXISTS __anonmigrate_touched;
+DROP TABLE IF EXISTS __anonmigrate_scopes;";
 
 /// The function that reads what changed and the fingerprint of those scopes in one round trip.
 const REFRESH_STATEMENT: &str = "__anonmigrate_refresh";
 
-/// `sql/touched.sql` and `sql/fingerprint.sql` as one statement without parameters, so PostgreSQL plans it once
-/// (in a PL/pgSQL function) and each step costs one round trip: the touched rows (`row_type` `raw`), the scopes they give
-/// (`scope`), and the fingerprint rows of those scopes (`obj`).
+/// The body of [`REFRESH_STATEMENT`]: `sql/touched.sql` with fingerprint.sql narrowed to each scope kind where it
+/// says so. A narrowed copy keeps its own kind's oid filter and turns the other kinds' filters to FALSE, so the
+/// planner drops their branches and each `RETURN QUERY` (planned once per session, without parameters) does only
+/// its kind's work. The function returns the touched rows (`row_type` `raw`), the scopes they give (`scope`) and
+/// the fingerprint rows of those scopes (`obj`).
 fn refresh_sql() -> String {
-    let (touched_ctes, touched_select) = TOUCHED_SQL.split_once("\nSELECT 'raw'").expect("touched.sql ends with its SELECT");
-    let touched_ctes = &touched_ctes[touched_ctes.find("WITH ").expect("touched.sql starts with WITH")..];
-    let touched_select = format!("SELECT 'raw'{touched_select}");
     let body = FINGERPRINT_SQL.trim_end().trim_end_matches("ORDER BY 1, 2, 4, 3").trim_end();
-    let (fp_ctes, fp_select) = body.split_once("\nSELECT 'schema'").expect("fingerprint.sql's first SELECT");
-    let fp_ctes = &fp_ctes[fp_ctes.find("WITH ").expect("fingerprint.sql starts with WITH") + "WITH ".len()..];
-    let mut fp_select = format!("SELECT 'schema'{fp_select}");
-    for (marker, kind, column) in [
+    let body = &body[body.find("WITH ").expect("fingerprint.sql starts with WITH")..];
+    let markers = [
         ("/*rel*/TRUE", 'r', "c.oid"),
         ("/*typ*/TRUE", 't', "t.oid"),
         ("/*proc*/TRUE", 'p', "p.oid"),
         ("/*nsp*/TRUE", 'n', "n.oid"),
         ("/*ext*/TRUE", 'e', "e.oid"),
-    ] {
-        fp_select = fp_select.replace(marker, &format!("{column} IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = '{kind}')"));
+    ];
+    let mut rows = String::new();
+    for kind in ['r', 't', 'p', 'n', 'e'] {
+        let mut narrowed = body.to_owned();
+        for (marker, marker_kind, column) in markers {
+            let filter = if marker_kind == kind {
+                format!("{column} IN (SELECT s.oid FROM __anonmigrate_scopes s WHERE s.kind = '{kind}')")
+            } else {
+                "FALSE".to_owned()
+            };
+            narrowed = narrowed.replace(marker, &filter);
+        }
+        rows.push_str(&format!("    IF '{kind}' = ANY (kinds) THEN\n        RETURN QUERY SELECT 'obj'::text, f.* FROM ({narrowed}) f;\n    END IF;\n"));
     }
-    let fp_ctes = fp_ctes.replace("/*rel*/TRUE", "c.oid IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = 'r')").replace(
-        "/*typ*/TRUE",
-        "t.oid IN (SELECT s.oid::oid FROM scopes s WHERE s.kind = 't')",
-    );
-    format!(
-        "{touched_ctes},\nscopes AS (\n{touched_select}\n),\n{fp_ctes}\n\
-         SELECT 'obj'::text AS row_type, f.* FROM (\n{fp_select}\n) f\n\
-         UNION ALL SELECT 'scope', '', '', '', '', '', s.kind, s.oid, 0, 0 FROM scopes s WHERE s.kind <> 'raw'\n\
-         UNION ALL SELECT 'raw', '', '', '', '', '', 'raw', 0, s.class, s.oid FROM scopes s WHERE s.kind = 'raw'"
-    )
+    let slot = "    /*rows of each scope kind*/\n";
+    assert!(TOUCHED_SQL.contains(slot), "touched.sql has its slot");
+    TOUCHED_SQL.replace(slot, &rows)
 }
 
 /// The catalogs whose rows are scopes of their own (fixed oids in every PostgreSQL).
@@ -147,7 +150,7 @@ impl Tracker {
             let function = format!(
                 "CREATE FUNCTION {REFRESH_STATEMENT}() RETURNS TABLE (row_type text, kind text, schema_name text, name text, parent text, \
                  definition text, scope_kind text, scope_oid bigint, own_class bigint, own_oid bigint) LANGUAGE plpgsql \
-                 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$ BEGIN RETURN QUERY {}; END $fn$",
+                 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$ {} $fn$",
                 refresh_sql()
             );
             db::execute(conn, &function).map_err(db::context("preparing the down.sql check's catalog reads"))?;
@@ -258,7 +261,7 @@ impl Tracker {
     }
 
     /// The catalogs (by oid) of every object DDL touched since the last call; `None` without event triggers,
-    /// when nobody can tell.
+    /// when nobody can tell (the down.sql check then goes by the statements alone).
     pub fn take_touched_catalogs(&mut self) -> Option<BTreeSet<i64>> {
         let touched = std::mem::take(&mut self.touched_catalogs);
         self.linear.then_some(touched)
