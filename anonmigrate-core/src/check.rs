@@ -554,7 +554,7 @@ impl<'a> Replayer<'a> {
     /// the caller rebuilds the state before the migration then (the session is not trusted to hold it).
     fn down_and_up_again(&self, stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, up: &Delta, again: bool) -> Result<Option<Broken>> {
         let name = &self.chain.migrations[index].dir_name;
-        let failed = |what: &str, error: Error| Some(Broken::Failed { migration: name.clone(), what: what.to_owned(), error: error.to_string() });
+        let failed = |what: &str, error: Error| Some(Broken::Failed { migration: name.clone(), what: what.to_owned(), error: step_failure(&error) });
         tracker.clear_marks();
         let mark = tracker.mark();
         let _ = tracker.take_touched_catalogs();
@@ -769,11 +769,19 @@ fn step_outcome(reference: &Delta, actual: &Delta) -> (Fingerprint, Fingerprint)
     (Fingerprint::new(expected), Fingerprint::new(ended))
 }
 
+/// What went wrong in a step, without the runner's advice for a deployment (check's own fix line says what to do).
+fn step_failure(error: &Error) -> String {
+    match error {
+        Error::MigrationFailed { location, error, .. } => format!("at {location}: {error}"),
+        other => other.to_string(),
+    }
+}
+
 /// down, then up again, for migration `index` (just applied; `before` marks the state before it). Returns what
 /// broke, if anything, and whether the state must be rebuilt to go on (it is not the state after `index` then).
 fn round_trip(stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, name: &str, before: Mark) -> Result<(Option<Broken>, bool)> {
     let after_up = tracker.mark();
-    let failed = |what: &str, error: Error| Broken::Failed { migration: name.to_owned(), what: what.to_owned(), error: error.to_string() };
+    let failed = |what: &str, error: Error| Broken::Failed { migration: name.to_owned(), what: what.to_owned(), error: step_failure(&error) };
     if let Err(error) = stepper.down(index) {
         // A transactional down.sql rolled back: nothing changed, and the migration is still applied.
         tracker.refresh(stepper.conn())?;

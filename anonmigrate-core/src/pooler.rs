@@ -44,7 +44,8 @@ pub struct Session {
     direct: bool,
 }
 
-/// The claim's answer: the marker as found, whether the connection is proven direct, whether the lock was taken.
+/// The claim's answer: the marker as found, whether the connection is proven direct, whether the lock was taken,
+/// and whether diesel's bookkeeping table was absent (a hint only: see [`Claim::bookkeeping_absent`]).
 #[derive(QueryableByName)]
 struct Claimed {
     #[diesel(sql_type = Integer)]
@@ -55,6 +56,19 @@ struct Claimed {
     direct: bool,
     #[diesel(sql_type = Bool)]
     locked: bool,
+    #[diesel(sql_type = Bool)]
+    absent: bool,
+}
+
+/// What [`Session::claim`] found besides the session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claim {
+    /// The advisory lock was taken in the claim (only on a connection proven direct).
+    pub locked: bool,
+    /// No `__diesel_schema_migrations` was visible to the claim. A hint for the setup, read before the lock was
+    /// taken (or in the same statement, with the catalogs as they were when it began): the setup then creates
+    /// the tables without `IF NOT EXISTS`, which fails under the lock if they exist after all.
+    pub bookkeeping_absent: bool,
 }
 
 /// The second client connection. Opened on the first check (after the claim, so a transaction pooler hands it
@@ -148,7 +162,7 @@ impl Session {
     /// that another client connection does not land on it and that this connection's next transaction still
     /// runs on it. Nothing but the marker is taken, except that a connection proven direct in this very query
     /// also tries the advisory lock `lock` (the answer's second value: whether it was taken).
-    pub fn claim(conn: &mut PgConnection, url: &DatabaseUrl, probe: &mut Probe, lock: Option<i64>) -> Result<(Session, bool)> {
+    pub fn claim(conn: &mut PgConnection, url: &DatabaseUrl, probe: &mut Probe, lock: Option<i64>) -> Result<(Session, Claim)> {
         let token = format!("{}-{}", std::process::id(), nanos());
         let direct = direct::condition(url.unix_socket().as_deref()).unwrap_or_else(|| "false".to_owned());
         let lock = lock.map_or_else(|| "false".to_owned(), |key| format!("pg_try_advisory_lock({key})"));
@@ -158,7 +172,8 @@ impl Session {
             "WITH before AS MATERIALIZED (SELECT {marker} AS marker, coalesce({direct}, false) AS direct) \
              SELECT pg_backend_pid() AS pid, marker, direct, \
                     CASE WHEN marker = '' THEN set_config('{MARKER}', {token}, false) IS NOT NULL \
-                         AND CASE WHEN direct THEN {lock} ELSE false END ELSE false END AS locked \
+                         AND CASE WHEN direct THEN {lock} ELSE false END ELSE false END AS locked, \
+                    to_regclass('__diesel_schema_migrations') IS NULL AS absent \
              FROM before",
             marker = marker_sql(),
             token = db::quote_literal(&token),
@@ -175,8 +190,9 @@ impl Session {
             ));
         }
         let session = Session { token, pid: claimed.pid, direct: claimed.direct };
+        let claim = Claim { locked: claimed.locked, bookkeeping_absent: claimed.absent };
         if session.direct {
-            return Ok((session, claimed.locked));
+            return Ok((session, claim));
         }
         // A second client landing on our process clears the marker there itself; only a move needs a release.
         session.check_alone(probe, None)?;
@@ -186,7 +202,7 @@ impl Session {
             session.release(conn, None);
             return Err(error);
         }
-        Ok((session, false))
+        Ok((session, Claim { locked: false, ..claim }))
     }
 
     /// Whether the operating system proved the connection direct (so the second client was not needed).

@@ -73,6 +73,24 @@ pub struct LockedConnection {
     pub conn: PgConnection,
     /// The advisory lock key: the database's, or a tenant schema's own ([`migration_lock_key`]).
     key: i64,
+    /// The setup created both bookkeeping tables under the lock (neither existed): nothing is applied, and
+    /// there is nothing to read.
+    pub created_bookkeeping: bool,
+    /// The lock went with the last message of the session ([`LockedConnection::unlock_sql`]).
+    released: bool,
+}
+
+impl LockedConnection {
+    /// The unlock, for the caller to append to the session's last message (after its final `COMMIT`), saving the
+    /// round trip of its own; [`LockedConnection::released`] says it ran.
+    pub fn unlock_sql(&self) -> String {
+        format!("SELECT pg_advisory_unlock({})", self.key)
+    }
+
+    /// The last message, with [`LockedConnection::unlock_sql`] in it, succeeded: the lock is no longer held.
+    pub fn released(&mut self) {
+        self.released = true;
+    }
 }
 
 /// What the first message under the migration lock sets up, besides checking that it still runs on the locked
@@ -96,7 +114,10 @@ impl Drop for LockedConnection {
         // Always a round trip of its own, even on a direct connection: the server ends a closed client's backend
         // (and releases its locks) only some moments after the socket closes, so the next command would find the
         // lock still held and wait. Through a session-mode pool the server connection outlives ours anyway.
-        let _ = db::execute(&mut self.conn, &format!("SELECT pg_advisory_unlock({})", self.key));
+        if !self.released {
+            let unlock = self.unlock_sql();
+            let _ = db::execute(&mut self.conn, &unlock);
+        }
     }
 }
 
@@ -128,41 +149,54 @@ fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<Holder> {
 /// the session up (`setup`) in the same message that checks the connection still runs where the lock is held.
 ///
 /// Round trips before the first migration (a fresh database, the lock free): on a connection proven direct, the
-/// claim (which takes the lock too), the setup message and the bookkeeping read; otherwise also a check of this
-/// connection, the lock, and two queries on one second connection. The managed local server (started by this
-/// tool, on its own socket) needs no pooler check at all. The lock is released explicitly when the connection
-/// is dropped.
+/// claim (which takes the lock too) and the setup message, which creates the bookkeeping tables and so makes the
+/// bookkeeping read unnecessary; otherwise also a check of this connection, the lock, and two queries on one
+/// second connection. The managed local server (started by this tool, on its own socket) needs no pooler check at
+/// all. The lock is released explicitly: in the caller's last message ([`LockedConnection::unlock_sql`]) or when
+/// the connection is dropped.
 pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer: &mut dyn Observer) -> Result<LockedConnection> {
     let mut conn = db::connect(url)?;
     // Through a transaction-mode pooler the lock would not serialise anything: find out before taking it.
     let key = migration_lock_key(url);
     // A connection proven direct in the claim tries the lock in the same round trip.
     let mut first_try = None;
+    // Whether the first look saw no bookkeeping: a hint for the setup, which checks it under the lock.
+    let mut absent_at_first = false;
     let mut checked = match url.source {
         UrlSource::LocalServer => None,
         _ => {
             let mut probe = pooler::Probe::new(url);
-            let (session, locked) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
+            let (session, claim) = pooler::Session::claim(&mut conn, url, &mut probe, Some(key))?;
             if session.is_direct() {
-                first_try = Some(locked);
+                first_try = Some(claim.locked);
             }
+            absent_at_first = claim.bookkeeping_absent;
             Some((session, probe))
         }
     };
     let started = Instant::now();
     let mut announced = false;
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         let taken = match (first_try.take(), &checked) {
             (Some(taken), _) => taken,
             (None, Some((session, _))) => session.try_lock(&mut conn, key)?,
-            (None, None) => try_lock_plain(&mut conn, key)?,
+            (None, None) => {
+                let (taken, absent) = try_lock_plain(&mut conn, key)?;
+                absent_at_first = absent;
+                taken
+            }
         };
         if taken {
             if let Some((session, probe)) = &mut checked {
                 session.confirm_lock(probe, key)?;
             }
-            let mut locked = LockedConnection { conn, key };
-            setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key)?;
+            // After a wait another runner has most likely created the tables: the hint is stale.
+            let fresh_hint = absent_at_first && attempt == 1;
+            let mut locked = LockedConnection { conn, key, created_bookkeeping: false, released: false };
+            locked.created_bookkeeping =
+                setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key, fresh_hint)?;
             return Ok(locked);
         }
         if let Some((_, probe)) = &mut checked {
@@ -201,24 +235,37 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
 struct Taken {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     taken: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    absent: bool,
 }
 
-fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<bool> {
-    diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS taken"))
-        .get_result::<Taken>(conn)
-        .map(|t| t.taken)
-        .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
+/// Whether the lock was taken, and whether diesel's bookkeeping table was absent (the setup's hint, as in
+/// [`pooler::Claim::bookkeeping_absent`]).
+fn try_lock_plain(conn: &mut PgConnection, key: i64) -> Result<(bool, bool)> {
+    diesel::sql_query(format!(
+        "SELECT pg_try_advisory_lock({key}) AS taken, to_regclass('__diesel_schema_migrations') IS NULL AS absent"
+    ))
+    .get_result::<Taken>(conn)
+    .map(|t| (t.taken, t.absent))
+    .map_err(|e| db::context("taking the migration lock")(db::pg_error(&e)))
 }
 
 /// One message: the pooler guard (first, so nothing else runs on another server process), `statement_timeout`,
-/// `client_connection_check_interval`, and the bookkeeping tables.
+/// `client_connection_check_interval`, and the bookkeeping tables. Returns whether it created both tables.
 ///
 /// `client_connection_check_interval`: if this process dies (kill -9, a lost network), the server notices
 /// within a second even in the middle of a long statement and rolls back, releasing the migration lock and the
 /// table locks instead of holding them until the statement ends. PostgreSQL 14+ on Linux, macOS and the BSDs;
 /// where the server refuses it the message is sent again without it.
-fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64) -> Result<()> {
+///
+/// `fresh_hint` (diesel's table was not there at the first look): the tables are created without `IF NOT
+/// EXISTS`, in the message's one transaction. Under the lock that succeeds only when neither table exists, so
+/// nothing is applied and `run` need not read them (a round trip and about a millisecond of server time on a
+/// fresh database, issue 20). When they exist after all (another tool made them meanwhile) the message fails,
+/// nothing of it stays, and it is sent again as usual.
+fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, setup: SessionSetup, key: i64, fresh_hint: bool) -> Result<bool> {
     let mut check_interval = true;
+    let mut create_fresh = setup.bookkeeping && fresh_hint;
     loop {
         let mut sql = String::new();
         if let Some(session) = session {
@@ -230,10 +277,12 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         if check_interval {
             sql.push_str("SET client_connection_check_interval = 1000;\n");
         }
-        if setup.bookkeeping {
+        if create_fresh {
+            sql.push_str(&bookkeeping::CREATE_TABLES.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE"));
+        } else if setup.bookkeeping {
             sql.push_str(bookkeeping::CREATE_TABLES);
         }
-        let Err(error) = db::execute(conn, &sql) else { return Ok(()) };
+        let Err(error) = db::execute(conn, &sql) else { return Ok(create_fresh) };
         if let Some(session) = session
             && error.message.contains(pooler::GUARD_FAILED)
         {
@@ -241,6 +290,11 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         }
         if check_interval && error.message.contains("client_connection_check_interval") {
             check_interval = false;
+            continue;
+        }
+        if create_fresh {
+            // Whatever failed (most likely a table that exists after all), the usual message decides.
+            create_fresh = false;
             continue;
         }
         let what = if setup.bookkeeping { "creating the bookkeeping tables" } else { "setting statement_timeout" };
@@ -451,9 +505,11 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
 
     let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: true };
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
+    let rows = if locked.created_bookkeeping { Vec::new() } else { bookkeeping::read_existing(&mut locked.conn)? };
     let conn = &mut locked.conn;
-    let rows = bookkeeping::read_existing(conn)?;
-    let mut status = Status::compute_with(chain, &rows, &renames_of(chain));
+    // With no records nothing can have been renumbered: the lock file need not be read again.
+    let renames = if rows.is_empty() { Vec::new() } else { renames_of(chain) };
+    let mut status = Status::compute_with(chain, &rows, &renames);
     tolerate_renumbered(conn, &mut status);
     // Judged before renumbering: a migration that arrived next to a renumbered one is in order on this database.
     check_safe_to_run(chain, &status, options)?;
@@ -463,6 +519,9 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let total = todo.len();
     let mut report = RunReport { version_before: status.current_version.clone(), ..RunReport::default() };
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
+    // The unlock travels with the last migration's closing message (after its COMMIT): one round trip fewer.
+    let unlock = locked.unlock_sql();
+    let conn = &mut locked.conn;
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
         observer.event(Event::Applying {
@@ -471,10 +530,11 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
             dir_name: script.dir_name.clone(),
         });
         let started = Instant::now();
+        let closing = if index + 1 == total { unlock.as_str() } else { "" };
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up)?;
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up, closing)?;
         } else {
-            apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer)?;
+            apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer, closing)?;
         }
         let duration = started.elapsed();
         observer.event(Event::Applied {
@@ -490,6 +550,9 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
             duration_ms: duration.as_millis(),
             statements: script.statements.len(),
         });
+    }
+    if total > 0 {
+        locked.released();
     }
     Ok(report)
 }
@@ -527,10 +590,19 @@ pub(crate) fn finish_sql(script: &Script, direction: Direction, elapsed: bookkee
 /// Round trips dominate small migrations, so `BEGIN` and `SET LOCAL lock_timeout` travel with the first
 /// statement and the bookkeeping and `COMMIT` with the last: a one-statement migration is one message. Each
 /// message still holds exactly one of the migration's statements, so a failure names its statement.
-fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>, direction: Direction) -> Result<()> {
+///
+/// `closing`: SQL that runs after the `COMMIT`, in the same message (the session's unlock after its last
+/// migration), or `""`.
+fn apply_transactional(
+    conn: &mut PgConnection,
+    script: &Script,
+    ddl_lock_timeout: Option<Duration>,
+    direction: Direction,
+    closing: &str,
+) -> Result<()> {
     let prefix = format!("BEGIN;\n{};\n", lock_timeout_sql(ddl_lock_timeout, true));
     // The newline first: it ends a trailing `--` comment of the last statement before our `;`.
-    let suffix = format!("\n;\n{}\nCOMMIT;", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart));
+    let suffix = format!("\n;\n{}\nCOMMIT;{}", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart), closing_sql(closing));
     let count = script.statements.len();
     if count == 0 {
         return db::execute(conn, &format!("{prefix}{suffix}")).map_err(|error| {
@@ -563,6 +635,10 @@ fn apply_transactional(conn: &mut PgConnection, script: &Script, ddl_lock_timeou
         }
     }
     Ok(())
+}
+
+fn closing_sql(closing: &str) -> String {
+    if closing.is_empty() { String::new() } else { format!("\n{closing};") }
 }
 
 fn rollback(conn: &mut PgConnection) {
@@ -602,6 +678,7 @@ fn apply_statementwise(
     row: Option<&AppliedRow>,
     ddl_lock_timeout: Option<Duration>,
     observer: &mut dyn Observer,
+    closing: &str,
 ) -> Result<()> {
     let started = Instant::now();
     let total = script.statements.len();
@@ -659,7 +736,8 @@ fn apply_statementwise(
         }
     }
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;")).map_err(db::context("recording the migration"))
+    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;{}", closing_sql(closing)))
+        .map_err(db::context("recording the migration"))
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
@@ -956,9 +1034,9 @@ impl<'a> Stepper<'a> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
         let conn = &mut self.locked.conn;
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up)
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up, "")
         } else {
-            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent)
+            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent, "")
         }
     }
 
@@ -967,7 +1045,7 @@ impl<'a> Stepper<'a> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
         let conn = &mut self.locked.conn;
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down)
+            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down, "")
         } else {
             revert_statementwise(conn, &script, self.ddl_lock_timeout)
         }
@@ -1017,7 +1095,7 @@ pub fn revert(
         });
         let started = Instant::now();
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down)?;
+            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down, "")?;
         } else {
             revert_statementwise(conn, script, options.ddl_lock_timeout)?;
         }

@@ -18,20 +18,27 @@ fn section<'a>(stdout: &'a str, workload: impl std::fmt::Display) -> Vec<&'a str
         .collect()
 }
 
-#[test]
-fn smoke_mode_measures_every_workload() {
+/// Runs `benches/<script>` with `args` and the binary under test as ANONMIGRATE_BIN; its stdout and stderr, after
+/// checking that it succeeded.
+fn bench(script: &str, args: &[&str]) -> (String, String) {
     let output = Command::new("bash")
-        .arg(repo_root().join("benches/run"))
-        .arg("--smoke")
+        .arg(repo_root().join("benches").join(script))
+        .args(args)
         .env("ANONMIGRATE_BIN", bin())
         .env_remove("ANONMIGRATE_DRIFT_BENCH")
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .output()
         .expect("cannot run bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "benches/run --smoke failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "benches/{script} {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn smoke_mode_measures_every_workload() {
+    let (stdout, stderr) = bench("run", &["--smoke"]);
 
     // Workloads 1 and 2 always measure anonmigrate (and the psql floor); the figure ends in a unit.
     for workload in [1, 2] {
@@ -58,4 +65,19 @@ fn smoke_mode_measures_every_workload() {
         );
     }
     assert!(stdout.contains("| workload | target | result | figure |"), "no targets table\n{stdout}");
+}
+
+/// `benches/run-ab --log`: the small-chain A/B harness runs, and the server log counts what `run` into a fresh
+/// database sends: 16 messages for the Anonymous Chat chain (BENCHMARKS.md, "Small chains"; diesel_cli sends 22).
+#[test]
+fn small_chain_ab_counts_the_messages_of_a_fresh_run() {
+    let spec = |label: &str| format!("{label}={}", bin().display());
+    let (stdout, stderr) = bench("run-ab", &["--reps", "1", "--log", &spec("a"), &spec("b")]);
+    for label in ["a", "b"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("  {label} ")))
+            .unwrap_or_else(|| panic!("no line for {label}\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+        assert!(line.contains("server: 16.00 messages"), "{line}");
+    }
 }

@@ -37,6 +37,23 @@ fn run_applies_the_anonymous_chat_chain() {
     assert!(again.stdout.contains("nothing to apply"), "{}", again.stdout);
 }
 
+/// On a database with no diesel table `run` creates the bookkeeping without `IF NOT EXISTS` and reads nothing; when
+/// one of the tables exists after all (here ours, left behind with diesel's dropped), that message fails under the
+/// lock and the usual setup and read decide instead (issue 20).
+#[test]
+fn run_falls_back_to_reading_when_only_part_of_the_bookkeeping_exists() {
+    let env = Env::anonchat("run_partial_bookkeeping");
+    env.db.execute(anonmigrate_core::bookkeeping::CREATE_TABLES);
+    env.db.execute("DROP TABLE __diesel_schema_migrations");
+    env.db.execute(
+        "INSERT INTO __anonmigrate_migrations (version, name, checksum, statements_total, statements_done) \
+         VALUES ('20250115090000', 'enable_extensions', 'stale', 1, 1)",
+    );
+    env.cli(&["run"]).assert_code(0);
+    assert_eq!(env.db.applied_versions(), ANONCHAT_VERSIONS);
+    assert_eq!(env.db.query("SELECT count(*) FROM __anonmigrate_migrations WHERE finished_at IS NOT NULL AND checksum <> 'stale'"), ["5"]);
+}
+
 #[test]
 fn status_history_and_exit_code() {
     let env = Env::anonchat("status");

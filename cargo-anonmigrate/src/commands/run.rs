@@ -11,7 +11,7 @@ use crate::cli::{Format, RedoArgs, RevertArgs, RunArgs};
 use crate::output::{json, out};
 
 pub fn run(ctx: &mut Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let chain = ctx.chain()?;
+    let chain = ctx.synced_chain()?;
     let to = optional_version(&chain, "--to", args.to.as_ref())?;
     if args.sql {
         // Offline: no database is resolved, so not even the managed server starts.
