@@ -544,16 +544,15 @@ impl TemplateCache {
         let unlock = format!("SELECT pg_advisory_unlock({LOCK_CLASS}, hashtext({}))", db::quote_literal(&self.label));
         let _ = db::execute(&mut conn, &unlock);
         let replay = result?;
-        let evicted = evict(&mut conn, &pattern, &self.label, &names[n.saturating_sub(2)..]).unwrap_or(false);
-        let stale = drop_spares(&mut conn, &self.spares_regex(), &names[n.saturating_sub(2)..], Some(&self.label)).unwrap_or_default();
+        let _ = evict(&mut conn, &pattern, &self.label, &names[n.saturating_sub(2)..]);
+        let _ = drop_spares(&mut conn, &self.spares_regex(), &names[n.saturating_sub(2)..], Some(&self.label));
         // Someone iterating on this chain (it had a cached prefix): the next replay most likely edits the newest
         // migration again and builds on the chain without it, so a copy of that template is made for it now.
         if replay.copied > 0 && n >= 2 {
             self.prefill(&mut conn, &names[n - 2]);
         }
-        // Every build drops what earlier ones discarded (a command exits once the first drop runs, so a few may be
-        // left for the next build; a test process drops them all).
-        let _ = (evicted, stale);
+        // Every build drops what this and earlier ones discarded (a command exits once the first drop runs, so a
+        // few may be left for the next build; a test process drops them all).
         self.empty_trash(&mut conn);
         Ok((replay, head, conn))
     }
@@ -709,11 +708,11 @@ fn list_on(conn: &mut PgConnection, prefix: &str, with_sizes: bool) -> Result<Ve
 }
 
 /// Once there are more than [`KEEP`] + 2 templates of `prefix`, discards the least recently used down to [`KEEP`]
-/// (into `label`'s trash), never one of `keep`; says whether it discarded any.
-fn evict(conn: &mut PgConnection, prefix: &str, label: &str, keep: &[String]) -> Result<bool> {
+/// (into `label`'s trash), never one of `keep`.
+fn evict(conn: &mut PgConnection, prefix: &str, label: &str, keep: &[String]) -> Result<()> {
     let templates = list_on(conn, prefix, false)?;
     if templates.len() <= KEEP + 2 {
-        return Ok(false);
+        return Ok(());
     }
     let mut kept = templates.iter().filter(|t| keep.contains(&t.name)).count();
     for template in templates.iter().filter(|t| !keep.contains(&t.name)) {
@@ -723,7 +722,7 @@ fn evict(conn: &mut PgConnection, prefix: &str, label: &str, keep: &[String]) ->
         }
         let _ = discard(conn, &template.name, label);
     }
-    Ok(true)
+    Ok(())
 }
 
 fn clear_on(server: &DatabaseUrl, prefix: &str, spares: &str, trash: &str) -> Result<Vec<String>> {
