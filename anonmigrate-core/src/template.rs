@@ -6,8 +6,8 @@
 //! name, the hash the first twelve hex digits of the lock-file chain hash of the prefix it holds (for the whole
 //! chain, the lock file's own header hash), so `\l` in psql says whose it is and how far it goes; its comment names
 //! the newest migration in it and when it was last used. At most [`KEEP`] per label are kept (a few more between
-//! evictions), the least recently used dropped first. A template is built under a scratch name (the only time anything connects to it), then
-//! renamed and closed to connections (`ALLOW_CONNECTIONS false`), because PostgreSQL copies only a database
+//! evictions), the least recently used dropped first. A template is built under a scratch name (the only time
+//! anything connects to it), then renamed and closed to connections (`ALLOW_CONNECTIONS false`), because PostgreSQL copies only a database
 //! nobody is connected to. Builders of one label take turns (an advisory lock on the maintenance database), so
 //! parallel tests or commands build a template once. Where the role may not copy or rename databases, replays
 //! fall back to applying the whole chain, and say so once.
@@ -16,8 +16,12 @@
 //! `anonmigrate_spare_<label>_<migrations>_<hash>_<k>` (the template's name with another prefix and a number): a
 //! test claims one by renaming it ([`TemplateCache::claim_spare`]) instead of waiting for a copy, and a background
 //! thread makes the next ([`TemplateCache::fill_spares`]). A spare is created closed to connections, so nothing
-//! connects to it before it is claimed; the hash in its name means a changed chain never claims a stale one. Spares
-//! of any other chain of the label are dropped whenever a template is built, and with the templates by `cache clear`.
+//! connects to it before it is claimed; the hash in its name means a changed chain never claims a stale one. A
+//! replay that built on a cached prefix also leaves one spare of the chain-without-its-newest template being made
+//! ([`TemplateCache::prefill`]), which the next edit of the newest migration builds in instead of copying. Spares of
+//! templates other than the chain's and the one before are discarded whenever a template is built, and dropped with
+//! the templates by `cache clear`. Evicted templates and stale spares are renamed into a trash
+//! (`anonmigrate_trash_<label>_…`) and dropped in the background, so no replay waits for a drop.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
