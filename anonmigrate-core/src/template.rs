@@ -18,7 +18,7 @@
 //! thread makes the next ([`TemplateCache::fill_spares`]). A spare is created closed to connections, so nothing
 //! connects to it before it is claimed; the hash in its name means a changed chain never claims a stale one. A
 //! replay that built on a cached prefix also leaves one spare of the chain-without-its-newest template being made
-//! ([`TemplateCache::prefill`]), which the next edit of the newest migration builds in instead of copying. Spares of
+//! (`TemplateCache::prefill`), which the next edit of the newest migration builds in instead of copying. Spares of
 //! templates other than the chain's and the one before are discarded whenever a template is built, and dropped with
 //! the templates by `cache clear`. Evicted templates and stale spares are renamed into a trash
 //! (`anonmigrate_trash_<label>_…`) and dropped in the background, so no replay waits for a drop.
