@@ -550,6 +550,11 @@ impl TemplateCache {
         let replay = result?;
         let _ = evict(&mut conn, &pattern, &self.label, &names[n.saturating_sub(2)..]);
         let _ = drop_spares(&mut conn, &self.spares_regex(), &names[n.saturating_sub(2)..], Some(&self.label));
+        // Someone iterating on this chain (it had a cached prefix): the next replay most likely edits the newest
+        // migration again and builds on the chain without it, so a copy of that template is made for it now.
+        if replay.copied > 0 && n >= 2 {
+            self.prefill(&mut conn, &names[n - 2]);
+        }
         // Every build drops what this and earlier ones discarded (a command exits once the first drop runs, so a
         // few may be left for the next build; a test process drops them all).
         self.empty_trash(&mut conn);
@@ -585,20 +590,15 @@ impl TemplateCache {
         // The chain without its newest migration gets a template too, so editing that migration (the usual thing
         // while writing it) copies everything before it.
         if n >= 2 && found < n - 1 {
-            self.build_one(conn, chain, source.as_deref(), n - 2, &names[n - 2], None, observer, &mut |_| Ok(()))?;
+            self.build_one(conn, chain, source.as_deref(), n - 2, &names[n - 2], observer, &mut |_| Ok(()))?;
             source = Some(names[n - 2].clone());
         }
-        // Someone iterating on this chain (it had a cached prefix): the next replay most likely edits the newest
-        // migration again and builds on the chain without it, so a copy of that template is made for it, started
-        // as soon as this build has its own database (the copy then runs while this one applies and reads).
-        let prefill = (found > 0 && n >= 2).then(|| names[n - 2].as_str());
-        let from_spare = self.build_one(conn, chain, source.as_deref(), n - 1, &names[n - 1], prefill, observer, at_head)?;
+        let from_spare = self.build_one(conn, chain, source.as_deref(), n - 1, &names[n - 1], observer, at_head)?;
         Ok(Replay { from_spare, ..replay })
     }
 
     /// Builds template `name` holding migrations `..=last` from a copy of `source` (or an empty database), calls
-    /// `at_head` on it while it is still ours, then renames it and closes it to connections. `prefill`: a template to
-    /// start a spare of once the build has its database ([`TemplateCache::prefill`]).
+    /// `at_head` on it while it is still ours, then renames it and closes it to connections.
     #[allow(clippy::too_many_arguments)]
     fn build_one(
         &self,
@@ -607,7 +607,6 @@ impl TemplateCache {
         source: Option<&str>,
         last: usize,
         name: &str,
-        prefill: Option<&str>,
         observer: &mut dyn Observer,
         at_head: &mut dyn FnMut(&DatabaseUrl) -> Result<()>,
     ) -> std::result::Result<bool, Failure> {
@@ -615,9 +614,6 @@ impl TemplateCache {
             Error::InsufficientPrivilege { .. } => Failure::Replay(e),
             other => Failure::Cache(other.to_string()),
         })?;
-        if let Some(template) = prefill {
-            self.prefill(conn, template);
-        }
         let to = (last + 1 < chain.migrations.len()).then_some(last);
         self.apply(&building.url, chain, to, observer)?;
         at_head(&building.url)?;
