@@ -226,3 +226,42 @@ fn evicted_templates_leave_through_the_trash_and_nothing_is_left_of_them() {
     let left = env.db.query(&format!("SELECT datname FROM pg_database WHERE datname ~ '^anonmigrate_(tpl|spare|trash)_{}_'", label(&env)));
     assert!(left.is_empty(), "cache clear left {left:?}");
 }
+
+/// A first build of a large chain (over 16 MB, where a copy costs more than the rest of a replay) leaves a copy of
+/// the whole chain's template for the next replay, which appends a migration and builds on it without copying; a
+/// small chain's first build leaves none (every test workspace builds once).
+#[test]
+fn a_large_chains_first_build_leaves_a_copy_for_the_next_append() {
+    let env = Env::new("cache_large_first_build");
+    // 400 tables: about 18 MB, past the threshold (an empty database is about 8, 300 tables about 13).
+    let mut up = String::new();
+    let mut down = String::new();
+    for i in 0..400 {
+        up.push_str(&format!("CREATE TABLE t_{i} (id BIGINT PRIMARY KEY, name TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());\n"));
+        down.push_str(&format!("DROP TABLE t_{i};\n"));
+    }
+    add_migration(&env, "2025-01-01-000000_many_tables", &up, &down);
+    add_migration(&env, "2025-01-02-000000_one_more", "CREATE TABLE extra (id BIGINT PRIMARY KEY);\n", "DROP TABLE extra;\n");
+    env.raw(&["lock"], &[]).assert_code(0);
+    schema_stdout(&env, "(0 of 2 migration(s) from a template copy)");
+    let head_spares = || {
+        env.db.query(&format!("SELECT datname FROM pg_database WHERE datname LIKE 'anonmigrate\\_spare\\_{}\\_2\\_%'", label(&env)))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while head_spares().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(head_spares().len(), 1, "the first build of a large chain leaves one copy of its template");
+    add_migration(&env, "2025-01-03-000000_appended", "CREATE TABLE appended (id BIGINT PRIMARY KEY);\n", "DROP TABLE appended;\n");
+    let appended = schema_stdout(&env, "(2 of 3 migration(s) from a template copy made in advance)");
+    assert!(appended.stdout.contains("appended (id)"), "{}", appended.stdout);
+
+    // The Anonymous Chat chain is small: its first build leaves nothing behind.
+    let small = Env::anonchat("cache_small_first_build");
+    schema_stdout(&small, "(0 of 5 migration(s) from a template copy)");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let spares = small.db.query(&format!("SELECT datname FROM pg_database WHERE datname LIKE 'anonmigrate\\_spare\\_{}\\_%'", label(&small)));
+    assert!(spares.is_empty(), "{spares:?}");
+    env.cli(&["cache", "clear"]).assert_code(0);
+    small.cli(&["cache", "clear"]).assert_code(0);
+}
