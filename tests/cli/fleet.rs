@@ -47,6 +47,9 @@ fn forty_one_tenants_with_one_broken_reach_head_and_the_broken_one_is_named() {
     let failed_section = run.stdout.split("failed:\n").nth(1).expect("a failed section");
     assert!(failed_section.contains(&broken.name) && failed_section.contains("create_users"), "{failed_section}");
     assert!(failed_section.contains("already exists"), "the server's error is reported: {failed_section}");
+    // The advice is the fleet's: a plain `run` would reach the configured database, not this tenant.
+    assert!(failed_section.contains("run `cargo anonmigrate fleet run` again"), "{failed_section}");
+    assert!(!failed_section.contains("run `cargo anonmigrate run` again"), "{failed_section}");
     assert!(run.stdout.contains(&format!("  {HEAD}  40 targets")), "histogram: {}", run.stdout);
     assert!(run.stdout.contains(&format!("  {FIRST}   1 target\n")), "histogram: {}", run.stdout);
     for db in &dbs {

@@ -280,7 +280,7 @@ fn run_one(target: &Target, chain: &Chain, options: &RunOptions, canary: bool) -
         }
         Err(error) => {
             report.outcome = TargetOutcome::Failed;
-            report.error = Some(crate::database_url::redact_text(&error.to_string()));
+            report.error = Some(fleet_advice(&crate::database_url::redact_text(&error.to_string())));
             // Where the failure left it: read again (the runner's own connection may be gone).
             report.version_after = current_version(target, chain);
             report.version_before = match report.applied.first() {
@@ -331,4 +331,10 @@ fn prepare_shared_schemas(targets: &[Target], extensions: &[String], observer: &
         });
     }
     Ok(())
+}
+
+/// A target's error as the runner words it, with its advice pointed at the fleet: the runner says to run
+/// `cargo anonmigrate run` again, which would reach one database (the configured one), not this target.
+fn fleet_advice(text: &str) -> String {
+    text.replace("run `cargo anonmigrate run` again", "run `cargo anonmigrate fleet run` again (targets at head are skipped)")
 }
