@@ -562,6 +562,7 @@ Examples:
   cargo anonmigrate fleet run --databases-like 'tenant_%' --canary 2 --jobs 8
   cargo anonmigrate fleet run --schemas-like 'tenant\\_%' --format json
   cargo anonmigrate fleet run --targets shards.txt --max-failures 3
+  cargo anonmigrate fleet run --databases-like 'tenant_%' --to 20250115090200
 
 Each target gets what `run` gives one database: the migration lock, checksums, exactly-once, resumable non-transactional migrations; the lock file is checked once, before any target.
 
@@ -614,6 +615,10 @@ pub struct FleetStatusArgs {
 pub struct FleetRunArgs {
     #[command(flatten)]
     pub targets: FleetTargetArgs,
+    /// Apply up to and including this migration on each target (version with or without dashes, or directory
+    /// name): a rollout in stages; a target already past it is left as it is
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
     /// Run the first K targets first, one at a time; a failure among them stops the rollout
     #[arg(long, value_name = "K")]
     pub canary: Option<usize>,

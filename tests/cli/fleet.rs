@@ -330,3 +330,38 @@ jobs = 2
     run.assert_code(14);
     assert!(run.stdout.contains("0 migrated, 1 already up to date, 1 failed"), "{}", run.stdout);
 }
+
+/// `fleet run --to`: a rollout in stages. Every tenant stops at the given migration (one already past it is left
+/// alone), `fleet status` shows the rest pending, and a plain `fleet run` finishes; an unknown version is refused
+/// before any target is touched.
+#[test]
+fn fleet_run_to_a_version_stops_every_tenant_there() {
+    let env = Env::anonchat("fleetto");
+    let dbs = tenants("flto", 3);
+    let unknown = env.cli(&["fleet", "run", "--databases-like", &pattern("flto"), "--to", "19990101000000"]);
+    unknown.assert_code(2);
+    assert!(unknown.stderr.contains("19990101000000"), "{}", unknown.stderr);
+    for db in &dbs {
+        assert_eq!(db.query("SELECT count(*) FROM pg_tables WHERE tablename = '__diesel_schema_migrations'"), ["0"], "{} was touched", db.name);
+    }
+
+    let staged = env.cli(&["fleet", "run", "--databases-like", &pattern("flto"), "--to", "2025-01-15-090100"]);
+    staged.assert_code(0);
+    assert!(staged.stdout.contains("fleet: 3 targets: 3 migrated"), "{}", staged.stdout);
+    assert!(staged.stdout.contains("  20250115090100  3 targets"), "histogram: {}", staged.stdout);
+    for db in &dbs {
+        let versions = db.query("SELECT version FROM __diesel_schema_migrations ORDER BY 1");
+        assert_eq!(versions, [FIRST, "20250115090100"], "{}", db.name);
+    }
+    let status = env.cli(&["fleet", "status", "--databases-like", &pattern("flto")]);
+    assert!(status.stdout.contains("3 pending"), "{}", status.stdout);
+
+    let rest = env.cli(&["fleet", "run", "--databases-like", &pattern("flto")]);
+    rest.assert_code(0);
+    assert!(rest.stdout.contains(&format!("  {HEAD}  3 targets")), "histogram: {}", rest.stdout);
+    // Already past it: nothing to do, nothing reverted.
+    let past = env.cli(&["fleet", "run", "--databases-like", &pattern("flto"), "--to", FIRST]);
+    past.assert_code(0);
+    assert!(past.stdout.contains("0 migrated, 3 already up to date"), "{}", past.stdout);
+    assert!(dbs.iter().all(|db| db.query("SELECT max(version) FROM __diesel_schema_migrations") == [HEAD]));
+}

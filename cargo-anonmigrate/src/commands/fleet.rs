@@ -163,8 +163,10 @@ fn run(ctx: &mut Context, args: &FleetRunArgs) -> anyhow::Result<ExitCode> {
     let chain = ctx.chain()?;
     let targets = targets(ctx, &args.targets)?;
     let settings = ctx.workspace.settings.fleet.clone().unwrap_or_default();
+    let to = super::optional_version(&chain, "--to", args.to.as_ref())?;
     let options = FleetOptions {
         run: RunOptions {
+            to,
             allow_out_of_order: args.allow_out_of_order,
             lock_timeout: ctx.lock_timeout(args.lock.lock_timeout.as_deref())?,
             ddl_lock_timeout: ctx.workspace.ddl_lock_timeout()?,
