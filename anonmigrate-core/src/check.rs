@@ -196,7 +196,7 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
         stops.push(index);
     }
     if options.down
-        && let Some(index) = chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some())
+        && let Some(index) = replayer.newest_irreversible()
     {
         stops.push(index);
     }
@@ -473,7 +473,7 @@ impl<'a> Replayer<'a> {
         observer: &mut dyn Observer,
     ) -> Result<DownPass> {
         let migrations = &self.chain.migrations;
-        let reverted_from = migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some()).map_or(0, |k| k + 1);
+        let reverted_from = self.newest_irreversible().map_or(0, |k| k + 1);
         let mut stepper = self.stepper(&scratch.url)?;
         let mut tracker = Tracker::start(stepper.conn())?;
         if !tracker.linear() {
@@ -550,8 +550,8 @@ impl<'a> Replayer<'a> {
 
     /// Migration `index` is the newest applied: down.sql, which must undo `up` (what its up.sql did in pass 1);
     /// then, when `again` (or down.sql touched what the fingerprint does not cover), up.sql (which must do the
-    /// same as then) and down.sql once more. Returns what broke;
-    /// the caller rebuilds the state before the migration then (the session is not trusted to hold it).
+    /// same as then) and down.sql once more. Returns what broke; the caller rebuilds the state before the migration
+    /// then (the session is not trusted to hold it).
     fn down_and_up_again(&self, stepper: &mut runner::Stepper<'_>, tracker: &mut Tracker, index: usize, up: &Delta, again: bool) -> Result<Option<Broken>> {
         let name = &self.chain.migrations[index].dir_name;
         let failed = |what: &str, error: Error| Some(Broken::Failed { migration: name.clone(), what: what.to_owned(), error: step_failure(&error) });
@@ -616,6 +616,12 @@ impl<'a> Replayer<'a> {
             }
         };
         Ok((self.down_section(pass.broken, &pass.without_down), revert_all))
+    }
+
+    /// The newest migration that cannot be reverted (no down.sql, or one that says so): nothing before it can be
+    /// reverted past it.
+    fn newest_irreversible(&self) -> Option<usize> {
+        self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some())
     }
 
     fn stepper(&self, url: &DatabaseUrl) -> Result<runner::Stepper<'a>> {
@@ -699,7 +705,7 @@ impl<'a> Replayer<'a> {
     /// What reverting everything that can be reverted must leave: the schema before the first migration, or the
     /// snapshot right after the newest irreversible one (`None` when there is no such snapshot); and its words.
     fn revert_all_reference<'f>(&self, empty: &'f Fingerprint, snapshots: &'f [(usize, Fingerprint)]) -> (Option<&'f Fingerprint>, String) {
-        match self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some()) {
+        match self.newest_irreversible() {
             None => (Some(empty), "an empty schema".to_owned()),
             Some(index) => (
                 snapshot_at(snapshots, index),
@@ -712,7 +718,7 @@ impl<'a> Replayer<'a> {
     /// result with the snapshot from before those migrations.
     fn revert_all(&self, url: &DatabaseUrl, empty: &Fingerprint, snapshots: &[(usize, Fingerprint)]) -> Result<Section> {
         let title = "revert all";
-        let keep = self.chain.migrations.iter().rposition(|m| crate::plan::irreversible(m).is_some());
+        let keep = self.newest_irreversible();
         let (reference, target) = self.revert_all_reference(empty, snapshots);
         let Some(reference) = reference else {
             return Ok(Section::skipped(SectionKind::RevertAll, title, "no snapshot to compare with"));

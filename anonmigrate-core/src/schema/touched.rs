@@ -1,10 +1,10 @@
 //! `check`'s down.sql pass at a cost proportional to what each migration touches, not to the whole schema: event
 //! triggers in the scratch database record every object DDL creates, alters or drops (`sql/touched.sql`, the body
-//! of a PL/pgSQL function, turns them into fingerprint scopes: a table with its columns, indexes, constraints, triggers...; a type; a function; a
-//! schema; an extension), and after each step only those scopes are read again (`sql/fingerprint.sql` with oid
-//! filters). States are compared on the scopes changed since a [`Tracker::mark`]; everything else is unchanged by
-//! construction. Event triggers need a superuser: without one, each step reads the whole fingerprint instead (the
-//! same comparison, at the old cost), and [`Tracker::linear`] says which it is.
+//! of a PL/pgSQL function, turns them into fingerprint scopes: a table with its columns, indexes, constraints,
+//! triggers...; a type; a function; a schema; an extension), and after each step only those scopes are read again
+//! (`sql/fingerprint.sql` with oid filters). States are compared on the scopes changed since a [`Tracker::mark`];
+//! everything else is unchanged by construction. Event triggers need a superuser: without one, each step reads the
+//! whole fingerprint instead (the same comparison, at the old cost), and [`Tracker::linear`] says which it is.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -47,31 +47,37 @@ const REFRESH_STATEMENT: &str = "__anonmigrate_refresh";
 /// its kind's work. The function returns the touched rows (`row_type` `raw`), the scopes they give (`scope`) and
 /// the fingerprint rows of those scopes (`obj`).
 fn refresh_sql() -> String {
-    let body = FINGERPRINT_SQL.trim_end().trim_end_matches("ORDER BY 1, 2, 4, 3").trim_end();
-    let body = &body[body.find("WITH ").expect("fingerprint.sql starts with WITH")..];
-    let markers = [
-        ("/*rel*/TRUE", 'r', "c.oid"),
-        ("/*typ*/TRUE", 't', "t.oid"),
-        ("/*proc*/TRUE", 'p', "p.oid"),
-        ("/*nsp*/TRUE", 'n', "n.oid"),
-        ("/*ext*/TRUE", 'e', "e.oid"),
-    ];
     let mut rows = String::new();
-    for kind in ['r', 't', 'p', 'n', 'e'] {
-        let mut narrowed = body.to_owned();
-        for (marker, marker_kind, column) in markers {
-            let filter = if marker_kind == kind {
+    for (_, kind, _) in SCOPE_MARKERS {
+        let narrowed = fingerprint_sql_filtered(|marker_kind, column| {
+            if marker_kind == kind {
                 format!("{column} IN (SELECT s.oid FROM __anonmigrate_scopes s WHERE s.kind = '{kind}')")
             } else {
                 "FALSE".to_owned()
-            };
-            narrowed = narrowed.replace(marker, &filter);
-        }
-        rows.push_str(&format!("    IF '{kind}' = ANY (kinds) THEN\n        RETURN QUERY SELECT 'obj'::text, f.* FROM ({narrowed}) f;\n    END IF;\n"));
+            }
+        });
+        let body = narrowed.trim_end().trim_end_matches("ORDER BY 1, 2, 4, 3").trim_end();
+        let body = &body[body.find("WITH ").expect("fingerprint.sql starts with WITH")..];
+        rows.push_str(&format!("    IF '{kind}' = ANY (kinds) THEN\n        RETURN QUERY SELECT 'obj'::text, f.* FROM ({body}) f;\n    END IF;\n"));
     }
     let slot = "    /*rows of each scope kind*/\n";
     assert!(TOUCHED_SQL.contains(slot), "touched.sql has its slot");
     TOUCHED_SQL.replace(slot, &rows)
+}
+
+/// fingerprint.sql's scope markers: each `/*…*/TRUE` is where one scope kind (`r`, `t`, `p`, `n`, `e`) can be
+/// narrowed by its oid column.
+const SCOPE_MARKERS: [(&str, char, &str); 5] = [
+    ("/*rel*/TRUE", 'r', "c.oid"),
+    ("/*typ*/TRUE", 't', "t.oid"),
+    ("/*proc*/TRUE", 'p', "p.oid"),
+    ("/*nsp*/TRUE", 'n', "n.oid"),
+    ("/*ext*/TRUE", 'e', "e.oid"),
+];
+
+/// fingerprint.sql with each scope kind's marker replaced by `filter(kind, oid column)`.
+fn fingerprint_sql_filtered(filter: impl Fn(char, &str) -> String) -> String {
+    SCOPE_MARKERS.iter().fold(FINGERPRINT_SQL.to_owned(), |sql, (marker, kind, column)| sql.replace(marker, &filter(*kind, column)))
 }
 
 /// The catalogs whose rows are scopes of their own (fixed oids in every PostgreSQL).
@@ -313,21 +319,14 @@ fn all_scopes(rows: &[ScopedRow]) -> BTreeSet<Scope> {
 
 /// The fingerprint rows of `scopes` (all when `None`).
 fn read(conn: &mut PgConnection, scopes: Option<&BTreeSet<Scope>>) -> Result<Vec<ScopedRow>> {
-    let mut sql = FINGERPRINT_SQL.to_owned();
-    if let Some(scopes) = scopes {
-        for (marker, kind, column) in [
-            ("/*rel*/TRUE", 'r', "c.oid"),
-            ("/*typ*/TRUE", 't', "t.oid"),
-            ("/*proc*/TRUE", 'p', "p.oid"),
-            ("/*nsp*/TRUE", 'n', "n.oid"),
-            ("/*ext*/TRUE", 'e', "e.oid"),
-        ] {
+    let sql = match scopes {
+        None => FINGERPRINT_SQL.to_owned(),
+        Some(scopes) => fingerprint_sql_filtered(|kind, column| {
             let oids: Vec<String> = scopes.iter().filter(|(k, _)| *k == kind).map(|(_, o)| o.to_string()).collect();
             // Numbers only: nothing from outside is spliced into the SQL.
-            let filter = if oids.is_empty() { "FALSE".to_owned() } else { format!("{column} = ANY('{{{}}}'::oid[])", oids.join(",")) };
-            sql = sql.replace(marker, &filter);
-        }
-    }
+            if oids.is_empty() { "FALSE".to_owned() } else { format!("{column} = ANY('{{{}}}'::oid[])", oids.join(",")) }
+        }),
+    };
     diesel::sql_query(sql)
         .load(conn)
         .map_err(|e| db::context("reading the schema fingerprint from the catalogs")(db::pg_error(&e)))
