@@ -41,19 +41,9 @@ bindir=${ANONMIGRATE_PG_BINDIR:-$("$bin" server install | sed -n 's/.* ready in 
 [ -x "$bindir/postgres" ] || { echo "no PostgreSQL binaries in '$bindir'" >&2; exit 1; }
 
 # --- a throwaway cluster ------------------------------------------------------------------------------------------
-work=$(mktemp -d /tmp/anonmigrate-schema-bench.XXXXXX)
-chmod 755 "$work"
-as_pg=()
-if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$work"; fi
-port=$((20000 + RANDOM % 20000))
-cleanup() { "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-"${as_pg[@]}" "$bindir/initdb" -D "$work/data" -U postgres --auth=trust --no-sync >/dev/null
-"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -p $port -c listen_addresses='' -c fsync=off -c max_locks_per_transaction=256" start >/dev/null
-psql() { "$bindir/psql" -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-url() { echo "postgres://postgres@$(printf '%s' "$work" | sed 's|/|%2F|g'):$port/$1"; }
+. "$repo/benches/lib/cluster.sh"
+start_cluster schema
+url() { cluster_url "$1"; }
 
 # --- the synthetic chain --------------------------------------------------------------------------------------------
 ws=$work/ws

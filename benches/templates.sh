@@ -50,19 +50,9 @@ bindir=${ANONMIGRATE_PG_BINDIR:-$("$bin" anonmigrate server install | sed -n 's/
 [ -x "$bindir/postgres" ] || { echo "no PostgreSQL binaries in '$bindir'" >&2; exit 1; }
 
 # --- a throwaway cluster ------------------------------------------------------------------------------------------
-work=$(mktemp -d /tmp/anonmigrate-templates-bench.XXXXXX)
-chmod 755 "$work"
-as_pg=()
-if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$work"; fi
-port=$((20000 + RANDOM % 20000))
-cleanup() { "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-"${as_pg[@]}" "$bindir/initdb" -D "$work/data" -U postgres --auth=trust --no-sync >/dev/null
-"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -p $port -c listen_addresses='' -c fsync=off -c max_locks_per_transaction=256" start >/dev/null
-psql() { "$bindir/psql" -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-url="postgres://postgres@$(printf '%s' "$work" | sed 's|/|%2F|g'):$port/postgres"
+. "$repo/benches/lib/cluster.sh"
+start_cluster templates
+url=$(cluster_url postgres)
 
 now() { date +%s%N; }
 stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%d ms (%d-%d)", a[int((NR + 1) / 2)], a[1], a[NR] }'; }
