@@ -42,7 +42,8 @@ bindir=${ANONMIGRATE_PG_BINDIR:-$("$bin" server install | sed -n 's/.* ready in 
 
 # --- a throwaway cluster ------------------------------------------------------------------------------------------
 . "$repo/benches/lib/cluster.sh"
-start_cluster schema
+start_cluster schema-bench -c max_locks_per_transaction=256
+psql() { "$bindir/psql" -h "$sock" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 url() { cluster_url "$1"; }
 
 # --- the synthetic chain --------------------------------------------------------------------------------------------

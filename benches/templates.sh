@@ -51,7 +51,8 @@ bindir=${ANONMIGRATE_PG_BINDIR:-$("$bin" anonmigrate server install | sed -n 's/
 
 # --- a throwaway cluster ------------------------------------------------------------------------------------------
 . "$repo/benches/lib/cluster.sh"
-start_cluster templates
+start_cluster templates-bench -c max_locks_per_transaction=256
+psql() { "$bindir/psql" -h "$sock" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 url=$(cluster_url postgres)
 
 now() { date +%s%N; }

@@ -1,19 +1,32 @@
-# A throwaway PostgreSQL cluster for a benchmark script, sourced after it has set `bindir` (PostgreSQL binaries).
-# `start_cluster NAME` makes /tmp/anonmigrate-NAME-bench.XXXXXX (as `work`), starts a server there (a random port,
-# its Unix socket in `work`, no TCP, fsync off) and stops and removes it on exit; then `psql ARGS` talks to it and
-# `cluster_url DB` is the URL of database DB on it. As root the server runs as `postgres`.
+# A throwaway PostgreSQL cluster for the benchmark scripts, sourced once `bindir` names the PostgreSQL binaries.
+# `start_cluster NAME [SERVER OPTION...]` makes a private directory ${TMPDIR:-/tmp}/anonmigrate-NAME-XXXXXX (`work`),
+# starts a server there (`pg` its directory, `sock` its Unix socket directory: no TCP, fsync off, the options
+# given appended, its log in $pg/server.log) and stops and removes everything on exit. As root the server runs as
+# ANONMIGRATE_PG_USER (default postgres). `cluster_url DB` is the URL of database DB on it.
 start_cluster() {
-    work=$(mktemp -d "/tmp/anonmigrate-$1-bench.XXXXXX")
-    chmod 755 "$work"
-    as_pg=()
-    if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$work"; fi
-    port=$((20000 + RANDOM % 20000))
-    trap 'cleanup_cluster' EXIT
+    local name=$1
+    shift
+    work=$(mktemp -d "${TMPDIR:-/tmp}/anonmigrate-$name-XXXXXX")
+    chmod 755 "$work" # as root the server runs as another user, which must reach the socket directory
+    pg=$work/pg sock=$work/pg/sock
+    mkdir -p "$sock"
+    as_server=()
+    if [ "$(id -u)" = 0 ]; then
+        chown -R "${ANONMIGRATE_PG_USER:-postgres}:" "$pg"
+        as_server=(runuser -u "${ANONMIGRATE_PG_USER:-postgres}" --)
+    fi
+    trap stop_cluster EXIT
     trap 'exit 130' INT TERM
-    "${as_pg[@]}" "$bindir/initdb" -D "$work/data" -U postgres --auth=trust --no-sync >/dev/null
-    "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-        -o "-k $work -p $port -c listen_addresses='' -c fsync=off -c max_locks_per_transaction=256" start >/dev/null
+    "${as_server[@]}" "$bindir/initdb" -D "$pg/data" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync \
+        >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; echo "$0: initdb failed" >&2; exit 1; }
+    "${as_server[@]}" "$bindir/pg_ctl" start -w -t 60 -D "$pg/data" -l "$pg/server.log" \
+        -o "-c listen_addresses='' -k $sock -c fsync=off $*" >/dev/null \
+        || { tail -20 "$pg/server.log" >&2; echo "$0: pg_ctl start failed" >&2; exit 1; }
 }
-cleanup_cluster() { "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"; }
-psql() { "$bindir/psql" -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-cluster_url() { echo "postgres://postgres@$(printf '%s' "$work" | sed 's|/|%2F|g'):$port/$1"; }
+stop_cluster() {
+    if [ -f "$pg/data/postmaster.pid" ]; then
+        "${as_server[@]}" "$bindir/pg_ctl" stop -D "$pg/data" -m immediate >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+cluster_url() { printf 'postgres://postgres@localhost/%s?host=%s' "$1" "$sock"; }
