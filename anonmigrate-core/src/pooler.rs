@@ -10,6 +10,12 @@
 //! used first, in PgBouncer), so the second client lands on ours, or ours moves, before the migration lock is
 //! even taken. Whatever was taken on a shared process (the marker, the lock) is released from there.
 //!
+//! Many clients at once (eight runners started together) can hide both tells: another client's transaction takes
+//! our process between two of ours and hands it back, so ours never moves and our probe lands elsewhere. So every
+//! query here that finds another client's marker overwrites it with [`SHARED`] in front: the owner's next
+//! transaction sees the change and refuses. Only a pooler can put a second client on a process, so a session of
+//! its own is never touched.
+//!
 //! Cost: a connection the operating system proves direct (`direct`) skips the second client and the extra
 //! transaction. Otherwise one second client connection serves both of its checks when the lock is free at once,
 //! and the check of this connection after the lock travels in the first message of the migration session
@@ -32,6 +38,9 @@ const MARKER: &str = "anonmigrate.session";
 const RELEASE_PATIENCE: Duration = Duration::from_secs(2);
 /// How long the second client connection may wait for a server connection before the check counts as passed.
 const PROBE_PATIENCE: Duration = Duration::from_secs(1);
+/// Put in front of a marker by a client that found it on its own transaction's process: the process served two
+/// clients. Its owner recognises its token behind it.
+const SHARED: &str = "shared:";
 /// Named in the error of [`Session::guard_sql`]: a setting nobody sets, read without `missing_ok`.
 pub const GUARD_FAILED: &str = "anonmigrate.transaction_left_the_locked_server_process";
 
@@ -157,6 +166,14 @@ fn marker_sql() -> String {
     format!("coalesce(current_setting('{MARKER}', true), '')")
 }
 
+/// An expression (always false) that marks the process as shared, for when `marker` (a column holding the
+/// marker found) is another client's.
+fn trample_sql(marker: &str) -> String {
+    format!(
+        "set_config('{MARKER}', CASE WHEN starts_with({marker}, '{SHARED}') THEN {marker} ELSE '{SHARED}' || {marker} END, false) IS NULL"
+    )
+}
+
 impl Session {
     /// Marks the connection's server process and, unless the connection is proven direct, checks with `probe`
     /// that another client connection does not land on it and that this connection's next transaction still
@@ -167,16 +184,17 @@ impl Session {
         let direct = direct::condition(url.unix_socket().as_deref()).unwrap_or_else(|| "false".to_owned());
         let lock = lock.map_or_else(|| "false".to_owned(), |key| format!("pg_try_advisory_lock({key})"));
         // The marker is read before it is set: a CTE materialised first makes the order explicit. The lock is
-        // only tried on an unmarked process of a connection proven direct.
+        // only tried on an unmarked process of a connection proven direct; another client's marker is trampled.
         let claimed: Claimed = diesel::sql_query(format!(
             "WITH before AS MATERIALIZED (SELECT {marker} AS marker, coalesce({direct}, false) AS direct) \
              SELECT pg_backend_pid() AS pid, marker, direct, \
                     CASE WHEN marker = '' THEN set_config('{MARKER}', {token}, false) IS NOT NULL \
-                         AND CASE WHEN direct THEN {lock} ELSE false END ELSE false END AS locked, \
+                         AND CASE WHEN direct THEN {lock} ELSE false END ELSE {trample} END AS locked, \
                     to_regclass('__diesel_schema_migrations') IS NULL AS absent \
              FROM before",
             marker = marker_sql(),
             token = db::quote_literal(&token),
+            trample = trample_sql("marker"),
         ))
         .get_result(conn)
         .map_err(|e| db::context("checking for a connection pooler")(db::pg_error(&e)))?;
@@ -213,7 +231,7 @@ impl Session {
     /// Takes the advisory lock `key` if this transaction runs on the marked process; an error (nothing taken)
     /// when it does not.
     pub fn try_lock(&self, conn: &mut PgConnection, key: i64) -> Result<bool> {
-        let here = self.here(conn, &format!("pg_try_advisory_lock({key})"))?;
+        let here = self.here(conn, &format!("pg_try_advisory_lock({key})"), Owned::Exactly)?;
         if here.pid != self.pid || here.marker != self.token {
             self.release(conn, None);
             return Err(self.moved(&here, None));
@@ -256,7 +274,7 @@ impl Session {
 
     /// This transaction runs on the marked process.
     pub fn verify(&self, conn: &mut PgConnection) -> Result<()> {
-        let here = self.here(conn, "false")?;
+        let here = self.here(conn, "false", Owned::Exactly)?;
         if here.pid != self.pid || here.marker != self.token {
             return Err(self.moved(&here, None));
         }
@@ -264,19 +282,33 @@ impl Session {
     }
 
     /// Runs one transaction that reports where it ran, evaluating `flag` only on the marked process.
-    fn here(&self, conn: &mut PgConnection, flag: &str) -> Result<Here> {
-        diesel::sql_query(self.here_sql(flag))
+    fn here(&self, conn: &mut PgConnection, flag: &str, owned: Owned) -> Result<Here> {
+        diesel::sql_query(self.here_sql(flag, owned))
         .get_result(conn)
         .map_err(|e| db::context("checking for a connection pooler")(db::pg_error(&e)))
     }
 
-    fn here_sql(&self, flag: &str) -> String {
+    /// The query of [`Session::here`]: `flag` is evaluated on a process carrying this session's marker (as
+    /// `owned` says); another client's marker is trampled, the marker as found is returned.
+    fn here_sql(&self, flag: &str, owned: Owned) -> String {
+        let token = db::quote_literal(&self.token);
+        let owned = match owned {
+            Owned::Exactly => format!("marker = {token}"),
+            Owned::EvenShared => format!("marker IN ({token}, {})", db::quote_literal(&self.shared_token())),
+        };
         format!(
-            "SELECT pg_backend_pid() AS pid, {marker} AS marker, \
-                    CASE WHEN {marker} = {token} THEN {flag} ELSE false END AS flag",
+            "WITH before AS MATERIALIZED (SELECT {marker} AS marker) \
+             SELECT pg_backend_pid() AS pid, marker, \
+                    CASE WHEN {owned} THEN {flag} WHEN marker = '' THEN false ELSE {trample} END AS flag \
+             FROM before",
             marker = marker_sql(),
-            token = db::quote_literal(&self.token),
+            trample = trample_sql("marker"),
         )
+    }
+
+    /// This session's marker after another client was served by its process.
+    fn shared_token(&self) -> String {
+        format!("{SHARED}{}", self.token)
     }
 
     /// A second client connection must get a server process of its own. When it lands on ours instead, it
@@ -291,8 +323,8 @@ impl Session {
         }
         let unlock = key.map_or_else(|| "true".to_owned(), |key| format!("pg_advisory_unlock({key})"));
         let flag = format!("set_config('{MARKER}', '', false) IS NOT NULL AND {unlock}");
-        let Some(here) = probe.ask(self.here_sql(&flag)) else { return Ok(()) };
-        if here.pid == self.pid || here.marker == self.token {
+        let Some(here) = probe.ask(self.here_sql(&flag, Owned::EvenShared)) else { return Ok(()) };
+        if here.pid == self.pid || here.marker == self.token || here.marker == self.shared_token() {
             return Err(refusal(
                 format!(
                     "a second connection was served by the same server process as the first (backend pid {})",
@@ -305,7 +337,12 @@ impl Session {
     }
 
     fn moved(&self, here: &Here, released: Option<bool>) -> Error {
-        let found = if here.pid == self.pid {
+        let found = if here.pid == self.pid && here.marker == self.shared_token() {
+            format!(
+                "another client's transaction was served by this connection's server process (backend pid {}) between two of its own",
+                here.pid
+            )
+        } else if here.pid == self.pid {
             format!(
                 "the next transaction ran on the same server process (backend pid {}) but without this connection's session state",
                 here.pid
@@ -327,8 +364,8 @@ impl Session {
         let flag = format!("set_config('{MARKER}', '', false) IS NOT NULL AND {unlock}");
         let started = Instant::now();
         while started.elapsed() < RELEASE_PATIENCE {
-            match self.here(conn, &flag) {
-                Ok(here) if here.marker == self.token => return key.map(|_| here.flag),
+            match self.here(conn, &flag, Owned::EvenShared) {
+                Ok(here) if here.marker == self.token || here.marker == self.shared_token() => return key.map(|_| here.flag),
                 Ok(_) => std::thread::sleep(Duration::from_millis(10)),
                 Err(_) => break,
             }
@@ -346,6 +383,15 @@ impl Session {
         .flatten();
         Some(ended.is_some_and(|e| e.flag))
     }
+}
+
+/// Which markers make a process this session's for [`Session::here_sql`]'s flag.
+#[derive(Debug, Clone, Copy)]
+enum Owned {
+    /// Only its own token: a lock is taken only where no other client was served.
+    Exactly,
+    /// Also its token after another client was served there: to clear the marker and release the lock.
+    EvenShared,
 }
 
 fn refusal(found: String, released: Option<bool>) -> Error {

@@ -6,6 +6,7 @@ use std::process::Output;
 
 use anonmigrate_core::database_url::{DatabaseUrl, UrlSource};
 use anonmigrate_core::db;
+use anonmigrate_core::Error;
 use anonmigrate_core::pooler::{Probe, Session};
 use anonmigrate_testkit::{PoolMode, Pooler};
 
@@ -33,6 +34,34 @@ fn only_a_connection_proven_direct_skips_the_second_client() {
     assert!(claim(&env.db.url), "the cluster's own socket: {}", env.db.url);
     let pooler = Pooler::start(PoolMode::Session);
     assert!(!claim(&pooler.url(&env.db.name)), "through PgBouncer");
+}
+
+/// What many clients at once do to a transaction pool: another client's transaction is served by the marked
+/// process between two of the owner's (here: on the owner's own connection, so it happens every time). The other
+/// client refuses, and the owner's next transaction refuses too, though it runs on its own process again.
+#[test]
+fn another_client_served_by_the_marked_process_makes_its_owner_refuse() {
+    let env = Env::new("shared_marker");
+    let pooler = Pooler::start(PoolMode::Session);
+    let url = DatabaseUrl::parse(&pooler.url(&env.db.name), UrlSource::Flag).unwrap();
+    let mut conn = db::connect(&url).unwrap();
+    let claim = |conn: &mut diesel::PgConnection| Session::claim(conn, &url, &mut Probe::new(&url), None).map(|(session, _)| session);
+    let owner = claim(&mut conn).unwrap();
+    owner.verify(&mut conn).unwrap();
+    let other = claim(&mut conn).unwrap_err();
+    assert!(other.to_string().contains("already carried the session marker of another client"), "{other}");
+    let seen = owner.verify(&mut conn).unwrap_err();
+    assert!(matches!(seen, Error::Pooler { .. }), "{seen:?}");
+    assert!(seen.to_string().contains("another client's transaction was served by this connection's server process"), "{seen}");
+    // A second client's check on the owner's process (what another runner's probe sends) leaves the same trace.
+    let mut second = db::connect(&url).unwrap();
+    let owner = claim(&mut second).unwrap();
+    let probe_of_another = claim(&mut conn);
+    assert!(probe_of_another.is_err(), "the first connection's process is still marked as shared");
+    let stranger = claim(&mut db::connect(&url).unwrap()).unwrap();
+    assert!(stranger.verify(&mut second).is_err(), "another session's check on the owner's process");
+    let seen = owner.verify(&mut second).unwrap_err();
+    assert!(seen.to_string().contains("another client's transaction was served"), "{seen}");
 }
 
 #[test]
