@@ -900,7 +900,7 @@ fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
         Some(first.checked_sub(1))
     };
     Ok(LiveState {
-        fingerprint: fingerprint::read_url(url)?,
+        fingerprint: fingerprint::read_url_leaving_out(url, crate::import::alembic::renamed_version_table(chain).as_deref())?,
         database: dry.database,
         position,
         compare_at,

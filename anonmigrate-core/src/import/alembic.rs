@@ -112,6 +112,12 @@ fn imported_revisions(chain: &Chain) -> Result<(BTreeMap<String, (usize, Vec<Str
     Ok((found, table))
 }
 
+/// The version table an imported chain names when env.py renamed Alembic's (`None`: `alembic_version`, no import,
+/// or unreadable metadata, which the import commands report themselves). A database adopted from Alembic keeps it.
+pub fn renamed_version_table(chain: &Chain) -> Option<String> {
+    imported_revisions(chain).ok().and_then(|(_, table)| table)
+}
+
 /// Parses `alembic history --verbose`: blocks that start with `Rev: ID`, then `Parent:`/`Merges:`,
 /// `Also depends on:`, `Path:` lines and the revision's docstring, indented.
 pub fn parse_history(text: &str) -> Vec<Revision> {

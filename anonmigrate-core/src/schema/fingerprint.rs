@@ -167,7 +167,11 @@ pub fn diff(before: &Fingerprint, after: &Fingerprint) -> Vec<Change> {
 
 /// Reads the fingerprint of the database `conn` is connected to.
 pub fn read(conn: &mut PgConnection) -> Result<Fingerprint> {
-    let objects: Vec<Object> = diesel::sql_query(FINGERPRINT_SQL)
+    load(conn, FINGERPRINT_SQL)
+}
+
+fn load(conn: &mut PgConnection, sql: &str) -> Result<Fingerprint> {
+    let objects: Vec<Object> = diesel::sql_query(sql)
         .load(conn)
         .map_err(|e| db::context("reading the schema fingerprint from the catalogs")(db::pg_error(&e)))?;
     Ok(Fingerprint::new(objects))
@@ -176,6 +180,16 @@ pub fn read(conn: &mut PgConnection) -> Result<Fingerprint> {
 /// Connects to `url` and reads its fingerprint.
 pub fn read_url(url: &DatabaseUrl) -> Result<Fingerprint> {
     read(&mut db::connect(url)?)
+}
+
+/// Like [`read_url`], also leaving out `version_table` (with everything on it) the way `alembic_version` is: the
+/// name env.py gave Alembic's version table, which a database adopted from Alembic keeps.
+pub fn read_url_leaving_out(url: &DatabaseUrl, version_table: Option<&str>) -> Result<Fingerprint> {
+    let Some(table) = version_table else { return read_url(url) };
+    const DEFAULT: &str = "c.relname <> 'alembic_version'";
+    debug_assert!(FINGERPRINT_SQL.contains(DEFAULT));
+    let sql = FINGERPRINT_SQL.replace(DEFAULT, &format!("c.relname NOT IN ('alembic_version', {})", db::quote_literal(table)));
+    load(&mut db::connect(url)?, &sql)
 }
 
 /// A connection kept open for reading one database's fingerprint again and again (once per migration step).
