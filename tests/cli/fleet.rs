@@ -365,3 +365,31 @@ fn fleet_run_to_a_version_stops_every_tenant_there() {
     assert!(past.stdout.contains("0 migrated, 3 already up to date"), "{}", past.stdout);
     assert!(dbs.iter().all(|db| db.query("SELECT max(version) FROM __diesel_schema_migrations") == [HEAD]));
 }
+
+/// Every piece of the runner's advice that names `cargo anonmigrate run` is pointed at the fleet: a target stopped
+/// by the statement timeout in the middle of a non-transactional migration is resumed by `fleet run`.
+#[test]
+fn a_target_stopped_half_way_is_resumed_by_fleet_run_as_its_error_says() {
+    let env = Env::new("fleetresumebase");
+    env.ws.write("Cargo.toml", "[workspace]\n\n[workspace.metadata.anonmigrate]\nstatement-timeout = \"1s\"\n");
+    env.ws.write("migrations/2024-01-01-000000_t/up.sql", "CREATE TABLE t (a int);");
+    env.ws.write("migrations/2024-01-02-000000_slow/up.sql", "INSERT INTO t VALUES (1);\nSELECT pg_sleep(3);\nINSERT INTO t VALUES (2);\n");
+    env.ws.write("migrations/2024-01-02-000000_slow/metadata.toml", "run_in_transaction = false\n");
+    let dbs = tenants("flresume", 2);
+    let args = ["fleet", "run", "--databases-like", &pattern("flresume"), "--database-url", &env.db.url];
+    let stopped = env.raw(&args, &[]);
+    stopped.assert_code(14);
+    let failed = stopped.stdout.split("failed:\n").nth(1).expect("a failed section");
+    assert!(failed.contains("statement_timeout"), "{failed}");
+    assert!(failed.contains("`cargo anonmigrate fleet run` resumes at this one"), "{failed}");
+    assert!(!failed.contains("`cargo anonmigrate run`"), "{failed}");
+    for db in &dbs {
+        assert_eq!(db.query("SELECT string_agg(a::text, ',') FROM t"), ["1"], "{}: the first statement stays", db.name);
+    }
+    env.ws.write("Cargo.toml", "[workspace]\n");
+    env.raw(&args, &[]).assert_code(0);
+    for db in &dbs {
+        assert_eq!(db.query("SELECT string_agg(a::text, ',' ORDER BY a) FROM t"), ["1,2"], "{}: resumed, not run again", db.name);
+        assert_eq!(db.applied_versions().len(), 2);
+    }
+}

@@ -333,8 +333,10 @@ fn prepare_shared_schemas(targets: &[Target], extensions: &[String], observer: &
     Ok(())
 }
 
-/// A target's error as the runner words it, with its advice pointed at the fleet: the runner says to run
-/// `cargo anonmigrate run` again, which would reach one database (the configured one), not this target.
+/// A target's error as the runner words it, with its advice pointed at the fleet: the runner names `cargo
+/// anonmigrate run` (to run again, or as what resumes a migration stopped half-way), which would reach one
+/// database (the configured one), not this target.
 fn fleet_advice(text: &str) -> String {
     text.replace("run `cargo anonmigrate run` again", "run `cargo anonmigrate fleet run` again (targets at head are skipped)")
+        .replace("`cargo anonmigrate run`", "`cargo anonmigrate fleet run`")
 }
