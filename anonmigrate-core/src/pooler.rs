@@ -13,8 +13,10 @@
 //! Many clients at once (eight runners started together) can hide both tells: another client's transaction takes
 //! our process between two of ours and hands it back, so ours never moves and our probe lands elsewhere. So every
 //! query here that finds another client's marker overwrites it with [`SHARED`] in front: the owner's next
-//! transaction sees the change and refuses. Only a pooler can put a second client on a process, so a session of
-//! its own is never touched.
+//! transaction sees the change and refuses. And the probe, while this client is between transactions, reads our
+//! process in `pg_stat_activity`: it must be idle with our last query as its last (every query of ours carries
+//! the token). Anything else there (another client's query, a transaction in progress) means the process served
+//! someone else meanwhile. Only a pooler can put a second client on a process, so a session of its own passes.
 //!
 //! Cost: a connection the operating system proves direct (`direct`) skips the second client and the extra
 //! transaction. Otherwise one second client connection serves both of its checks when the lock is free at once,
@@ -92,7 +94,7 @@ pub struct Probe {
 #[derive(Debug)]
 struct Worker {
     requests: std::sync::mpsc::Sender<(u64, String)>,
-    answers: std::sync::mpsc::Receiver<(u64, Option<Here>)>,
+    answers: std::sync::mpsc::Receiver<(u64, Option<ProbeHere>)>,
     next: u64,
 }
 
@@ -101,9 +103,9 @@ impl Probe {
         Probe { url: url.clone(), worker: None }
     }
 
-    /// Runs `sql` (a [`Session::here`] query) on the second connection; `None` when it cannot connect or no
+    /// Runs `sql` (a [`Session::probe_sql`] query) on the second connection; `None` when it cannot connect or no
     /// answer comes within [`PROBE_PATIENCE`].
-    fn ask(&mut self, sql: String) -> Option<Here> {
+    fn ask(&mut self, sql: String) -> Option<ProbeHere> {
         let url = &self.url;
         let worker = self.worker.get_or_insert_with(|| {
             let (requests, inbox) = std::sync::mpsc::channel::<(u64, String)>();
@@ -114,7 +116,7 @@ impl Probe {
             std::thread::spawn(move || {
                 let mut conn = db::connect(&url).ok();
                 for (id, sql) in inbox {
-                    let here = conn.as_mut().and_then(|c| diesel::sql_query(sql).get_result::<Here>(c).ok());
+                    let here = conn.as_mut().and_then(|c| diesel::sql_query(sql).get_result::<ProbeHere>(c).ok());
                     if outbox.send((id, here)).is_err() {
                         break;
                     }
@@ -151,6 +153,15 @@ impl Probe {
     }
 }
 
+/// A probe's answer: where it ran, and whether our process served another client since our last transaction.
+#[derive(Debug, QueryableByName)]
+struct ProbeHere {
+    #[diesel(embed)]
+    here: Here,
+    #[diesel(sql_type = Bool)]
+    intruded: bool,
+}
+
 #[derive(Debug, QueryableByName)]
 struct Here {
     #[diesel(sql_type = Integer)]
@@ -185,8 +196,10 @@ impl Session {
         let lock = lock.map_or_else(|| "false".to_owned(), |key| format!("pg_try_advisory_lock({key})"));
         // The marker is read before it is set: a CTE materialised first makes the order explicit. The lock is
         // only tried on an unmarked process of a connection proven direct; another client's marker is trampled.
+        // Each query of ours starts with the token (in a comment), so `pg_stat_activity`'s query text keeps it
+        // however short `track_activity_query_size` is ([`Session::probe_sql`]).
         let claimed: Claimed = diesel::sql_query(format!(
-            "WITH before AS MATERIALIZED (SELECT {marker} AS marker, coalesce({direct}, false) AS direct) \
+            "/* anonmigrate {token} */ WITH before AS MATERIALIZED (SELECT {marker} AS marker, coalesce({direct}, false) AS direct) \
              SELECT pg_backend_pid() AS pid, marker, direct, \
                     CASE WHEN marker = '' THEN set_config('{MARKER}', {token}, false) IS NOT NULL \
                          AND CASE WHEN direct THEN {lock} ELSE false END ELSE {trample} END AS locked, \
@@ -250,7 +263,7 @@ impl Session {
     /// first in a message, it keeps the rest of the message from running anywhere else.
     pub fn guard_sql(&self) -> String {
         format!(
-            "SELECT CASE WHEN {marker} = {token} THEN '' ELSE current_setting('{GUARD_FAILED}') END",
+            "/* anonmigrate {token} */ SELECT CASE WHEN {marker} = {token} THEN '' ELSE current_setting('{GUARD_FAILED}') END",
             marker = marker_sql(),
             token = db::quote_literal(&self.token),
         )
@@ -297,7 +310,7 @@ impl Session {
             Owned::EvenShared => format!("marker IN ({token}, {})", db::quote_literal(&self.shared_token())),
         };
         format!(
-            "WITH before AS MATERIALIZED (SELECT {marker} AS marker) \
+            "/* anonmigrate {token} */ WITH before AS MATERIALIZED (SELECT {marker} AS marker) \
              SELECT pg_backend_pid() AS pid, marker, \
                     CASE WHEN {owned} THEN {flag} WHEN marker = '' THEN false ELSE {trample} END AS flag \
              FROM before",
@@ -323,7 +336,7 @@ impl Session {
         }
         let unlock = key.map_or_else(|| "true".to_owned(), |key| format!("pg_advisory_unlock({key})"));
         let flag = format!("set_config('{MARKER}', '', false) IS NOT NULL AND {unlock}");
-        let Some(here) = probe.ask(self.here_sql(&flag, Owned::EvenShared)) else { return Ok(()) };
+        let Some(ProbeHere { here, intruded }) = probe.ask(self.probe_sql(&flag)) else { return Ok(()) };
         if here.pid == self.pid || here.marker == self.token || here.marker == self.shared_token() {
             return Err(refusal(
                 format!(
@@ -333,7 +346,32 @@ impl Session {
                 key.map(|_| here.flag),
             ));
         }
+        if intruded {
+            return Err(refusal(
+                format!(
+                    "while this connection was between transactions, its server process (backend pid {}) served another client",
+                    self.pid
+                ),
+                None,
+            ));
+        }
         Ok(())
+    }
+
+    /// [`Session::here_sql`] for the second connection, which also reads this session's process in
+    /// `pg_stat_activity`: between two of our transactions it is idle with our last query (which carries the
+    /// token) as its last. A query text we cannot see (no privilege, `track_activities` off) proves nothing.
+    fn probe_sql(&self, flag: &str) -> String {
+        let token = db::quote_literal(&self.token);
+        format!(
+            "WITH here AS MATERIALIZED ({here}) \
+             SELECT here.*, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = {pid} AND a.pid <> pg_backend_pid() \
+                 AND (a.state IN ('active', 'idle in transaction', 'idle in transaction (aborted)', 'fastpath function call') \
+                      OR (a.state = 'idle' AND a.query <> '' AND a.query NOT LIKE '<%' AND strpos(a.query, {token}) = 0))) AS intruded \
+             FROM here",
+            here = self.here_sql(flag, Owned::EvenShared),
+            pid = self.pid,
+        )
     }
 
     fn moved(&self, here: &Here, released: Option<bool>) -> Error {

@@ -64,6 +64,23 @@ fn another_client_served_by_the_marked_process_makes_its_owner_refuse() {
     assert!(seen.to_string().contains("another client's transaction was served"), "{seen}");
 }
 
+/// The second connection reads the owner's process in `pg_stat_activity` while the owner is between
+/// transactions: a last query that is not the owner's means the process served someone else meanwhile.
+#[test]
+fn a_query_of_another_client_on_the_marked_process_is_seen_by_the_probe() {
+    let env = Env::new("probe_history");
+    let pooler = Pooler::start(PoolMode::Session);
+    let url = DatabaseUrl::parse(&pooler.url(&env.db.name), UrlSource::Flag).unwrap();
+    let mut conn = db::connect(&url).unwrap();
+    let (owner, _) = Session::claim(&mut conn, &url, &mut Probe::new(&url), None).unwrap();
+    let key = 4_242;
+    owner.confirm_lock(&mut Probe::new(&url), key).unwrap();
+    db::execute(&mut conn, "SELECT 1").unwrap();
+    let seen = owner.confirm_lock(&mut Probe::new(&url), key).unwrap_err();
+    assert!(matches!(seen, Error::Pooler { .. }), "{seen:?}");
+    assert!(seen.to_string().contains("served another client"), "{seen}");
+}
+
 #[test]
 fn a_transaction_pooler_is_refused_before_anything_changes() {
     let env = Env::new("txpool_one");
