@@ -104,13 +104,16 @@ pub enum Error {
     },
 
     #[error(
-        "this URL goes through a connection pooler in transaction or statement mode: {found}; session state such as the migration lock does not survive between transactions there, so nothing was changed{}; connect the commands that change the database directly with --direct-url, DIRECT_URL or `direct-url` in [workspace.metadata.anonmigrate] (the server's own host and port, not the pooler's), or through a session-mode pool",
+        "this URL goes through a connection pooler in transaction or statement mode: {found}; session state such as the migration lock does not survive between transactions there, so {}{}; connect the commands that change the database directly with --direct-url, DIRECT_URL or `direct-url` in [workspace.metadata.anonmigrate] (the server's own host and port, not the pooler's), or through a session-mode pool",
+        if *stopped_midway { "the session stopped at the message that ran elsewhere (nothing of it ran; what ran before it stays: `cargo anonmigrate status` shows where the database stands)" } else { "nothing was changed" },
         released_text(*released)
     )]
     Pooler {
         found: String,
         /// Whether the migration lock, taken before the pooler gave itself away, was released (`None`: not taken).
         released: Option<bool>,
+        /// Found by a guarded message after migrations had run, not before the first.
+        stopped_midway: bool,
     },
 
     #[error("{0}")]

@@ -282,6 +282,7 @@ impl Session {
         Error::Pooler {
             found,
             released: self.release(conn, Some(key)),
+            stopped_midway: false,
         }
     }
 
@@ -436,6 +437,7 @@ fn refusal(found: String, released: Option<bool>) -> Error {
     Error::Pooler {
         found,
         released,
+        stopped_midway: false,
     }
 }
 

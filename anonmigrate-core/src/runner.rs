@@ -78,6 +78,9 @@ pub struct LockedConnection {
     pub created_bookkeeping: bool,
     /// The lock went with the last message of the session ([`LockedConnection::unlock_sql`]).
     released: bool,
+    /// The pooler check's session, when the connection was not proven direct: its guard leads each message that
+    /// starts a transaction of the migrations ([`Guard`]).
+    session: Option<pooler::Session>,
 }
 
 impl LockedConnection {
@@ -90,6 +93,46 @@ impl LockedConnection {
     /// The last message, with [`LockedConnection::unlock_sql`] in it, succeeded: the lock is no longer held.
     pub fn released(&mut self) {
         self.released = true;
+    }
+
+    /// The connection and the guard its messages carry.
+    fn split(&mut self) -> (&mut PgConnection, Guard<'_>) {
+        (&mut self.conn, Guard { session: self.session.as_ref(), key: self.key })
+    }
+}
+
+/// Keeps the messages of a migration session on the server process that holds the lock when `pooler` checked
+/// that process (a connection not proven direct): the session's guard statement leads each message that starts
+/// a transaction, so if the checks before the lock were fooled (a transaction pooler under many clients at once)
+/// the first message that lands elsewhere runs nothing, and the refusal releases the lock from its process. A
+/// statement that cannot run in a transaction (`CREATE INDEX CONCURRENTLY`) goes alone; the progress record right
+/// after it is guarded.
+#[derive(Clone, Copy)]
+struct Guard<'a> {
+    session: Option<&'a pooler::Session>,
+    key: i64,
+}
+
+impl Guard<'_> {
+    /// The guard statement and its separator, or `""`.
+    fn sql(&self) -> String {
+        self.session.map_or_else(String::new, |session| format!("{};\n", session.guard_sql()))
+    }
+
+    /// The pooler refusal when `error` is the guard's own failure.
+    fn refusal(&self, conn: &mut PgConnection, error: &PgError) -> Option<Error> {
+        let session = self.session?;
+        error.message.contains(pooler::GUARD_FAILED).then(|| match session.guard_failed(conn, self.key) {
+            Error::Pooler { found, released, .. } => Error::Pooler { found, released, stopped_midway: true },
+            other => other,
+        })
+    }
+
+    /// Runs `sql` after the guard; a failure of the guard becomes the refusal, any other `what` in context.
+    fn execute(&self, conn: &mut PgConnection, sql: &str, what: &str) -> Result<()> {
+        db::execute(conn, &format!("{}{sql}", self.sql())).map_err(|error| {
+            self.refusal(conn, &error).unwrap_or_else(|| db::context(what)(error))
+        })
     }
 }
 
@@ -194,9 +237,10 @@ pub fn lock(url: &DatabaseUrl, timeout: Duration, setup: SessionSetup, observer:
             }
             // After a wait another runner has most likely created the tables: the hint is stale.
             let fresh_hint = absent_at_first && attempt == 1;
-            let mut locked = LockedConnection { conn, key, created_bookkeeping: false, released: false };
+            let mut locked = LockedConnection { conn, key, created_bookkeeping: false, released: false, session: None };
             locked.created_bookkeeping =
                 setup_session(&mut locked.conn, checked.as_ref().map(|(session, _)| session), setup, key, fresh_hint)?;
+            locked.session = checked.map(|(session, _)| session).filter(|session| !session.is_direct());
             return Ok(locked);
         }
         if let Some((_, probe)) = &mut checked {
@@ -521,7 +565,7 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
     let rows_by_version: std::collections::HashMap<&str, &AppliedRow> = rows.iter().map(|r| (r.version.as_str(), r)).collect();
     // The unlock travels with the last migration's closing message (after its COMMIT): one round trip fewer.
     let unlock = locked.unlock_sql();
-    let conn = &mut locked.conn;
+    let (conn, guard) = locked.split();
     for (index, script) in todo.into_iter().enumerate() {
         let row = rows_by_version.get(script.version.as_str()).copied();
         observer.event(Event::Applying {
@@ -532,9 +576,9 @@ pub fn run(url: &DatabaseUrl, chain: &Chain, options: &RunOptions, observer: &mu
         let started = Instant::now();
         let closing = if index + 1 == total { unlock.as_str() } else { "" };
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Up, closing)?;
+            apply_transactional(conn, guard, script, options.ddl_lock_timeout, Direction::Up, closing)?;
         } else {
-            apply_statementwise(conn, script, row, options.ddl_lock_timeout, observer, closing)?;
+            apply_statementwise(conn, guard, script, row, options.ddl_lock_timeout, observer, closing)?;
         }
         let duration = started.elapsed();
         observer.event(Event::Applied {
@@ -595,19 +639,20 @@ pub(crate) fn finish_sql(script: &Script, direction: Direction, elapsed: bookkee
 /// migration), or `""`.
 fn apply_transactional(
     conn: &mut PgConnection,
+    guard: Guard<'_>,
     script: &Script,
     ddl_lock_timeout: Option<Duration>,
     direction: Direction,
     closing: &str,
 ) -> Result<()> {
-    let prefix = format!("BEGIN;\n{};\n", lock_timeout_sql(ddl_lock_timeout, true));
+    let prefix = format!("{}BEGIN;\n{};\n", guard.sql(), lock_timeout_sql(ddl_lock_timeout, true));
     // The newline first: it ends a trailing `--` comment of the last statement before our `;`.
     let suffix = format!("\n;\n{}\nCOMMIT;{}", finish_sql(script, direction, bookkeeping::Elapsed::SinceTransactionStart), closing_sql(closing));
     let count = script.statements.len();
     if count == 0 {
         return db::execute(conn, &format!("{prefix}{suffix}")).map_err(|error| {
             rollback(conn);
-            db::context("recording the migration")(error)
+            guard.refusal(conn, &error).unwrap_or_else(|| db::context("recording the migration")(error))
         });
     }
     for (index, statement) in script.statements.iter().enumerate() {
@@ -623,6 +668,9 @@ fn apply_transactional(
             // The failed statement is explained after the rollback: inside the aborted transaction no query (the
             // blocking sessions, for instance) can run, and a lost connection must not hide the first error.
             rollback(conn);
+            if first && let Some(refusal) = guard.refusal(conn, &error) {
+                return Err(refusal);
+            }
             if first {
                 // Positions count from the start of the message; the prefix is ours.
                 let prefix_chars = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
@@ -674,6 +722,7 @@ fn resume_point(script: &Script, row: Option<&AppliedRow>) -> Result<usize> {
 /// stopped if the statements that already ran are unchanged.
 fn apply_statementwise(
     conn: &mut PgConnection,
+    guard: Guard<'_>,
     script: &Script,
     row: Option<&AppliedRow>,
     ddl_lock_timeout: Option<Duration>,
@@ -693,7 +742,7 @@ fn apply_statementwise(
     // One message each for the start (with the session's lock_timeout) and the end (with its reset).
     let record = bookkeeping::record_started_sql(&script.version, &script.name, &script.checksum, total);
     let start = format!("{record}\n{};", lock_timeout_sql(ddl_lock_timeout, false));
-    db::execute(conn, &start).map_err(db::context("recording the migration start"))?;
+    guard.execute(conn, &start, "recording the migration start")?;
     let mut last_progress = String::new();
     let hashes = script.prefix_hashes();
     for index in first..total {
@@ -705,10 +754,7 @@ fn apply_statementwise(
         // so it commits with the block.
         let closes_block = script.closes_block(index);
         if closes_block {
-            db::execute(conn, &progress).map_err(|error| {
-                rollback(conn);
-                db::context("recording progress")(error)
-            })?;
+            guard.execute(conn, &progress, "recording progress").inspect_err(|_| rollback(conn))?;
         }
         db::execute(conn, &statement.sql).map_err(|error| {
             if block.is_some() {
@@ -727,22 +773,20 @@ fn apply_statementwise(
             // The last statement's progress travels with the final record, still committed on its own first.
             last_progress = format!("BEGIN;\n{progress}\nCOMMIT;\n");
         } else if !closes_block {
-            db::execute(conn, &progress).map_err(|error| {
+            guard.execute(conn, &progress, "recording progress").inspect_err(|_| {
                 if block.is_some() {
                     rollback(conn);
                 }
-                db::context("recording progress")(error)
             })?;
         }
     }
     let done = finish_sql(script, Direction::Up, bookkeeping::Elapsed::Millis(started.elapsed().as_millis()));
-    db::execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;{}", closing_sql(closing)))
-        .map_err(db::context("recording the migration"))
+    guard.execute(conn, &format!("{last_progress}RESET lock_timeout;\nBEGIN;\n{done}\nCOMMIT;{}", closing_sql(closing)), "recording the migration")
 }
 
 /// Reverse of `apply_statementwise` for a non-transactional down.sql (no resume: down steps are re-run).
-fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeout: Option<Duration>) -> Result<()> {
-    db::execute(conn, &lock_timeout_sql(ddl_lock_timeout, false)).map_err(db::context("setting lock_timeout"))?;
+fn revert_statementwise(conn: &mut PgConnection, guard: Guard<'_>, script: &Script, ddl_lock_timeout: Option<Duration>) -> Result<()> {
+    guard.execute(conn, &lock_timeout_sql(ddl_lock_timeout, false), "setting lock_timeout")?;
     for (index, statement) in script.statements.iter().enumerate() {
         db::execute(conn, &statement.sql).map_err(|error| {
             if script.block_of(index).is_some() {
@@ -753,7 +797,7 @@ fn revert_statementwise(conn: &mut PgConnection, script: &Script, ddl_lock_timeo
     }
     db::execute(conn, "RESET lock_timeout").map_err(db::context("resetting lock_timeout"))?;
     let forget = finish_sql(script, Direction::Down, bookkeeping::Elapsed::Unknown);
-    db::execute(conn, &format!("BEGIN;\n{forget}\nCOMMIT;")).map_err(db::context("recording the revert"))
+    guard.execute(conn, &format!("BEGIN;\n{forget}\nCOMMIT;"), "recording the revert")
 }
 
 #[derive(QueryableByName)]
@@ -1032,22 +1076,22 @@ impl<'a> Stepper<'a> {
     /// Applies migration `index` (which must not be applied).
     pub fn up(&mut self, index: usize) -> Result<()> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Up)?;
-        let conn = &mut self.locked.conn;
+        let (conn, guard) = self.locked.split();
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Up, "")
+            apply_transactional(conn, guard, &script, self.ddl_lock_timeout, Direction::Up, "")
         } else {
-            apply_statementwise(conn, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent, "")
+            apply_statementwise(conn, guard, &script, None, self.ddl_lock_timeout, &mut crate::events::Silent, "")
         }
     }
 
     /// Reverts migration `index` (which must be the newest applied).
     pub fn down(&mut self, index: usize) -> Result<()> {
         let script = Script::prepare(&self.chain.migrations[index], Direction::Down)?;
-        let conn = &mut self.locked.conn;
+        let (conn, guard) = self.locked.split();
         if script.transactional {
-            apply_transactional(conn, &script, self.ddl_lock_timeout, Direction::Down, "")
+            apply_transactional(conn, guard, &script, self.ddl_lock_timeout, Direction::Down, "")
         } else {
-            revert_statementwise(conn, &script, self.ddl_lock_timeout)
+            revert_statementwise(conn, guard, &script, self.ddl_lock_timeout)
         }
     }
 }
@@ -1077,7 +1121,7 @@ pub fn revert(
 ) -> Result<Vec<AppliedMigration>> {
     let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
-    let conn = &mut locked.conn;
+    let (conn, guard) = locked.split();
     let (status, rows) = read_status(conn, chain)?;
     let (status, _) = apply_renumbering(conn, chain, status, rows, observer)?;
     let scripts = revert_scripts(chain, &status, scope)?;
@@ -1095,9 +1139,9 @@ pub fn revert(
         });
         let started = Instant::now();
         if script.transactional {
-            apply_transactional(conn, script, options.ddl_lock_timeout, Direction::Down, "")?;
+            apply_transactional(conn, guard, script, options.ddl_lock_timeout, Direction::Down, "")?;
         } else {
-            revert_statementwise(conn, script, options.ddl_lock_timeout)?;
+            revert_statementwise(conn, guard, script, options.ddl_lock_timeout)?;
         }
         let duration = started.elapsed();
         observer.event(Event::Reverted {
@@ -1164,7 +1208,7 @@ pub fn redo(
 ) -> Result<RedoReport> {
     let setup = SessionSetup { statement_timeout: options.statement_timeout, bookkeeping: false };
     let mut locked = lock(url, options.lock_timeout, setup, observer)?;
-    let conn = &mut locked.conn;
+    let (conn, guard) = locked.split();
     let (status, _) = read_status(conn, chain)?;
     let downs = revert_scripts(chain, &status, scope)?;
     // What `run` would refuse for the re-apply is refused before the revert: an edited up.sql is fine only for the
@@ -1195,8 +1239,7 @@ pub fn redo(
     let total = downs.len();
     if downs.iter().chain(&ups).all(|s| s.transactional) {
         let mut report = RedoReport { atomic: true, ..RedoReport::default() };
-        db::execute(conn, &format!("BEGIN;\n{};", lock_timeout_sql(options.ddl_lock_timeout, true)))
-            .map_err(db::context("starting the redo transaction"))?;
+        guard.execute(conn, &format!("BEGIN;\n{};", lock_timeout_sql(options.ddl_lock_timeout, true)), "starting the redo transaction")?;
         let steps = downs.iter().map(|s| (s, Direction::Down)).chain(ups.iter().map(|s| (s, Direction::Up)));
         for (script, direction) in steps {
             let (index, list) = match direction {

@@ -42,7 +42,8 @@ Exit codes:
  11  `check --database`: the live database has drifted from the migrations, or is behind them
  12  `check`: the linter found a deny-level problem in a migration newer than the lint baseline
  13  the database URL goes through a connection pooler in transaction or statement mode (nothing was
-     changed): use --direct-url / DIRECT_URL, or a session-mode pool
+     changed; found after the lock: stopped there, earlier migrations kept): use --direct-url /
+     DIRECT_URL, or a session-mode pool
  14  `fleet`: a target failed or could not be read, or the rollout stopped before all targets ran
      (canary failure, --max-failures, Ctrl-C); the summary names each failure
 `check` exits with the code of its first failing section, in the order lock file (7), schema.rs (9),

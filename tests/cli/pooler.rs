@@ -81,6 +81,41 @@ fn a_query_of_another_client_on_the_marked_process_is_seen_by_the_probe() {
     assert!(seen.to_string().contains("served another client"), "{seen}");
 }
 
+/// What a migration leaves behind that marks its session's process as shared, as another client served there
+/// between two messages would.
+const MARK_SHARED: &str = "SELECT set_config('anonmigrate.session', 'shared:' || current_setting('anonmigrate.session'), false);";
+
+/// Past the checks before the lock, each message that starts a transaction carries the guard: after a migration
+/// that marks its process as shared, the next migration's first message runs nothing, and the run refuses (exit
+/// 13) with the first migration kept and the lock released. Through a session-mode pool, so the connection is not
+/// proven direct; a non-transactional migration's start record is guarded the same way.
+#[test]
+fn a_message_after_the_lock_that_lands_elsewhere_runs_nothing() {
+    let pooler = Pooler::start(PoolMode::Session);
+    for (label, second, metadata) in [("guarded_tx", "CREATE TABLE b (id int);", None), ("guarded_ntx", "CREATE INDEX CONCURRENTLY b ON a (id);", Some("run_in_transaction = false\n"))] {
+        let env = Env::new(label);
+        env.ws.write("migrations/2024-01-01-000000_a/up.sql", &format!("CREATE TABLE a (id int);\n{MARK_SHARED}"));
+        env.ws.write("migrations/2024-01-02-000000_b/up.sql", second);
+        if let Some(metadata) = metadata {
+            env.ws.write("migrations/2024-01-02-000000_b/metadata.toml", metadata);
+        }
+        let refused = env.raw(&["run", "--database-url", &pooler.url(&env.db.name)], &[]);
+        refused.assert_code(13);
+        let stderr = &refused.stderr;
+        assert!(stderr.contains("another client's transaction was served by this connection's server process"), "{label}: {stderr}");
+        assert!(stderr.contains("the session stopped at the message that ran elsewhere"), "{label}: {stderr}");
+        assert!(stderr.contains("was released there"), "{label}: {stderr}");
+        assert_eq!(env.db.applied_versions(), ["20240101000000"], "{label}");
+        assert_eq!(env.db.query("SELECT coalesce(to_regclass('b')::text, 'none')"), ["none"], "{label}");
+        let started = env.db.query("SELECT count(*) FROM __anonmigrate_migrations WHERE version = '20240102000000'");
+        assert_eq!(started, ["0"], "{label}: not even recorded as started");
+        assert_eq!(advisory_locks(&env), ["0"], "{label}");
+        // Directly, nothing is guarded (nothing can come between): the rest applies.
+        env.raw(&["run", "--database-url", &env.db.url], &[]).assert_code(0);
+        assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000"], "{label}");
+    }
+}
+
 #[test]
 fn a_transaction_pooler_is_refused_before_anything_changes() {
     let env = Env::new("txpool_one");
