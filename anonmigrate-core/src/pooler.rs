@@ -261,11 +261,18 @@ impl Session {
 
     /// A statement that fails (with [`GUARD_FAILED`] in its message) unless it runs on the marked process; put
     /// first in a message, it keeps the rest of the message from running anywhere else.
+    ///
+    /// On our own process with no marker at all it marks it again and passes: a migration of ours ran `RESET ALL`
+    /// (which clears every setting), and no pooler clears a marker while the client is connected without the checks
+    /// before the lock seeing it. Another client's marker, or ours marked shared, still fails.
     pub fn guard_sql(&self) -> String {
         format!(
-            "/* anonmigrate {token} */ SELECT CASE WHEN {marker} = {token} THEN '' ELSE current_setting('{GUARD_FAILED}') END",
+            "/* anonmigrate {token} */ SELECT CASE WHEN {marker} = {token} THEN '' \
+             WHEN {marker} = '' AND pg_backend_pid() = {pid} THEN set_config('{MARKER}', {token}, false) \
+             ELSE current_setting('{GUARD_FAILED}') END",
             marker = marker_sql(),
             token = db::quote_literal(&self.token),
+            pid = self.pid,
         )
     }
 

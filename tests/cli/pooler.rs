@@ -116,6 +116,22 @@ fn a_message_after_the_lock_that_lands_elsewhere_runs_nothing() {
     }
 }
 
+/// A migration that resets every setting (`RESET ALL`) clears the session's marker on its own process: the next
+/// message's guard marks it again instead of refusing.
+#[test]
+fn a_migration_that_resets_every_setting_does_not_stop_the_run() {
+    let env = Env::new("guard_reset_all");
+    env.ws.write("migrations/2024-01-01-000000_a/up.sql", "CREATE TABLE a (id int);\nRESET ALL;");
+    env.ws.write("migrations/2024-01-02-000000_b/up.sql", "RESET ALL;\nCREATE INDEX CONCURRENTLY a_id ON a (id);");
+    env.ws.write("migrations/2024-01-02-000000_b/metadata.toml", "run_in_transaction = false\n");
+    env.ws.write("migrations/2024-01-03-000000_c/up.sql", "CREATE TABLE c (id int);");
+    let pooler = Pooler::start(PoolMode::Session);
+    let run = env.raw(&["run", "--database-url", &pooler.url(&env.db.name)], &[]);
+    run.assert_code(0);
+    assert_eq!(env.db.applied_versions(), ["20240101000000", "20240102000000", "20240103000000"]);
+    assert_eq!(advisory_locks(&env), ["0"]);
+}
+
 #[test]
 fn a_transaction_pooler_is_refused_before_anything_changes() {
     let env = Env::new("txpool_one");
