@@ -25,6 +25,7 @@ mod prefer_bigint_over_int;
 mod prefer_identity;
 mod prefer_text_field;
 mod prefer_timestamptz;
+mod releasing_the_migration_lock;
 mod renaming_column;
 mod renaming_table;
 mod require_concurrent_index_creation;
@@ -62,6 +63,7 @@ pub static RULES: &[&Rule] = &[
     &require_lock_timeout::RULE,
     &transaction_control_in_migration::RULE,
     &transaction_wrapper::RULE,
+    &releasing_the_migration_lock::RULE,
     &vector_without_dimension::RULE,
     &identifier_too_long::RULE,
     &prefer_bigint_over_int::RULE,
