@@ -628,6 +628,10 @@ pub struct FleetRunArgs {
     /// Apply a pending migration even when it is older than the newest applied one
     #[arg(long)]
     pub allow_out_of_order: bool,
+    /// Show what each target would apply (with --to and --allow-out-of-order), and where `run` would refuse;
+    /// nothing is changed and no lock is taken
+    #[arg(long, conflicts_with_all = ["canary", "max_failures"])]
+    pub dry_run: bool,
     #[command(flatten)]
     pub lock: LockArgs,
 }

@@ -370,13 +370,13 @@ fn fleet_run_to_a_version_stops_every_tenant_there() {
 /// by the statement timeout in the middle of a non-transactional migration is resumed by `fleet run`.
 #[test]
 fn a_target_stopped_half_way_is_resumed_by_fleet_run_as_its_error_says() {
-    let env = Env::new("fleetresumebase");
+    let env = Env::new("fleethalfwaybase");
     env.ws.write("Cargo.toml", "[workspace]\n\n[workspace.metadata.anonmigrate]\nstatement-timeout = \"1s\"\n");
     env.ws.write("migrations/2024-01-01-000000_t/up.sql", "CREATE TABLE t (a int);");
     env.ws.write("migrations/2024-01-02-000000_slow/up.sql", "INSERT INTO t VALUES (1);\nSELECT pg_sleep(3);\nINSERT INTO t VALUES (2);\n");
     env.ws.write("migrations/2024-01-02-000000_slow/metadata.toml", "run_in_transaction = false\n");
-    let dbs = tenants("flresume", 2);
-    let args = ["fleet", "run", "--databases-like", &pattern("flresume"), "--database-url", &env.db.url];
+    let dbs = tenants("flhalfway", 2);
+    let args = ["fleet", "run", "--databases-like", &pattern("flhalfway"), "--database-url", &env.db.url];
     let stopped = env.raw(&args, &[]);
     stopped.assert_code(14);
     let failed = stopped.stdout.split("failed:\n").nth(1).expect("a failed section");
@@ -392,4 +392,47 @@ fn a_target_stopped_half_way_is_resumed_by_fleet_run_as_its_error_says() {
         assert_eq!(db.query("SELECT string_agg(a::text, ',' ORDER BY a) FROM t"), ["1,2"], "{}: resumed, not run again", db.name);
         assert_eq!(db.applied_versions().len(), 2);
     }
+}
+
+/// `fleet run --dry-run` reads every target and changes none: what each would apply (with `--to`), which is up to
+/// date, and which `run` would refuse (exit 14, as `fleet run` would count it failed).
+#[test]
+fn a_dry_run_lists_what_each_target_would_apply_and_changes_nothing() {
+    let env = Env::anonchat("fleetdrybase");
+    let dbs = tenants("fldry", 4);
+    env.raw(&["run", "--database-url", &dbs[0].url], &[]).assert_code(0);
+    env.raw(&["run", "--step", "1", "--database-url", &dbs[1].url], &[]).assert_code(0);
+    let args = ["fleet", "run", "--dry-run", "--databases-like", &pattern("fldry")];
+
+    let dry = env.cli(&args);
+    dry.assert_code(0);
+    let line = |db: &TestDb| line_of(&dry.stdout, &db.name);
+    assert!(line(&dbs[0]).ends_with(&format!("version {HEAD}, up to date")), "{}", dry.stdout);
+    assert!(line(&dbs[1]).contains(&format!("version {FIRST}, would apply 4: ")), "{}", dry.stdout);
+    assert!(line(&dbs[2]).contains("version none, would apply 5: ") && line(&dbs[2]).contains("create_users"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("4 targets: 3 would migrate, 1 up to date, 0 would refuse or could not be read; nothing was changed"), "{}", dry.stdout);
+
+    // With --to: only what each target would apply up to that migration (the one already there counts as up to date).
+    let staged = env.cli(&[&args[..], &["--to", FIRST]].concat());
+    staged.assert_code(0);
+    assert!(staged.stdout.contains("2 would migrate, 2 up to date"), "{}", staged.stdout);
+
+    let json = json(&env.cli(&[&args[..], &["--format", "json"]].concat()));
+    assert_eq!(json["targets"][2]["plan"]["actions"].as_array().map(Vec::len), Some(5), "{json}");
+    assert_eq!(json["targets"][0]["plan"]["current_version"], HEAD, "{json}");
+
+    env.raw(&["run", "--database-url", &dbs[3].url], &[]).assert_code(0);
+    dbs[3].execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('20990101000000')");
+    let refused = env.cli(&args);
+    refused.assert_code(14);
+    assert!(line_of(&refused.stdout, &dbs[3].name).contains("WOULD REFUSE  the database has applied migrations that are not on disk"), "{}", refused.stdout);
+    assert!(refused.stdout.contains("1 would refuse or could not be read"), "{}", refused.stdout);
+
+    let after: Vec<usize> = dbs[..3].iter().map(|db| db.applied_versions().len()).collect();
+    assert_eq!(after, [5, 1, 0], "nothing was applied by the dry runs");
+    assert_eq!(dbs[2].tables(), Vec::<String>::new(), "not even the bookkeeping tables");
+}
+
+fn line_of(stdout: &str, name: &str) -> String {
+    stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {stdout}")).to_owned()
 }

@@ -16,7 +16,7 @@ use crate::database_url::DatabaseUrl;
 
 pub use rollout::{FleetOptions, FleetReport, StopReason, TargetOutcome, TargetReport, run};
 pub use select::{Selection, select};
-pub use status::{TargetStatus, status};
+pub use status::{TargetPlan, TargetStatus, plan, status};
 
 /// `[workspace.metadata.anonmigrate.fleet]`: the same choices as the `fleet` flags, all optional; a flag wins.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -71,3 +71,26 @@ fn one(target: &Target, chain: &Chain) -> TargetStatus {
     }
     report
 }
+
+/// One target's plan: the JSON record of `fleet run --dry-run --format json`.
+#[derive(Debug, Serialize)]
+pub struct TargetPlan {
+    pub name: String,
+    pub target: String,
+    /// What `run` would do there (and why it would refuse, if it would); `None` when the target could not be read.
+    pub plan: Option<runner::DryRun>,
+    /// Why the target could not be read.
+    pub error: Option<String>,
+}
+
+/// `fleet run --dry-run`: what `run` with `options` would do on each target, `jobs` at a time, in target order.
+/// Read-only (one read-only transaction per target, no lock), like `run --dry-run`.
+pub fn plan(targets: &[Target], chain: &Chain, options: &runner::RunOptions, jobs: usize) -> Vec<TargetPlan> {
+    super::parallel_map(targets, jobs, |target| {
+        let (plan, error) = match runner::dry_run(&target.url, chain, options) {
+            Ok(plan) => (Some(plan), None),
+            Err(error) => (None, Some(crate::database_url::redact_text(&error.to_string()))),
+        };
+        TargetPlan { name: target.name.clone(), target: target.url.describe(), plan, error }
+    })
+}

@@ -178,6 +178,9 @@ fn run(ctx: &mut Context, args: &FleetRunArgs) -> anyhow::Result<ExitCode> {
         max_failures: args.max_failures.or(settings.max_failures).unwrap_or(0),
         extensions: anonmigrate_core::setup::required_extensions(&ctx.workspace, Some(&chain)),
     };
+    if args.dry_run {
+        return dry_run(ctx, &targets, &chain, &options);
+    }
     let _ = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             // Open transactions roll back when their connections close.
@@ -198,6 +201,51 @@ fn run(ctx: &mut Context, args: &FleetRunArgs) -> anyhow::Result<ExitCode> {
         print_summary(&report);
     }
     Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(exit::FLEET_FAILED) })
+}
+
+/// `fleet run --dry-run`: per target what `run` would apply or why it would refuse; exit 14 when a target could not
+/// be read or would refuse (as `fleet run` would count it failed), else 0.
+fn dry_run(ctx: &Context, targets: &[Target], chain: &anonmigrate_core::chain::Chain, options: &FleetOptions) -> anyhow::Result<ExitCode> {
+    let plans = fleet::plan(targets, chain, &options.run, options.jobs);
+    let refuses = |p: &fleet::TargetPlan| p.error.is_some() || p.plan.as_ref().is_some_and(|plan| plan.refusal.is_some());
+    if ctx.format == Format::Json {
+        json(&PlanJson { targets: &plans })?;
+    } else {
+        let width = plans.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in &plans {
+            let detail = match (&p.plan, &p.error) {
+                (_, Some(error)) => format!("UNREADABLE  {}", first_line(error)),
+                (Some(plan), None) => {
+                    let from = plan.current_version.as_deref().unwrap_or("none");
+                    match (&plan.refusal, plan.actions.len()) {
+                        (Some(refusal), _) => format!("version {from}, WOULD REFUSE  {}", first_line(&refusal.to_string())),
+                        (None, 0) => format!("version {from}, up to date"),
+                        (None, n) => format!(
+                            "version {from}, would apply {n}: {}",
+                            plan.actions.iter().map(|a| a.dir_name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    }
+                }
+                (None, None) => "no plan".to_owned(),
+            };
+            out(&format!("{:width$}  {detail}", p.name));
+        }
+        let would = plans.iter().filter(|p| !refuses(p) && p.plan.as_ref().is_some_and(|plan| !plan.actions.is_empty())).count();
+        let up = plans.iter().filter(|p| !refuses(p) && p.plan.as_ref().is_some_and(|plan| plan.actions.is_empty())).count();
+        out(&format!(
+            "fleet run --dry-run: {} target{}: {would} would migrate, {up} up to date, {} would refuse or could not be read; nothing was changed",
+            plans.len(),
+            if plans.len() == 1 { "" } else { "s" },
+            plans.iter().filter(|p| refuses(p)).count()
+        ));
+    }
+    Ok(if plans.iter().any(refuses) { ExitCode::from(exit::FLEET_FAILED) } else { ExitCode::SUCCESS })
+}
+
+/// `fleet run --dry-run --format json`.
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    targets: &'a [fleet::TargetPlan],
 }
 
 fn print_summary(report: &FleetReport) {
