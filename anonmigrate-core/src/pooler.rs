@@ -277,8 +277,9 @@ impl Session {
     }
 
     /// The refusal after [`Session::guard_sql`] failed under the lock `key`: where the transaction ran instead,
-    /// with the lock released from the marked process if that can be done.
-    pub fn guard_failed(&self, conn: &mut PgConnection, key: i64) -> Error {
+    /// with the lock released from the marked process if that can be done. `stopped_midway`: the failed message
+    /// came after migrations of this session had run (not the setup before the first).
+    pub fn guard_failed(&self, conn: &mut PgConnection, key: i64, stopped_midway: bool) -> Error {
         let found = match self.verify(conn) {
             Err(Error::Pooler { found, .. }) => found,
             _ => format!(
@@ -289,7 +290,7 @@ impl Session {
         Error::Pooler {
             found,
             released: self.release(conn, Some(key)),
-            stopped_midway: false,
+            stopped_midway,
         }
     }
 
@@ -332,6 +333,11 @@ impl Session {
         format!("{SHARED}{}", self.token)
     }
 
+    /// `marker` is this session's, as set or after another client was served by its process.
+    fn owns(&self, marker: &str) -> bool {
+        marker == self.token || marker == self.shared_token()
+    }
+
     /// A second client connection must get a server process of its own. When it lands on ours instead, it
     /// clears the marker and releases the lock `key` (if taken) right there, in the same transaction.
     ///
@@ -345,7 +351,7 @@ impl Session {
         let unlock = key.map_or_else(|| "true".to_owned(), |key| format!("pg_advisory_unlock({key})"));
         let flag = format!("set_config('{MARKER}', '', false) IS NOT NULL AND {unlock}");
         let Some(ProbeHere { here, intruded }) = probe.ask(self.probe_sql(&flag)) else { return Ok(()) };
-        if here.pid == self.pid || here.marker == self.token || here.marker == self.shared_token() {
+        if here.pid == self.pid || self.owns(&here.marker) {
             return Err(refusal(
                 format!(
                     "a second connection was served by the same server process as the first (backend pid {})",
@@ -411,7 +417,7 @@ impl Session {
         let started = Instant::now();
         while started.elapsed() < RELEASE_PATIENCE {
             match self.here(conn, &flag, Owned::EvenShared) {
-                Ok(here) if here.marker == self.token || here.marker == self.shared_token() => return key.map(|_| here.flag),
+                Ok(here) if self.owns(&here.marker) => return key.map(|_| here.flag),
                 Ok(_) => std::thread::sleep(Duration::from_millis(10)),
                 Err(_) => break,
             }

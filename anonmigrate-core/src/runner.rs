@@ -122,10 +122,7 @@ impl Guard<'_> {
     /// The pooler refusal when `error` is the guard's own failure.
     fn refusal(&self, conn: &mut PgConnection, error: &PgError) -> Option<Error> {
         let session = self.session?;
-        error.message.contains(pooler::GUARD_FAILED).then(|| match session.guard_failed(conn, self.key) {
-            Error::Pooler { found, released, .. } => Error::Pooler { found, released, stopped_midway: true },
-            other => other,
-        })
+        error.message.contains(pooler::GUARD_FAILED).then(|| session.guard_failed(conn, self.key, true))
     }
 
     /// Runs `sql` after the guard; a failure of the guard becomes the refusal, any other `what` in context.
@@ -330,7 +327,7 @@ fn setup_session(conn: &mut PgConnection, session: Option<&pooler::Session>, set
         if let Some(session) = session
             && error.message.contains(pooler::GUARD_FAILED)
         {
-            return Err(session.guard_failed(conn, key));
+            return Err(session.guard_failed(conn, key, false));
         }
         if check_interval && error.message.contains("client_connection_check_interval") {
             check_interval = false;
