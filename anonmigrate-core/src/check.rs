@@ -187,7 +187,7 @@ pub fn check(workspace: &Workspace, chain: &Chain, options: &CheckOptions, obser
 
     let server = crate::target::server(workspace, Some(chain), observer)?;
     let live = match &options.database {
-        Some(url) => Some(live_state(url, chain)?),
+        Some(url) => Some(live_state(url, chain, crate::import::alembic::renamed_version_table(chain).as_deref())?),
         None => None,
     };
     let replayer = Replayer::new(workspace, chain)?;
@@ -879,7 +879,9 @@ struct LiveState {
 }
 
 /// Reads the live database (read-only, no lock): what `run` would do there, and its fingerprint.
-fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
+/// `version_table`: the Alembic version table the chain's import renamed ([`crate::import::alembic::renamed_version_table`],
+/// read once by the caller however many databases it compares).
+fn live_state(url: &DatabaseUrl, chain: &Chain, version_table: Option<&str>) -> Result<LiveState> {
     let options = RunOptions::default();
     // The lock file was checked already; a warning about it is not repeated.
     let dry = runner::dry_run(url, chain, &options)?;
@@ -900,7 +902,7 @@ fn live_state(url: &DatabaseUrl, chain: &Chain) -> Result<LiveState> {
         Some(first.checked_sub(1))
     };
     Ok(LiveState {
-        fingerprint: fingerprint::read_url_leaving_out(url, crate::import::alembic::renamed_version_table(chain).as_deref())?,
+        fingerprint: fingerprint::read_url_leaving_out(url, version_table)?,
         database: dry.database,
         position,
         compare_at,
@@ -944,8 +946,9 @@ pub fn check_targets(
     jobs: usize,
     observer: &mut dyn Observer,
 ) -> Result<Vec<Result<Section>>> {
+    let version_table = crate::import::alembic::renamed_version_table(chain);
     let lives: Vec<Result<LiveState>> = crate::fleet::parallel_map(targets, jobs, |url| {
-        let mut live = live_state(url, chain)?;
+        let mut live = live_state(url, chain, version_table.as_deref())?;
         if let Some(tenant) = url.tenant() {
             live.fingerprint = tenant_as_public(live.fingerprint, &tenant.schema, &tenant.shared);
         }
