@@ -36,15 +36,22 @@ fn only_a_connection_proven_direct_skips_the_second_client() {
     assert!(!claim(&pooler.url(&env.db.name)), "through PgBouncer");
 }
 
+/// A fresh database behind a session-mode PgBouncer (a connection the OS cannot prove direct, so every check
+/// runs), its pooled URL, and a connection through it.
+fn through_a_session_pool(label: &str) -> (Env, Pooler, DatabaseUrl, diesel::PgConnection) {
+    let env = Env::new(label);
+    let pooler = Pooler::start(PoolMode::Session);
+    let url = DatabaseUrl::parse(&pooler.url(&env.db.name), UrlSource::Flag).unwrap();
+    let conn = db::connect(&url).unwrap();
+    (env, pooler, url, conn)
+}
+
 /// What many clients at once do to a transaction pool: another client's transaction is served by the marked
 /// process between two of the owner's (here: on the owner's own connection, so it happens every time). The other
 /// client refuses, and the owner's next transaction refuses too, though it runs on its own process again.
 #[test]
 fn another_client_served_by_the_marked_process_makes_its_owner_refuse() {
-    let env = Env::new("shared_marker");
-    let pooler = Pooler::start(PoolMode::Session);
-    let url = DatabaseUrl::parse(&pooler.url(&env.db.name), UrlSource::Flag).unwrap();
-    let mut conn = db::connect(&url).unwrap();
+    let (_env, _pooler, url, mut conn) = through_a_session_pool("shared_marker");
     let claim = |conn: &mut diesel::PgConnection| Session::claim(conn, &url, &mut Probe::new(&url), None).map(|(session, _)| session);
     let owner = claim(&mut conn).unwrap();
     owner.verify(&mut conn).unwrap();
@@ -68,10 +75,7 @@ fn another_client_served_by_the_marked_process_makes_its_owner_refuse() {
 /// transactions: a last query that is not the owner's means the process served someone else meanwhile.
 #[test]
 fn a_query_of_another_client_on_the_marked_process_is_seen_by_the_probe() {
-    let env = Env::new("probe_history");
-    let pooler = Pooler::start(PoolMode::Session);
-    let url = DatabaseUrl::parse(&pooler.url(&env.db.name), UrlSource::Flag).unwrap();
-    let mut conn = db::connect(&url).unwrap();
+    let (_env, _pooler, url, mut conn) = through_a_session_pool("probe_history");
     let (owner, _) = Session::claim(&mut conn, &url, &mut Probe::new(&url), None).unwrap();
     let key = 4_242;
     owner.confirm_lock(&mut Probe::new(&url), key).unwrap();
